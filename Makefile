@@ -1,0 +1,40 @@
+# dpu-agent: `make demo` and `make test` work from a fresh clone on Debian 12.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Standard YANG modules: ../shared/yang when present, else the pinned download.
+SHARED_YANG := $(wildcard $(abspath ../shared/yang))
+YANG_CACHE ?= $(HOME)/.cache/dpu-agent/yang
+YANG_DIR ?= $(if $(SHARED_YANG),$(SHARED_YANG),$(YANG_CACHE))
+export DPU_AGENT_YANG_DIR := $(YANG_DIR)
+
+SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools
+
+.PHONY: all demo test deps yang clean
+
+all: test
+
+deps:
+	@tools/system-deps $(SYSTEM_PACKAGES)
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	@tools/system-deps $(SYSTEM_PACKAGES)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+yang:
+ifeq ($(SHARED_YANG),)
+	$(PYTHON) tools/fetch-yang $(YANG_CACHE)
+endif
+
+demo: $(VENV)/.installed yang
+	$(BIN)/dpu-agent demo
+
+test: $(VENV)/.installed yang
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,126 @@
+"""Command line: ``dpu-agent run | show config | demo``.
+
+Exit status: 0 success, 1 a runtime or configuration error (the message
+names the file, node and reason), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .settings import DEFAULT_STATE_DIR, Settings
+
+log = logging.getLogger("dpu-agent")
+
+
+class CliError(Exception):
+    pass
+
+
+def _add_yang_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--yang-dir",
+        action="append",
+        metavar="DIR",
+        help="directory of the standard YANG modules (repeatable; default: $DPU_AGENT_YANG_DIR or /usr/share/dpu-agent/yang)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the agent")
+    run.add_argument("--board", default="sim", help="board implementation: sim or linux (default: sim)")
+    run.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration and keys (default: {DEFAULT_STATE_DIR})")
+    run.add_argument("--config", type=Path, metavar="FILE", help="initial configuration (XML or JSON), used while the state dir holds none")
+    run.add_argument("--login-timeout", type=float, default=60.0, metavar="SECONDS", help="drop a manager that has not authenticated by then (RFC 8071 S5)")
+    _add_yang_dir(run)
+
+    show = sub.add_parser("show", help="print stored data without running the agent")
+    show_sub = show.add_subparsers(dest="what", required=True, metavar="WHAT")
+    sc = show_sub.add_parser("config", help="the stored configuration")
+    sc.add_argument("--state-dir", type=Path, required=True)
+    sc.add_argument("--format", choices=["json", "xml"], default="json")
+    _add_yang_dir(sc)
+
+    demo = sub.add_parser("demo", help="call home to a manager on loopback and show what happens")
+    _add_yang_dir(demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    yang_dirs = tuple(args.yang_dir) if getattr(args, "yang_dir", None) else None
+    try:
+        if args.command == "run":
+            return _run(args, yang_dirs)
+        if args.command == "show":
+            return _show_config(args, yang_dirs)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(yang_dirs)
+    except CliError as exc:
+        print(f"dpu-agent: error: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _startup_errors():
+    from .configfile import ConfigFileError
+    from .datastore.persist import StoreError
+    from .yang import YangError
+
+    return (ConfigFileError, StoreError, YangError, OSError, ValueError, ImportError)
+
+
+def _run(args, yang_dirs) -> int:
+    from .daemon import Agent
+
+    if args.config is not None and not args.config.is_file():
+        raise CliError(f"--config {args.config}: no such file")
+    settings = Settings(
+        state_dir=args.state_dir,
+        yang_dirs=yang_dirs,
+        board=args.board,
+        config_file=args.config,
+        login_timeout=args.login_timeout,
+    )
+    agent = Agent(settings)
+    try:
+        asyncio.run(agent.run())
+    except _startup_errors() as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _show_config(args, yang_dirs) -> int:
+    from .daemon import build_schema
+    from .datastore.persist import ConfigFile
+
+    try:
+        schema = build_schema(Settings(state_dir=args.state_dir, yang_dirs=yang_dirs))
+        tree = ConfigFile(args.state_dir).load(schema)
+    except _startup_errors() as exc:
+        raise CliError(str(exc)) from None
+    if tree is None:
+        raise CliError(f"{args.state_dir}: no stored configuration")
+    try:
+        tree.remove_paths(schema.deny_all_paths())
+        print(tree.to_xml() if args.format == "xml" else tree.to_json())
+    finally:
+        tree.free()
+    return 0

@@ -1,0 +1,89 @@
+"""The composition root: builds the agent from its settings and runs it.
+
+Ownership: the datastore owns the running tree, the call-home manager owns
+the sockets, the board owns the hardware. Stopping reverses the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from . import configfile, hal, modset
+from .callhome.manager import CallHomeManager, ManagerSettings
+from .datastore.persist import ConfigFile
+from .datastore.store import Datastore
+from .server import NetconfServer
+from .settings import Settings
+from .yang import Schema
+
+log = logging.getLogger(__name__)
+
+WATCHDOG_TIMEOUT = 30
+
+
+def build_schema(settings: Settings) -> Schema:
+    return Schema(modset.search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modset.MODULES)
+
+
+class Agent:
+    def __init__(self, settings: Settings, board: hal.Board | None = None) -> None:
+        self.settings = settings
+        self.board = board
+        self._stop = asyncio.Event()
+        self._kicker: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.schema = build_schema(s)
+        self.config_file = ConfigFile(s.state_dir)
+        running = self.config_file.load(self.schema)
+        if running is None:
+            if s.config_file is not None:
+                running = configfile.load(self.schema, s.config_file)
+                log.info("no stored configuration: starting from %s", s.config_file)
+            else:
+                running = self.schema.empty()
+                log.warning("no stored configuration and no --config: nothing to call home to")
+            running.validate()
+            self.config_file.save(running)
+        self.datastore = Datastore(self.schema, running, self.config_file)
+        self.server = NetconfServer(self.schema, self.datastore, max_message_size=s.max_message_size)
+        if self.board is None:
+            self.board = hal.load(s.board)
+        self.callhome = CallHomeManager(self.server, ManagerSettings(keys_dir=s.keys_dir, login_timeout=s.login_timeout))
+        self.datastore.add_listener(self.callhome.on_config_change)
+        self.callhome.apply(self.datastore.running)
+        if self.board.watchdog is not None:
+            self.board.watchdog.start(WATCHDOG_TIMEOUT)
+            self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())
+        log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
+
+    async def _kick_watchdog(self) -> None:
+        # Kicked from the event loop itself: a blocked loop stops the kicks.
+        wd = self.board.watchdog
+        while True:
+            wd.kick()
+            await asyncio.sleep(WATCHDOG_TIMEOUT / 3)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self) -> None:
+        if self._kicker is not None:
+            self._kicker.cancel()
+        await self.callhome.stop()
+        if self.board is not None:
+            self.board.close()
+        log.info("dpu-agent stopped")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,1 @@
+"""Configuration datastores: edits, filters, the commit path and persistence."""

@@ -1,0 +1,215 @@
+"""<edit-config> semantics (RFC 6241 7.2) applied to a data tree.
+
+The edit arrives as XML elements; each is matched to its schema node here
+(so unknown nodes, bad operations and missing keys get precise NETCONF
+errors) and applied with :mod:`agent.yang` primitives to a scratch copy of
+the target. Validation of the result as a whole is the caller's job: an edit
+either yields a tree that validates or changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..netconf.errors import (
+    TAG_TO_CLASS,
+    BadAttribute,
+    BadElement,
+    DataExists,
+    DataMissing,
+    InvalidValue,
+    MissingElement,
+    OperationFailed,
+    OperationNotSupported,
+    RpcError,
+    UnknownElement,
+    UnknownNamespace,
+)
+from ..netconf.xmltree import NS_BASE, Element
+from ..yang import Kind, Schema, SchemaNode, Tree, YangError, quote
+
+OPERATIONS = ("merge", "replace", "create", "delete", "remove")
+DEFAULT_OPERATIONS = ("merge", "replace", "none")
+
+
+class EditContext:
+    def __init__(self, schema: Schema, tree: Tree) -> None:
+        self.schema = schema
+        self.tree = tree
+
+    def error_path(self, path: str) -> tuple[str, dict[str, str]]:
+        return self.schema.xml_path(path)
+
+
+def apply_edit(schema: Schema, tree: Tree, config: Element, default_operation: str = "merge") -> None:
+    """Apply the children of ``<config>`` to ``tree`` in place.
+
+    Raises :class:`RpcError` at the first problem; the caller discards the tree."""
+    if default_operation not in DEFAULT_OPERATIONS:
+        raise InvalidValue(f"default-operation {default_operation!r} is not merge, replace or none", type="protocol")
+    ctx = EditContext(schema, tree)
+    if default_operation == "replace":
+        # The whole datastore is replaced by <config> (RFC 6241 7.2).
+        for node in list(tree.children()):
+            tree.delete(node)
+        default_operation = "merge"
+    for el in config.children:
+        snode = schema.top_node(el.ns, el.name)
+        _apply(ctx, "", None, snode, el, default_operation)
+
+
+def _fail(ctx: EditContext, cls: type[RpcError], message: str, path: str | None, **kw) -> RpcError:
+    if path:
+        xpath, nsmap = ctx.error_path(path)
+        return cls(message, path=xpath, path_namespaces=nsmap, **kw)
+    return cls(message, **kw)
+
+
+def _step(parent: SchemaNode | None, snode: SchemaNode) -> str:
+    if parent is None or parent.module != snode.module:
+        return f"{snode.module}:{snode.name}"
+    return snode.name
+
+
+def _value(ctx: EditContext, snode: SchemaNode, el: Element, path: str) -> str | None:
+    if el.children:
+        raise _fail(ctx, BadElement, f"{snode.name} is a {snode.kind} and cannot hold elements", path, info={"bad-element": snode.name})
+    if snode.is_empty_type:
+        return None
+    text = el.text
+    if snode.value_has_prefixes:
+        text = _json_prefixes(ctx, el, text, path)
+    return text
+
+
+def _json_prefixes(ctx: EditContext, el: Element, text: str, path: str) -> str:
+    """XML values name identities with namespace prefixes; libyang's path API
+    takes the JSON form with module names."""
+
+    def module_for(match: re.Match) -> str:
+        prefix = match.group(1)
+        ns = el.nsmap.get(prefix)
+        if ns is None:
+            return match.group(0)
+        module = ctx.schema.module_for_namespace(ns)
+        if module is None:
+            raise _fail(ctx, UnknownNamespace, f"namespace {ns} is not implemented here", path, info={"bad-namespace": ns})
+        return module + ":"
+
+    # an identity (prefix:name) or an instance-identifier (/p:a/p:b[p:k='v'])
+    return _PREFIX.sub(module_for, text.strip())
+
+
+_PREFIX = re.compile(r"(?<![\w.'\"-])([A-Za-z_][\w.-]*):(?=[A-Za-z_])")
+
+
+def _apply(
+    ctx: EditContext,
+    parent_path: str,
+    parent: SchemaNode | None,
+    snode: SchemaNode | None,
+    el: Element,
+    inherited: str,
+) -> None:
+    if snode is None:
+        if ctx.schema.module_for_namespace(el.ns) is None:
+            raise _fail(
+                ctx, UnknownNamespace, f"unknown namespace {el.ns!r} on <{el.name}>", parent_path or None,
+                info={"bad-element": el.name, "bad-namespace": el.ns},
+            )
+        raise _fail(ctx, UnknownElement, f"unknown element <{el.name}>", parent_path or None, info={"bad-element": el.name})
+    if not snode.config:
+        raise _fail(ctx, UnknownElement, f"<{el.name}> is state data, not configuration", parent_path or None, info={"bad-element": el.name})
+
+    op = el.attr("operation", NS_BASE)
+    if op is None:
+        op = inherited
+    elif op not in OPERATIONS:
+        raise _fail(ctx, BadAttribute, f"operation {op!r} is not one of {', '.join(OPERATIONS)}", parent_path or None,
+                    info={"bad-attribute": "operation", "bad-element": el.name})
+
+    step = _step(parent, snode)
+    tree = ctx.tree
+
+    if snode.kind in (Kind.LEAF, Kind.LEAFLIST):
+        if snode.kind == Kind.LEAF:
+            path = f"{parent_path}/{step}"
+            value = None if op in ("delete", "remove") and not el.text.strip() else _value(ctx, snode, el, path)
+        else:
+            value = _value(ctx, snode, el, f"{parent_path}/{step}")
+            path = f"{parent_path}/{step}[.={quote(value or '')}]"
+        existing = tree.find(path)
+        if op in ("delete", "remove"):
+            if existing is None:
+                if op == "delete":
+                    raise _fail(ctx, DataMissing, f"cannot delete {snode.name}: it does not exist", path)
+                return
+            tree.delete(existing)
+            return
+        if op == "create" and existing is not None:
+            raise _fail(ctx, DataExists, f"cannot create {snode.name}: it already exists", path)
+        if op == "none":
+            if existing is None:
+                raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
+            return
+        _create(ctx, path, value if snode.kind == Kind.LEAF else None)
+        return
+
+    if snode.kind == Kind.ANY:
+        raise _fail(ctx, OperationNotSupported, f"editing anydata/anyxml <{el.name}> is not supported", parent_path or None)
+    if snode.kind not in (Kind.CONTAINER, Kind.LIST):
+        raise _fail(ctx, UnknownElement, f"<{el.name}> cannot be configured", parent_path or None, info={"bad-element": el.name})
+
+    path = f"{parent_path}/{step}"
+    key_els: set[int] = set()
+    if snode.kind == Kind.LIST:
+        preds = []
+        for key in snode.keys:
+            kel = el.find(key)
+            if kel is None:
+                raise _fail(ctx, MissingElement, f"list entry <{el.name}> lacks its key <{key}>", parent_path or None,
+                            info={"bad-element": key})
+            kschema = ctx.schema.child_node(snode, kel.ns, key)
+            kval = _value(ctx, kschema, kel, path) if kschema is not None else kel.text
+            preds.append(f"[{key}={quote(kval or '')}]")
+            key_els.add(id(kel))
+        path += "".join(preds)
+
+    existing = tree.find(path)
+    if op in ("delete", "remove"):
+        if existing is None:
+            if op == "delete":
+                raise _fail(ctx, DataMissing, f"cannot delete {snode.name}: it does not exist", path)
+            return
+        tree.delete(existing)
+        return
+    if op == "create" and existing is not None:
+        raise _fail(ctx, DataExists, f"cannot create {snode.name}: it already exists", path)
+    if op == "none":
+        if existing is None and not (snode.kind == Kind.CONTAINER and not snode.presence):
+            raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
+    elif op == "replace":
+        if existing is not None:
+            tree.delete(existing)
+        _create(ctx, path, None)
+    elif existing is None:
+        _create(ctx, path, None)
+
+    child_op = "merge" if op in ("create", "replace") else op
+    for child in el.children:
+        if id(child) in key_els:
+            if child.attr("operation", NS_BASE) in ("delete", "remove", "replace", "create"):
+                raise _fail(ctx, BadAttribute, f"key <{child.name}> cannot carry an operation", path,
+                            info={"bad-attribute": "operation", "bad-element": child.name})
+            continue
+        csnode = ctx.schema.child_node(snode, child.ns, child.name)
+        _apply(ctx, path, snode, csnode, child, child_op)
+
+
+def _create(ctx: EditContext, path: str, value: str | None) -> None:
+    try:
+        ctx.tree.create(path, value)
+    except YangError as exc:
+        issue = exc.issues[0]
+        cls = TAG_TO_CLASS.get(issue.tag, OperationFailed)
+        raise _fail(ctx, cls, issue.message, issue.path or path, app_tag=issue.app_tag) from None

@@ -1,0 +1,74 @@
+"""What the agent needs from a board. Hardware is reached only through these.
+
+A board implementation (``linux``, ``sim``, a vendor's own) provides a
+:class:`Board`; :func:`agent.hal.load` picks one by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+
+@dataclass(frozen=True)
+class NicCounters:
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_packets: int = 0
+    tx_packets: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class NicInfo:
+    name: str
+    mac: str
+    oper_up: bool
+    #: bits per second, None when unknown (no carrier, virtual NIC)
+    speed: int | None
+    mtu: int
+    counters: NicCounters = field(default_factory=NicCounters)
+
+
+@dataclass(frozen=True)
+class Identity:
+    serial_number: str | None = None
+    model: str | None = None
+    firmware_version: str | None = None
+    manufacturer: str | None = None
+
+
+#: called with (interface name, link up?)
+LinkListener = Callable[[str, bool], None]
+
+
+class Nics(Protocol):
+    def list(self) -> list[NicInfo]: ...
+
+    def subscribe(self, listener: LinkListener) -> None:
+        """Call ``listener`` on every link change, from the event loop."""
+
+
+class Watchdog(Protocol):
+    #: True when the last reset of the board was caused by the watchdog
+    last_reset_by_watchdog: bool
+
+    def start(self, timeout: int) -> None: ...
+
+    def kick(self) -> None: ...
+
+    def stop(self) -> None:
+        """Disarm on an orderly stop (magic close), so the board is not reset."""
+
+
+class Board(Protocol):
+    name: str
+    nics: Nics
+    watchdog: Watchdog | None
+
+    def identity(self) -> Identity: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,75 @@
+"""A simulated board for tests and the demo: one NIC whose link tests can flip,
+and a watchdog that records kicks and "fires" when it is not kicked in time."""
+
+from __future__ import annotations
+
+import time
+
+from .base import Identity, LinkListener, NicCounters, NicInfo
+
+
+class SimNics:
+    def __init__(self) -> None:
+        self._links = {"eth0": True}
+        self._listeners: list[LinkListener] = []
+        self.counters = NicCounters()
+
+    def list(self) -> list[NicInfo]:
+        return [
+            NicInfo(name, "02:00:00:00:00:01", up, 1_000_000_000 if up else None, 1500, self.counters)
+            for name, up in self._links.items()
+        ]
+
+    def subscribe(self, listener: LinkListener) -> None:
+        self._listeners.append(listener)
+
+    def set_link(self, name: str, up: bool) -> None:
+        """Test hook: change the link state and notify as a real NIC would."""
+        if self._links.get(name) == up:
+            return
+        self._links[name] = up
+        for listener in list(self._listeners):
+            listener(name, up)
+
+
+class SimWatchdog:
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self.timeout: int | None = None
+        self.kicks = 0
+        self.last_kick: float | None = None
+        self.stopped = False
+        self.last_reset_by_watchdog = False
+
+    def start(self, timeout: int) -> None:
+        self.timeout = timeout
+        self.stopped = False
+        self.kick()
+
+    def kick(self) -> None:
+        self.kicks += 1
+        self.last_kick = self._clock()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    @property
+    def expired(self) -> bool:
+        """What the hardware would have done by now: reset the board."""
+        if self.timeout is None or self.stopped or self.last_kick is None:
+            return False
+        return self._clock() - self.last_kick > self.timeout
+
+
+class SimBoard:
+    name = "sim"
+
+    def __init__(self) -> None:
+        self.nics = SimNics()
+        self.watchdog = SimWatchdog()
+
+    def identity(self) -> Identity:
+        return Identity(serial_number="SIM0000001", model="dpu-sim", firmware_version="sim", manufacturer="dpu-agent")
+
+    def close(self) -> None:
+        self.watchdog.stop()

@@ -1,0 +1,45 @@
+"""The YANG modules the agent implements and the features it supports.
+
+A feature is listed only when the agent really does what it promises:
+the hello and ietf-yang-library are derived from this table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: this project's own modules (never the standard ones: those come from
+#: ../shared/yang or the pinned download, see tools/fetch-yang)
+OWN_MODULES_DIR = str(Path(__file__).parent / "modules")
+
+#: default place of the standard modules on a target image
+SYSTEM_YANG_DIR = "/usr/share/dpu-agent/yang"
+
+MODULES: dict[str, list[str]] = {
+    # RFC 6241; candidate, confirmed-commit and startup are not implemented yet
+    "ietf-netconf": ["writable-running", "validate", "rollback-on-error"],
+    "ietf-netconf-with-defaults": [],
+    "ietf-netconf-monitoring": [],
+    "ietf-tcp-common": ["keepalives-supported"],
+    "ietf-tcp-client": ["local-binding-supported", "tcp-client-keepalives"],
+    "ietf-crypto-types": ["cleartext-private-keys", "hidden-private-keys"],
+    "ietf-keystore": ["inline-definitions-supported"],
+    "ietf-truststore": ["inline-definitions-supported"],
+    "ietf-ssh-common": [],
+    "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey"],
+    "ietf-netconf-server": ["ssh-call-home", "central-netconf-server-supported"],
+    "dpu-agent-deviations": [],
+}
+
+
+def search_dirs(yang_dirs: list[str] | None) -> list[str]:
+    """Own modules first, then the standard module directories."""
+    dirs = [OWN_MODULES_DIR]
+    if yang_dirs:
+        dirs += yang_dirs
+    elif os.environ.get("DPU_AGENT_YANG_DIR"):
+        dirs += os.environ["DPU_AGENT_YANG_DIR"].split(":")
+    else:
+        dirs.append(SYSTEM_YANG_DIR)
+    return dirs

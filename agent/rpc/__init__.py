@@ -1,0 +1,73 @@
+"""RPC dispatch: (namespace, operation name) -> handler.
+
+A handler is ``async def handler(ctx, op) -> str | None``: it returns the
+inner XML of <rpc-reply> (None for <ok/>) or raises an
+:class:`~agent.netconf.errors.RpcError`. Handlers never write to the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
+from ..netconf.session import RpcReceived
+from ..netconf.xmltree import Element
+
+if TYPE_CHECKING:
+    from ..server import NetconfServer, ServerSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RpcContext:
+    server: NetconfServer
+    session: ServerSession
+    #: set by close-session / kill-session of self: end after the reply
+    close_after_reply: bool = False
+
+
+Handler = Callable[[RpcContext, Element], Awaitable[str | None]]
+
+HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def handler(ns: str, name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[(ns, name)] = fn
+        return fn
+
+    return register
+
+
+async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
+    """Run one RPC and queue its reply on the session."""
+    nc = ctx.session.nc
+    op = rpc.operation
+    ctx.session.in_rpcs += 1
+    fn = HANDLERS.get((op.ns, op.name))
+    try:
+        if fn is None:
+            raise OperationNotSupported(
+                f"operation <{op.name}> in namespace {op.ns or '(none)'} is not supported", info={"bad-element": op.name}
+            )
+        body = await fn(ctx, op)
+    except RpcError as err:
+        ctx.session.out_rpc_errors += 1
+        nc.send_error(rpc, [err])
+        return
+    except Exception:
+        log.exception("session %d: <%s> failed", ctx.session.id, op.name)
+        ctx.session.out_rpc_errors += 1
+        nc.send_error(rpc, [OperationFailed(f"internal error while processing <{op.name}>; the datastore is unchanged")])
+        return
+    nc.send_reply(rpc, body)
+
+
+def _register_all() -> None:
+    from . import ietf_netconf, ietf_netconf_monitoring  # noqa: F401
+
+
+_register_all()

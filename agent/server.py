@@ -1,0 +1,124 @@
+"""The NETCONF server: sessions, capabilities, and what an RPC handler sees.
+
+Transport-independent: SSH and TLS hand bytes to a
+:class:`~agent.transport.stream.SessionBridge`, which drives one
+:class:`ServerSession` here. No sockets in this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .datastore.store import Datastore
+from .netconf.session import BASE_10, BASE_11, NetconfSession
+from .yang import Schema, Tree
+
+log = logging.getLogger(__name__)
+
+YANG_LIBRARY_REVISION = "2019-01-04"
+WITH_DEFAULTS_CAP = (
+    "urn:ietf:params:netconf:capability:with-defaults:1.0"
+    "?basic-mode=explicit&also-supported=report-all,report-all-tagged,trim"
+)
+
+#: ietf-netconf feature -> protocol capability it stands for
+_FEATURE_CAPS = {
+    "writable-running": "urn:ietf:params:netconf:capability:writable-running:1.0",
+    "candidate": "urn:ietf:params:netconf:capability:candidate:1.0",
+    "confirmed-commit": "urn:ietf:params:netconf:capability:confirmed-commit:1.1",
+    "rollback-on-error": "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
+    "validate": "urn:ietf:params:netconf:capability:validate:1.1",
+    "startup": "urn:ietf:params:netconf:capability:startup:1.0",
+    "xpath": "urn:ietf:params:netconf:capability:xpath:1.0",
+}
+
+
+def build_capabilities(schema: Schema) -> list[str]:
+    """Hello capabilities, derived from the module set so that the hello and
+    ietf-yang-library can never disagree."""
+    caps = [BASE_10, BASE_11]
+    modules = schema.implemented_modules()
+    for m in modules:
+        if m["name"] == "ietf-netconf":
+            caps += [_FEATURE_CAPS[f] for f in m["features"] if f in _FEATURE_CAPS]
+    caps.append(WITH_DEFAULTS_CAP)
+    caps.append(
+        f"urn:ietf:params:netconf:capability:yang-library:1.1?revision={YANG_LIBRARY_REVISION}"
+        f"&content-id={schema.content_id}"
+    )
+    # RFC 7950 5.6.4: YANG 1.1 modules are announced through the library only.
+    for m in modules:
+        if m["version"] == 2 or m["name"] == "yang":
+            continue
+        cap = f"{m['namespace']}?module={m['name']}"
+        if m["revision"]:
+            cap += f"&revision={m['revision']}"
+        if m["features"]:
+            cap += "&features=" + ",".join(m["features"])
+        if m["deviations"]:
+            cap += "&deviations=" + ",".join(m["deviations"])
+        caps.append(cap)
+    return caps
+
+
+@dataclass
+class ServerSession:
+    id: int
+    username: str
+    transport: str  # "netconf-ssh" / "netconf-tls"
+    peer: str
+    nc: NetconfSession
+    #: closes the transport under this session (kill-session)
+    close_transport: Callable[[], None]
+    login_time: float = field(default_factory=time.time)
+    in_rpcs: int = 0
+    in_bad_rpcs: int = 0
+    out_rpc_errors: int = 0
+
+
+StateProvider = Callable[[], Tree | None]
+
+
+class NetconfServer:
+    def __init__(self, schema: Schema, datastore: Datastore, *, max_message_size: int = 16 * 1024 * 1024) -> None:
+        self.schema = schema
+        self.datastore = datastore
+        self.capabilities = build_capabilities(schema)
+        self.max_message_size = max_message_size
+        self.sessions: dict[int, ServerSession] = {}
+        self._next_id = 1
+        #: functions adding operational data to <get>
+        self.state_providers: list[StateProvider] = [schema.yanglib]
+
+    def open_session(self, username: str, transport: str, peer: str, close_transport: Callable[[], None]) -> ServerSession:
+        sid = self._next_id
+        self._next_id += 1
+        nc = NetconfSession(sid, self.capabilities, max_message_size=self.max_message_size)
+        session = ServerSession(sid, username, transport, peer, nc, close_transport)
+        self.sessions[sid] = session
+        log.info("session %d opened: user %s over %s from %s", sid, username, transport, peer)
+        return session
+
+    def end_session(self, session: ServerSession, reason: str) -> None:
+        if self.sessions.pop(session.id, None) is None:
+            return
+        released = self.datastore.release_all(session.id)
+        log.info(
+            "session %d closed (%s)%s", session.id, reason, f"; released lock on {', '.join(released)}" if released else ""
+        )
+
+    def state(self) -> Tree:
+        """All operational data, freshly gathered, as one tree the caller frees."""
+        out = self.schema.empty()
+        for provider in self.state_providers:
+            try:
+                tree = provider()
+            except Exception:
+                log.exception("state provider %r failed", provider)
+                continue
+            if tree is not None:
+                out.merge(tree)
+        return out

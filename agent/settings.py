@@ -1,0 +1,26 @@
+"""The agent's own settings: where things live and its limits. Not YANG
+configuration: these are fixed by the firmware image or the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_STATE_DIR = Path("/var/lib/dpu-agent")
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = DEFAULT_STATE_DIR
+    #: directories with the standard YANG modules (None: $DPU_AGENT_YANG_DIR or the system dir)
+    yang_dirs: tuple[str, ...] | None = None
+    board: str = "sim"
+    #: initial configuration, used only while the state dir holds none
+    config_file: Path | None = None
+    #: RFC 8071 S5: a manager must authenticate within this time
+    login_timeout: float = 60.0
+    max_message_size: int = 16 * 1024 * 1024
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state_dir / "keys"

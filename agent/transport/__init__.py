@@ -1,0 +1,1 @@
+"""Transports at the edge: TCP with kernel keepalives, SSH, and the bridge to NETCONF."""

@@ -1,0 +1,169 @@
+"""The one bridge between a byte transport (SSH channel, TLS stream) and the
+sans-I/O NETCONF session, with RPCs run one at a time in arrival order.
+
+Flow control both ways: reading pauses while too many RPCs wait, and the
+worker waits while the transport says its send buffer is full, so a peer
+that never reads cannot make the agent buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Callable
+
+from ..netconf.session import NEED_DATA, HelloReceived, RpcReceived, RpcRejected, SessionClosed
+from ..rpc import RpcContext, dispatch
+from ..server import NetconfServer, ServerSession
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_RPCS = 16
+
+
+class SessionBridge:
+    def __init__(
+        self,
+        server: NetconfServer,
+        *,
+        username: str,
+        transport: str,
+        peer: str,
+        write: Callable[[bytes], None],
+        close: Callable[[], None],
+        pause_reading: Callable[[], None] | None = None,
+        resume_reading: Callable[[], None] | None = None,
+        hello_timeout: float = 60.0,
+    ) -> None:
+        self.server = server
+        self._write = write
+        self._close = close
+        self._pause_reading = pause_reading
+        self._resume_reading = resume_reading
+        self._reading_paused = False
+        self._queue: collections.deque[RpcReceived | RpcRejected] = collections.deque()
+        self._wake = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._ended = False
+        self.session: ServerSession = server.open_session(username, transport, peer, self.abort)
+        self.done = asyncio.get_running_loop().create_future()
+        self._flush()  # our <hello>
+        loop = asyncio.get_running_loop()
+        self._hello_timer = loop.call_later(hello_timeout, self._hello_timeout) if hello_timeout else None
+        self._task = loop.create_task(self._worker(), name=f"netconf-session-{self.session.id}")
+
+    # -- transport callbacks --
+
+    def data_received(self, data: bytes) -> None:
+        if self._ended:
+            return
+        self.session.nc.receive_data(data)
+        self._pump()
+
+    def eof_received(self) -> None:
+        if not self._ended:
+            self.session.nc.receive_data(b"")
+            self._pump()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._end("transport closed" + (f": {exc}" if exc else ""))
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- internals --
+
+    def _pump(self) -> None:
+        nc = self.session.nc
+        while True:
+            event = nc.next_event()
+            if event is NEED_DATA:
+                break
+            if isinstance(event, HelloReceived):
+                if self._hello_timer:
+                    self._hello_timer.cancel()
+                log.info("session %d: hello, %s", self.session.id, "base:1.1" if event.base.endswith("1.1") else "base:1.0")
+            elif isinstance(event, (RpcReceived, RpcRejected)):
+                self._queue.append(event)
+                self._wake.set()
+                if len(self._queue) >= MAX_QUEUED_RPCS and self._pause_reading and not self._reading_paused:
+                    self._reading_paused = True
+                    self._pause_reading()
+            elif isinstance(event, SessionClosed):
+                if event.error:
+                    log.warning("session %d: %s; closing it", self.session.id, event.reason)
+                # Let queued RPCs finish and their replies go out, then close.
+                self._queue.append(event)  # type: ignore[arg-type]
+                self._wake.set()
+                break
+
+    def _hello_timeout(self) -> None:
+        log.warning("session %d: no <hello> in time; closing it", self.session.id)
+        self.abort()
+
+    async def _worker(self) -> None:
+        try:
+            while not self._ended:
+                if not self._queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                item = self._queue.popleft()
+                if self._reading_paused and len(self._queue) < MAX_QUEUED_RPCS // 2:
+                    self._reading_paused = False
+                    if self._resume_reading:
+                        self._resume_reading()
+                if isinstance(item, SessionClosed):
+                    self.abort()
+                    return
+                if isinstance(item, RpcRejected):
+                    self.session.in_bad_rpcs += 1
+                    self.session.nc.send_error(item, item.errors)
+                    self._flush()
+                    continue
+                ctx = RpcContext(self.server, self.session)
+                await dispatch(ctx, item)
+                await self._writable.wait()
+                self._flush()
+                if ctx.close_after_reply:
+                    self.session.nc.close()
+                    self.abort()
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session %d: worker failed", self.session.id)
+            self.abort()
+
+    def _flush(self) -> None:
+        data = self.session.nc.data_to_send()
+        if data and not self._ended:
+            try:
+                self._write(data)
+            except Exception as exc:  # transport already gone
+                log.debug("session %d: write failed: %s", self.session.id, exc)
+
+    def abort(self) -> None:
+        """Close the transport (kill-session, protocol error, end of session)."""
+        if not self._ended:
+            try:
+                self._close()
+            except Exception:
+                log.debug("session %d: close failed", self.session.id, exc_info=True)
+        self._end("closed by the agent")
+
+    def _end(self, reason: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._hello_timer:
+            self._hello_timer.cancel()
+        self._wake.set()
+        self.server.end_session(self.session, reason)
+        if not self.done.done():
+            self.done.set_result(reason)

@@ -1,0 +1,789 @@
+"""The one module that talks to libyang.
+
+Everything above it sees :class:`Schema` (a compiled module set),
+:class:`SchemaNode` (what a data node may be) and :class:`Tree` (a data tree
+that this module allocates and frees), plus :class:`YangError` carrying
+NETCONF-ready issues. The differences between python-libyang 2.x (Debian 12)
+and 3.x (Buildroot 2026.08) are to be absorbed here and nowhere else.
+
+Only calls present in both binding generations are used: the ``_libyang``
+cffi ``lib`` where the Python API falls short (sibling lists, flags,
+structured errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import libyang  # noqa: F401  (initialises the bindings and their logging)
+from _libyang import ffi, lib
+
+# libyang keeps errors in the context only when asked, and adds the data
+# location only when a log callback "wants paths". We want both, silently.
+lib.ly_log_options(lib.LY_LOSTORE)
+lib.ly_set_log_clb(ffi.NULL, True)
+
+NACM_NS_MODULE = "ietf-netconf-acm"
+
+WITH_DEFAULTS = {
+    "explicit": lib.LYD_PRINT_WD_EXPLICIT,
+    "trim": lib.LYD_PRINT_WD_TRIM,
+    "report-all": lib.LYD_PRINT_WD_ALL,
+    "report-all-tagged": lib.LYD_PRINT_WD_ALL_TAG,
+}
+
+
+def _s(c) -> str | None:
+    return ffi.string(c).decode() if c != ffi.NULL else None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One validation problem, already mapped to NETCONF terms (RFC 6241 App. A,
+    RFC 7950 section 15)."""
+
+    tag: str
+    message: str
+    path: str | None = None  # data path, libyang JSON form
+    app_tag: str | None = None
+
+
+class YangError(Exception):
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(i.message + (f" ({i.path})" if i.path else "") for i in issues))
+        self.issues = issues
+
+
+# -- schema ------------------------------------------------------------------
+
+
+class Kind:
+    CONTAINER = "container"
+    LIST = "list"
+    LEAF = "leaf"
+    LEAFLIST = "leaf-list"
+    ANY = "anydata"
+    OTHER = "other"
+
+
+_KINDS = {
+    lib.LYS_CONTAINER: Kind.CONTAINER,
+    lib.LYS_LIST: Kind.LIST,
+    lib.LYS_LEAF: Kind.LEAF,
+    lib.LYS_LEAFLIST: Kind.LEAFLIST,
+    lib.LYS_ANYDATA: Kind.ANY,
+    lib.LYS_ANYXML: Kind.ANY,
+}
+
+_PREFIXED_TYPES = (lib.LY_TYPE_IDENT, lib.LY_TYPE_INST)
+
+
+_BASENAMES = {
+    lib.LY_TYPE_BINARY: "binary",
+    lib.LY_TYPE_UINT8: "uint8",
+    lib.LY_TYPE_UINT16: "uint16",
+    lib.LY_TYPE_UINT32: "uint32",
+    lib.LY_TYPE_UINT64: "uint64",
+    lib.LY_TYPE_STRING: "string",
+    lib.LY_TYPE_BITS: "bits",
+    lib.LY_TYPE_BOOL: "boolean",
+    lib.LY_TYPE_DEC64: "decimal64",
+    lib.LY_TYPE_EMPTY: "empty",
+    lib.LY_TYPE_ENUM: "enumeration",
+    lib.LY_TYPE_IDENT: "identityref",
+    lib.LY_TYPE_INST: "instance-identifier",
+    lib.LY_TYPE_LEAFREF: "leafref",
+    lib.LY_TYPE_UNION: "union",
+    lib.LY_TYPE_INT8: "int8",
+    lib.LY_TYPE_INT16: "int16",
+    lib.LY_TYPE_INT32: "int32",
+    lib.LY_TYPE_INT64: "int64",
+}
+
+
+@dataclass(frozen=True)
+class LeafType:
+    """What an encoder needs to know of a leaf's type. Leafrefs are resolved
+    to their target's type; unions keep their member types."""
+
+    base: str
+    enums: dict[str, int] | None = None
+    bits: dict[str, int] | None = None
+    fraction_digits: int = 0
+    members: tuple[LeafType, ...] = ()
+
+
+_TYPE_CACHE: dict[int, LeafType] = {}
+
+
+def _leaf_type(ctype) -> LeafType:
+    key = int(ffi.cast("uintptr_t", ctype))
+    cached = _TYPE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    base = ctype.basetype
+    if base == lib.LY_TYPE_LEAFREF:
+        lt = _leaf_type(ffi.cast("struct lysc_type_leafref *", ctype).realtype)
+    elif base == lib.LY_TYPE_UNION:
+        members = tuple(_leaf_type(m) for m in _array(ffi.cast("struct lysc_type_union *", ctype).types))
+        lt = LeafType("union", members=members)
+    elif base == lib.LY_TYPE_ENUM:
+        items = _array(ffi.cast("struct lysc_type_enum *", ctype).enums)
+        lt = LeafType("enumeration", enums={_s(i.name): i.value for i in items})
+    elif base == lib.LY_TYPE_BITS:
+        items = _array(ffi.cast("struct lysc_type_bits *", ctype).bits)
+        lt = LeafType("bits", bits={_s(i.name): i.position for i in items})
+    elif base == lib.LY_TYPE_DEC64:
+        lt = LeafType("decimal64", fraction_digits=ffi.cast("struct lysc_type_dec *", ctype).fraction_digits)
+    else:
+        lt = LeafType(_BASENAMES.get(base, "string"))
+    _TYPE_CACHE[key] = lt
+    return lt
+
+
+class SchemaNode:
+    """A compiled schema node of a data node (never choice or case)."""
+
+    __slots__ = ("cdata", "kind", "name", "module", "_keys")
+
+    def __init__(self, cdata) -> None:
+        self.cdata = cdata
+        self.kind = _KINDS.get(cdata.nodetype, Kind.OTHER)
+        self.name = _s(cdata.name)
+        self.module = _s(cdata.module.name)
+        self._keys: tuple[str, ...] | None = None
+
+    @property
+    def namespace(self) -> str:
+        return _s(self.cdata.module.ns)
+
+    @property
+    def config(self) -> bool:
+        return bool(self.cdata.flags & lib.LYS_CONFIG_W)
+
+    @property
+    def user_ordered(self) -> bool:
+        return bool(self.cdata.flags & lib.LYS_ORDBY_USER)
+
+    @property
+    def presence(self) -> bool:
+        return bool(self.cdata.flags & lib.LYS_PRESENCE)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        if self._keys is None:
+            keys = []
+            if self.kind == Kind.LIST:
+                child = lib.lysc_node_child(self.cdata)
+                while child != ffi.NULL and child.flags & lib.LYS_KEY:
+                    keys.append(_s(child.name))
+                    child = child.next
+            self._keys = tuple(keys)
+        return self._keys
+
+    @property
+    def value_has_prefixes(self) -> bool:
+        """True when XML values of this leaf may carry namespace prefixes
+        (identityref, instance-identifier, or a union holding one)."""
+        if self.kind not in (Kind.LEAF, Kind.LEAFLIST):
+            return False
+        return any(t in _PREFIXED_TYPES for t in _basetypes(ffi.cast("struct lysc_node_leaf *", self.cdata).type))
+
+    @property
+    def is_empty_type(self) -> bool:
+        if self.kind != Kind.LEAF:
+            return False
+        return ffi.cast("struct lysc_node_leaf *", self.cdata).type.basetype == lib.LY_TYPE_EMPTY
+
+    @property
+    def leaf_type(self) -> LeafType:
+        return _leaf_type(ffi.cast("struct lysc_node_leaf *", self.cdata).type)
+
+    def has_extension(self, module: str, name: str) -> bool:
+        for ext in _array(self.cdata.exts):
+            d = getattr(ext, "def")
+            if _s(d.name) == name and _s(d.module.name) == module:
+                return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"<SchemaNode {self.module}:{self.name} {self.kind}>"
+
+
+def _array(cdata) -> Iterator:
+    """Items of a libyang sized array (its count sits just before it)."""
+    if cdata == ffi.NULL:
+        return
+    for i in range(ffi.cast("uint64_t *", cdata)[-1]):
+        yield cdata[i]
+
+
+def _basetypes(ctype) -> Iterator[int]:
+    base = ctype.basetype
+    if base == lib.LY_TYPE_UNION:
+        for member in _array(ffi.cast("struct lysc_type_union *", ctype).types):
+            yield from _basetypes(member)
+    elif base == lib.LY_TYPE_LEAFREF:
+        yield from _basetypes(ffi.cast("struct lysc_type_leafref *", ctype).realtype)
+    else:
+        yield base
+
+
+class Schema:
+    """One libyang context: the agent's module set with its features."""
+
+    def __init__(self, search_dirs: list[str], modules: dict[str, list[str]]) -> None:
+        self._ctx = libyang.Context(":".join(search_dirs))
+        self.cdata = self._ctx.cdata
+        self.modules = dict(modules)
+        for name, features in modules.items():
+            self._load(name, features)
+        self._ns_to_module: dict[str, str] = {}
+        self._module_to_ns: dict[str, str] = {}
+        it = ffi.new("uint32_t *", 0)
+        while True:
+            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
+            if mod == ffi.NULL:
+                break
+            self._ns_to_module[_s(mod.ns)] = _s(mod.name)
+            self._module_to_ns[_s(mod.name)] = _s(mod.ns)
+        self._deny_all: list[str] | None = None
+        self._content_id: str | None = None
+
+    def _load(self, name: str, features: list[str]) -> None:
+        keep = [ffi.new("char[]", f.encode()) for f in features]
+        arr = ffi.new("char *[]", keep + [ffi.NULL])
+        mod = lib.ly_ctx_load_module(self.cdata, name.encode(), ffi.NULL, arr)
+        if mod == ffi.NULL:
+            raise YangError([Issue("operation-failed", f"cannot load YANG module {name}: " + _drain_text(self.cdata))])
+
+    # -- modules --
+
+    def module_for_namespace(self, ns: str) -> str | None:
+        return self._ns_to_module.get(ns)
+
+    def namespace_of(self, module: str) -> str | None:
+        return self._module_to_ns.get(module)
+
+    def implemented_modules(self) -> list[dict]:
+        """Implemented modules with revision, namespace, YANG version, enabled features, deviations."""
+        out = []
+        it = ffi.new("uint32_t *", 0)
+        while True:
+            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
+            if mod == ffi.NULL:
+                break
+            if not mod.implemented:
+                continue
+            m = libyang.Module(self._ctx, mod)
+            deviations = [_s(d.name) for d in _array(mod.deviated_by)]
+            out.append(
+                {
+                    "name": _s(mod.name),
+                    "revision": _s(mod.revision),
+                    "namespace": _s(mod.ns),
+                    "version": mod.parsed.version if mod.parsed != ffi.NULL else 1,
+                    "features": [f.name() for f in m.features() if f.state()],
+                    "deviations": deviations,
+                }
+            )
+        return out
+
+    def module_source(self, name: str, revision: str | None = None) -> str | None:
+        mod = lib.ly_ctx_get_module(self.cdata, name.encode(), revision.encode() if revision else ffi.NULL)
+        if mod == ffi.NULL:
+            if revision is not None:
+                return None
+            mod = lib.ly_ctx_get_module_latest(self.cdata, name.encode())
+            if mod == ffi.NULL:
+                return None
+        if mod.filepath != ffi.NULL:
+            try:
+                with open(_s(mod.filepath), encoding="utf-8") as f:
+                    return f.read()
+            except OSError:
+                pass
+        return libyang.Module(self._ctx, mod).print_mem("yang")
+
+    # -- schema lookup --
+
+    def top_node(self, ns: str, name: str) -> SchemaNode | None:
+        module = self.module_for_namespace(ns)
+        if module is None:
+            return None
+        mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
+        if mod == ffi.NULL or not mod.implemented:
+            return None
+        node = lib.lys_find_child(ffi.NULL, mod, name.encode(), 0, 0, 0)
+        return SchemaNode(node) if node != ffi.NULL else None
+
+    def node_by_module(self, parent: SchemaNode | None, module: str, name: str) -> SchemaNode | None:
+        """Child (or top-level node) by module name, as in JSON and YANG-CBOR member names."""
+        mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
+        if mod == ffi.NULL:
+            return None
+        node = lib.lys_find_child(parent.cdata if parent else ffi.NULL, mod, name.encode(), 0, 0, 0)
+        return SchemaNode(node) if node != ffi.NULL else None
+
+    def child_node(self, parent: SchemaNode, ns: str, name: str) -> SchemaNode | None:
+        module = self.module_for_namespace(ns)
+        if module is None:
+            return None
+        mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
+        node = lib.lys_find_child(parent.cdata, mod, name.encode(), 0, 0, 0)
+        return SchemaNode(node) if node != ffi.NULL else None
+
+    def deny_all_paths(self) -> list[str]:
+        """Schema paths (data form) of nodes marked nacm:default-deny-all.
+
+        Until NACM rules say otherwise nobody reads them: they hold private keys."""
+        if self._deny_all is None:
+            found: list[str] = []
+            it = ffi.new("uint32_t *", 0)
+            while True:
+                mod = lib.ly_ctx_get_module_iter(self.cdata, it)
+                if mod == ffi.NULL:
+                    break
+                if mod.implemented and mod.compiled != ffi.NULL:
+                    self._collect_deny(ffi.NULL, mod.compiled, found)
+            self._deny_all = found
+        return self._deny_all
+
+    def _collect_deny(self, parent, compiled, found: list[str]) -> None:
+        last = ffi.NULL
+        while True:
+            node = lib.lys_getnext(last, parent, compiled if parent == ffi.NULL else ffi.NULL, 0)
+            if node == ffi.NULL:
+                return
+            if SchemaNode(node).has_extension(NACM_NS_MODULE, "default-deny-all"):
+                found.append(_schema_data_path(node))
+            elif node.nodetype in (lib.LYS_CONTAINER, lib.LYS_LIST):
+                self._collect_deny(node, ffi.NULL, found)
+            last = node
+
+    def xml_path(self, path: str) -> tuple[str, dict[str, str]]:
+        """libyang's JSON-style data path -> XML instance-identifier and its
+        prefix map. JSON paths name the module only where it changes; XML
+        needs a prefix on every step, so the module name serves as prefix."""
+        text, modules = _xml_path(path)
+        return text, {m: self.namespace_of(m) or "" for m in modules}
+
+    # -- data --
+
+    def empty(self) -> Tree:
+        return Tree(self, ffi.NULL)
+
+    def parse(self, text: str | bytes, fmt: str, *, state: bool = False) -> Tree:
+        """Parse and validate a whole datastore (config only unless ``state``)."""
+        if isinstance(text, str):
+            text = text.encode()
+        out = ffi.new("struct lyd_node **")
+        popts = lib.LYD_PARSE_STRICT | (0 if state else lib.LYD_PARSE_NO_STATE)
+        vopts = 0 if state else lib.LYD_VALIDATE_NO_STATE
+        fmt_c = {"xml": lib.LYD_XML, "json": lib.LYD_JSON}[fmt]
+        ret = lib.lyd_parse_data_mem(self.cdata, text, fmt_c, popts, vopts, out)
+        if ret != lib.LY_SUCCESS:
+            issues = _drain(self, None)
+            if out[0] != ffi.NULL:
+                lib.lyd_free_all(out[0])
+            raise YangError(issues)
+        return Tree(self, out[0])
+
+    def yanglib(self) -> Tree:
+        """ietf-yang-library state data (RFC 8525) for this module set."""
+        out = ffi.new("struct lyd_node **")
+        # the content-id is passed as the printf format itself: it has no '%'
+        ret = lib.ly_ctx_get_yanglib_data(self.cdata, out, self.content_id.encode())
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self, None))
+        return Tree(self, out[0])
+
+    @property
+    def content_id(self) -> str:
+        """Changes whenever the module set or its features change."""
+        if self._content_id is None:
+            digest = hashlib.sha256(repr(self.implemented_modules()).encode()).hexdigest()
+            self._content_id = digest[:16]
+        return self._content_id
+
+
+def _schema_data_path(node) -> str:
+    parts = []
+    prev_mod = None
+    chain = []
+    while node != ffi.NULL:
+        if node.nodetype not in (lib.LYS_CHOICE, lib.LYS_CASE):
+            chain.append(node)
+        node = node.parent
+    for n in reversed(chain):
+        mod = _s(n.module.name)
+        parts.append(f"{mod}:{_s(n.name)}" if mod != prev_mod else _s(n.name))
+        prev_mod = mod
+    return "/" + "/".join(parts)
+
+
+# -- errors ------------------------------------------------------------------
+
+_LOC = re.compile(r'^(Data|Schema) location "(.*)"(?:, line number \d+)?\.?$')
+
+
+def _drain_text(ctx_cdata) -> str:
+    msgs = []
+    err = lib.ly_err_first(ctx_cdata)
+    while err != ffi.NULL:
+        msgs.append(_s(err.msg) or "")
+        err = err.next
+    lib.ly_err_clean(ctx_cdata, ffi.NULL)
+    return "; ".join(msgs)
+
+
+def _drain(schema: Schema, tree: Tree | None) -> list[Issue]:
+    """Turn libyang's stored errors into issues and clear them."""
+    issues = []
+    err = lib.ly_err_first(schema.cdata)
+    while err != ffi.NULL:
+        msg = _s(err.msg) or "invalid data"
+        loc = _s(err.path)
+        path = None
+        schema_path = None
+        if loc:
+            m = _LOC.match(loc)
+            if m and m.group(1) == "Data":
+                path = m.group(2)
+            elif m:
+                schema_path = m.group(2)
+        tag, app_tag = _classify(err.vecode, msg, _s(err.apptag))
+        if path is None and schema_path and tree is not None:
+            path = _instance_for_missing(schema, tree, schema_path)
+        issues.append(Issue(tag, msg, path, app_tag))
+        err = err.next
+    lib.ly_err_clean(schema.cdata, ffi.NULL)
+    return issues or [Issue("operation-failed", "libyang reported an error without detail")]
+
+
+def _classify(vecode: int, msg: str, apptag: str | None) -> tuple[str, str | None]:
+    if msg.startswith("Mandatory node") or msg.startswith("Mandatory choice"):
+        return "data-missing", ("missing-choice" if "choice" in msg else apptag)
+    if vecode == lib.LYVE_REFERENCE or "target instance" in msg or "instance-required" in (apptag or ""):
+        return "data-missing", apptag or "instance-required"
+    if msg.startswith("Too many"):
+        return "operation-failed", "too-many-elements"
+    if msg.startswith("Too few"):
+        return "operation-failed", "too-few-elements"
+    if msg.startswith("Unique data"):
+        return "operation-failed", "data-not-unique"
+    if "Must condition" in msg:
+        return "operation-failed", apptag or "must-violation"
+    if msg.startswith("Duplicate instance"):
+        return "data-exists", apptag
+    if msg.startswith("Not found node") or msg.startswith("Node \"") and "not found" in msg:
+        return "unknown-element", apptag
+    if msg.startswith("Data for both cases"):
+        return "bad-element", apptag
+    return "invalid-value", apptag
+
+
+def _instance_for_missing(schema: Schema, tree: Tree, schema_path: str) -> str | None:
+    """libyang names a missing mandatory node by its schema path (with
+    choice and case); NETCONF wants the instance: the first parent that lacks it."""
+    node = lib.lys_find_path(schema.cdata, ffi.NULL, schema_path.encode(), 0)
+    if node == ffi.NULL:
+        # lys_find_path does not take choice/case steps: drop them by name.
+        node = _find_schema_with_choices(schema, schema_path)
+        if node is None:
+            return None
+    parent = node.parent
+    while parent != ffi.NULL and parent.nodetype in (lib.LYS_CHOICE, lib.LYS_CASE):
+        parent = parent.parent
+    name = _s(node.name)
+    if parent == ffi.NULL:
+        return _schema_data_path(node)
+    for inst in tree.xpath(_schema_data_path(parent)):
+        if tree.find_child(inst, name) is None:
+            return tree.path_of(inst) + "/" + name
+    return None
+
+
+def _find_schema_with_choices(schema: Schema, schema_path: str):
+    steps = [s for s in schema_path.strip("/").split("/") if s]
+    node = ffi.NULL
+    module = None
+    for step in steps:
+        if ":" in step:
+            module, step = step.split(":", 1)
+        mod = lib.ly_ctx_get_module_latest(schema.cdata, module.encode())
+        nxt = lib.lys_find_child(node, mod, step.encode(), 0, 0, lib.LYS_GETNEXT_WITHCHOICE | lib.LYS_GETNEXT_WITHCASE)
+        if nxt == ffi.NULL:
+            # choice/case are children of their parent only with these flags
+            return None
+        node = nxt
+    return node if node != ffi.NULL else None
+
+
+# -- data trees --------------------------------------------------------------
+
+
+def quote(value: str) -> str:
+    """Quote a value for a libyang path predicate."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise YangError([Issue("invalid-value", "a key value holding both quote characters cannot be addressed")])
+
+
+class Tree:
+    """A data tree (a list of top-level siblings) owned by this object.
+
+    Call :meth:`free` when done; trees are not garbage collected because
+    libyang nodes cannot be tracked by Python's allocator."""
+
+    __slots__ = ("schema", "first")
+
+    def __init__(self, schema: Schema, first) -> None:
+        self.schema = schema
+        self.first = first
+
+    # lifecycle
+
+    def free(self) -> None:
+        if self.first != ffi.NULL:
+            lib.lyd_free_all(self.first)
+            self.first = ffi.NULL
+
+    def duplicate(self) -> Tree:
+        if self.first == ffi.NULL:
+            return Tree(self.schema, ffi.NULL)
+        out = ffi.new("struct lyd_node **")
+        ret = lib.lyd_dup_siblings(self.first, ffi.NULL, lib.LYD_DUP_RECURSIVE | lib.LYD_DUP_WITH_FLAGS, out)
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        return Tree(self.schema, out[0])
+
+    @property
+    def empty(self) -> bool:
+        return self.first == ffi.NULL
+
+    def _refirst(self) -> None:
+        if self.first != ffi.NULL:
+            self.first = lib.lyd_first_sibling(self.first)
+
+    # reading
+
+    def find(self, path: str):
+        """The node at ``path`` (JSON form, absolute) or None. Implicit
+        default nodes count as absent."""
+        if self.first == ffi.NULL:
+            return None
+        out = ffi.new("struct lyd_node **")
+        ret = lib.lyd_find_path(self.first, path.encode(), 0, out)
+        if ret != lib.LY_SUCCESS:
+            lib.ly_err_clean(self.schema.cdata, ffi.NULL)
+            return None
+        node = out[0]
+        if node.flags & lib.LYD_DEFAULT:
+            return None
+        return node
+
+    def xpath(self, expr: str) -> list:
+        if self.first == ffi.NULL:
+            return []
+        out = ffi.new("struct ly_set **")
+        ret = lib.lyd_find_xpath(self.first, expr.encode(), out)
+        if ret != lib.LY_SUCCESS:
+            lib.ly_err_clean(self.schema.cdata, ffi.NULL)
+            return []
+        s = out[0]
+        try:
+            return [s.dnodes[i] for i in range(s.count)]
+        finally:
+            lib.ly_set_free(s, ffi.NULL)
+
+    def find_child(self, node, name: str):
+        child = lib.lyd_child(node)
+        while child != ffi.NULL:
+            if child.schema != ffi.NULL and _s(child.schema.name) == name and not child.flags & lib.LYD_DEFAULT:
+                return child
+            child = child.next
+        return None
+
+    def path_of(self, node) -> str:
+        p = lib.lyd_path(node, lib.LYD_PATH_STD, ffi.NULL, 0)
+        try:
+            return _s(p)
+        finally:
+            lib.free(p)
+
+    def value_of(self, node) -> str | None:
+        return _s(lib.lyd_get_value(node))
+
+    def children(self, node=None) -> Iterator:
+        child = self.first if node is None else lib.lyd_child(node)
+        while child != ffi.NULL:
+            yield child
+            child = child.next
+
+    def value_type(self, node) -> LeafType:
+        """The type of this leaf's value; for a union, the member it matched."""
+        declared = _leaf_type(ffi.cast("struct lysc_node_leaf *", node.schema).type)
+        if declared.base != "union":
+            return declared
+        value = lib.lyd_get_value(node)
+        realtype = ffi.new("const struct lysc_type **")
+        ret = lib.lyd_value_validate(self.schema.cdata, node.schema, value, len(ffi.string(value)), node, realtype, ffi.NULL)
+        if ret not in (lib.LY_SUCCESS, lib.LY_EINCOMPLETE) or realtype[0] == ffi.NULL:
+            lib.ly_err_clean(self.schema.cdata, ffi.NULL)
+            return LeafType("string")
+        return _leaf_type(realtype[0])
+
+    @staticmethod
+    def schema_of(node) -> SchemaNode:
+        return SchemaNode(node.schema)
+
+    @staticmethod
+    def is_default(node) -> bool:
+        return bool(node.flags & lib.LYD_DEFAULT)
+
+    # writing
+
+    def create(self, path: str, value: str | None = None) -> None:
+        """Create ``path`` (and missing parents), or update a leaf's value."""
+        out = ffi.new("struct lyd_node **")
+        ret = lib.lyd_new_path(
+            self.first if self.first != ffi.NULL else ffi.NULL,
+            self.schema.cdata,
+            path.encode(),
+            value.encode() if value is not None else ffi.NULL,
+            lib.LYD_NEW_PATH_UPDATE,
+            out,
+        )
+        if ret != lib.LY_SUCCESS:
+            issues = _drain(self.schema, self)
+            raise YangError([Issue(i.tag, i.message, i.path or path, i.app_tag) for i in issues])
+        if self.first == ffi.NULL and out[0] != ffi.NULL:
+            root = out[0]
+            while root.parent != ffi.NULL:
+                root = ffi.cast("struct lyd_node *", root.parent)
+            self.first = root
+        self._refirst()
+
+    def delete(self, node) -> None:
+        if node == self.first:
+            nxt = node.next
+            lib.lyd_free_tree(node)
+            self.first = nxt if nxt != ffi.NULL else ffi.NULL
+            self._refirst()
+        else:
+            lib.lyd_free_tree(node)
+
+    def validate(self) -> None:
+        """Validate as a whole configuration datastore; adds default nodes."""
+        p = ffi.new("struct lyd_node **", self.first)
+        ret = lib.lyd_validate_all(p, self.schema.cdata, lib.LYD_VALIDATE_NO_STATE, ffi.NULL)
+        self.first = p[0]
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        self._refirst()
+
+    def merge(self, other: Tree) -> None:
+        """Move ``other``'s nodes into this tree (``other`` ends empty)."""
+        if other.first == ffi.NULL:
+            return
+        if self.first == ffi.NULL:
+            self.first, other.first = other.first, ffi.NULL
+            return
+        p = ffi.new("struct lyd_node **", self.first)
+        ret = lib.lyd_merge_siblings(p, other.first, lib.LYD_MERGE_DESTRUCT | lib.LYD_MERGE_WITH_FLAGS)
+        other.first = ffi.NULL
+        self.first = p[0]
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        self._refirst()
+
+    def select(self, xpaths: list[str]) -> Tree:
+        """A new tree with the nodes the xpaths select, with their parents and subtrees."""
+        result = Tree(self.schema, ffi.NULL)
+        seen = set()
+        for expr in xpaths:
+            for node in self.xpath(expr):
+                key = int(ffi.cast("uintptr_t", node))
+                if key in seen:
+                    continue
+                seen.add(key)
+                out = ffi.new("struct lyd_node **")
+                flags = lib.LYD_DUP_RECURSIVE | lib.LYD_DUP_WITH_PARENTS | lib.LYD_DUP_WITH_FLAGS
+                if lib.lyd_dup_single(node, ffi.NULL, flags, out) != lib.LY_SUCCESS:
+                    lib.ly_err_clean(self.schema.cdata, ffi.NULL)
+                    continue
+                top = out[0]
+                while top.parent != ffi.NULL:
+                    top = ffi.cast("struct lyd_node *", top.parent)
+                result.merge(Tree(self.schema, top))
+        return result
+
+    def remove_paths(self, paths: list[str]) -> None:
+        for path in paths:
+            for node in self.xpath(path):
+                self.delete(node)
+
+    # printing
+
+    def to_xml(self, with_defaults: str = "explicit") -> str:
+        return self._print(lib.LYD_XML, WITH_DEFAULTS[with_defaults])
+
+    def to_json(self, with_defaults: str = "explicit") -> str:
+        return self._print(lib.LYD_JSON, WITH_DEFAULTS[with_defaults])
+
+    def _print(self, fmt, wd) -> str:
+        if self.first == ffi.NULL:
+            return "" if fmt == lib.LYD_XML else "{}"
+        out = ffi.new("char **")
+        ret = lib.lyd_print_mem(out, self.first, fmt, lib.LYD_PRINT_WITHSIBLINGS | lib.LYD_PRINT_SHRINK | wd)
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        try:
+            return _s(out[0]) or ("" if fmt == lib.LYD_XML else "{}")
+        finally:
+            lib.free(out[0])
+
+
+_STEP = re.compile(r"(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)")
+
+
+def _xml_path(path: str) -> tuple[str, dict[str, str]]:
+    out = []
+    modules: set[str] = set()
+    module = None
+    i = 0
+    while i < len(path):
+        c = path[i]
+        if c == "/":
+            out.append("/")
+            i += 1
+            m = _STEP.match(path, i)
+            if not m:
+                continue
+            if m.group(1):
+                module = m.group(1)
+            modules.add(module)
+            out.append(f"{module}:{m.group(2)}")
+            i = m.end()
+        elif c == "[":
+            out.append("[")
+            i += 1
+            m = _STEP.match(path, i)
+            if m and path[m.end() : m.end() + 1] == "=":
+                key_mod = m.group(1) or module
+                out.append(f"{key_mod}:{m.group(2)}")
+                i = m.end()
+        elif c in "'\"":
+            end = path.index(c, i + 1)
+            out.append(path[i : end + 1])
+            i = end + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out), {m: m for m in modules if m}
