@@ -36,6 +36,8 @@ class Agent:
 
     async def start(self) -> None:
         s = self.settings
+        if self.board is None:
+            self.board = hal.load(s.board)  # fail before touching the state dir
         self.schema = build_schema(s)
         self.config_file = ConfigFile(s.state_dir)
         running = self.config_file.load(self.schema)
@@ -50,8 +52,6 @@ class Agent:
             self.config_file.save(running)
         self.datastore = Datastore(self.schema, running, self.config_file)
         self.server = NetconfServer(self.schema, self.datastore, max_message_size=s.max_message_size)
-        if self.board is None:
-            self.board = hal.load(s.board)
         self.callhome = CallHomeManager(self.server, ManagerSettings(keys_dir=s.keys_dir, login_timeout=s.login_timeout))
         self.datastore.add_listener(self.callhome.on_config_change)
         self.callhome.apply(self.datastore.running)

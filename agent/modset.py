@@ -23,7 +23,7 @@ MODULES: dict[str, list[str]] = {
     "ietf-netconf-monitoring": [],
     "ietf-tcp-common": ["keepalives-supported"],
     "ietf-tcp-client": ["local-binding-supported", "tcp-client-keepalives"],
-    "ietf-crypto-types": ["cleartext-private-keys", "hidden-private-keys"],
+    "ietf-crypto-types": ["one-asymmetric-key-format", "cleartext-private-keys", "hidden-private-keys"],
     "ietf-keystore": ["inline-definitions-supported"],
     "ietf-truststore": ["inline-definitions-supported"],
     "ietf-ssh-common": [],

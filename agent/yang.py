@@ -442,25 +442,25 @@ def _drain_text(ctx_cdata) -> str:
 
 def _drain(schema: Schema, tree: Tree | None) -> list[Issue]:
     """Turn libyang's stored errors into issues and clear them."""
-    issues = []
+    raw = []
     err = lib.ly_err_first(schema.cdata)
     while err != ffi.NULL:
-        msg = _s(err.msg) or "invalid data"
-        loc = _s(err.path)
-        path = None
-        schema_path = None
-        if loc:
-            m = _LOC.match(loc)
-            if m and m.group(1) == "Data":
-                path = m.group(2)
-            elif m:
-                schema_path = m.group(2)
-        tag, app_tag = _classify(err.vecode, msg, _s(err.apptag))
-        if path is None and schema_path and tree is not None:
-            path = _instance_for_missing(schema, tree, schema_path)
-        issues.append(Issue(tag, msg, path, app_tag))
+        raw.append((err.vecode, _s(err.msg) or "invalid data", _s(err.path), _s(err.apptag)))
         err = err.next
     lib.ly_err_clean(schema.cdata, ffi.NULL)
+    issues = []
+    for vecode, msg, loc, apptag in raw:
+        path = schema_path = None
+        m = _LOC.match(loc or "")
+        if m and m.group(1) == "Data":
+            path = m.group(2)
+        elif m:
+            schema_path = m.group(2)
+        tag, app_tag = _classify(vecode, msg, apptag)
+        if path is None and schema_path and tree is not None:
+            path = _instance_for_missing(schema, tree, schema_path)
+            lib.ly_err_clean(schema.cdata, ffi.NULL)
+        issues.append(Issue(tag, msg, path, app_tag))
     return issues or [Issue("operation-failed", "libyang reported an error without detail")]
 
 

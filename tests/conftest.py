@@ -1,0 +1,191 @@
+"""Shared fixtures: a real agent on its own event loop thread, real keys, and
+ncclient as the call-home manager over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import threading
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from agent import modset
+from agent.callhome import build
+from agent.daemon import Agent
+from agent.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_YANG = ROOT.parent / "shared" / "yang"
+
+
+def yang_dir() -> str:
+    env = os.environ.get("DPU_AGENT_YANG_DIR")
+    if env:
+        return env
+    if SHARED_YANG.is_dir():
+        return str(SHARED_YANG)
+    pytest.skip("no standard YANG modules: run through `make test` or set DPU_AGENT_YANG_DIR")
+
+
+@pytest.fixture(scope="session")
+def yang_dirs() -> list[str]:
+    return [yang_dir()]
+
+
+@pytest.fixture(scope="session")
+def schema(yang_dirs):
+    from agent.yang import Schema
+
+    return Schema(modset.search_dirs(yang_dirs), modset.MODULES)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64(key: asyncssh.SSHKey) -> str:
+    return base64.b64encode(key.public_data).decode()
+
+
+class Listener:
+    """A manager's call-home listener (ncclient's manager.call_home, but kept
+    open across reconnects and with SO_REUSEADDR)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port or 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+
+    def accept_raw(self, timeout: float = 20) -> socket.socket:
+        self.sock.settimeout(timeout)
+        conn, _ = self.sock.accept()
+        conn.settimeout(None)
+        self.accepted += 1
+        return conn
+
+    def accept(self, harness: "Harness", username: str = "admin", key: Path | None = None, timeout: float = 20):
+        from ncclient import manager
+
+        conn = self.accept_raw(timeout)
+        return manager.connect_ssh(
+            sock=conn,
+            host="127.0.0.1",
+            port=self.port,
+            username=username,
+            key_filename=str(key or harness.client_key_file),
+            hostkey_b64=harness.host_b64,
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Harness:
+    """The agent under test, on a private event loop in a thread."""
+
+    def __init__(self, tmp: Path, yang_dirs: list[str]) -> None:
+        self.tmp = tmp
+        self.yang_dirs = yang_dirs
+        self.state_dir = tmp / "state"
+        (self.state_dir / "keys").mkdir(parents=True, mode=0o700)
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.host_key.write_private_key(str(self.state_dir / "keys" / "host.key"))
+        self.host_b64 = b64(self.host_key)
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key_file = tmp / "client.key"
+        self.client_key.write_private_key(str(self.client_key_file))
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.agent: Agent | None = None
+        self._thread: threading.Thread | None = None
+        self.listeners: list[Listener] = []
+
+    def listener(self, port: int | None = None) -> Listener:
+        lst = Listener(port)
+        self.listeners.append(lst)
+        return lst
+
+    def client(self, name: str, endpoints: list[build.Endpoint], **kw) -> build.Client:
+        kw.setdefault("users", {"admin": [b64(self.client_key)]})
+        kw.setdefault("max_wait", 1)
+        return build.Client(name, endpoints, **kw)
+
+    def config(self, clients: list[build.Client]) -> str:
+        return build.config_xml(clients, self.host_b64)
+
+    def start(self, config_xml: str | None = None, **settings) -> Agent:
+        cfg = None
+        if config_xml is not None:
+            cfg = self.tmp / "initial.xml"
+            cfg.write_text(config_xml)
+        settings.setdefault("login_timeout", 10)
+        self.agent = Agent(Settings(state_dir=self.state_dir, yang_dirs=tuple(self.yang_dirs), config_file=cfg, **settings))
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.call_soon(ready.set)
+            self.loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="agent-loop", daemon=True)
+        self._thread.start()
+        ready.wait()
+        self.call(self.agent.start())
+        return self.agent
+
+    def call(self, coro_or_fn, timeout: float = 30):
+        """Run a coroutine (or a plain function) on the agent's loop and return its result."""
+        assert self.loop is not None
+        if not asyncio.iscoroutine(coro_or_fn):
+            fn = coro_or_fn
+
+            async def wrap():
+                return fn()
+
+            coro_or_fn = wrap()
+        return asyncio.run_coroutine_threadsafe(coro_or_fn, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop is None:
+            return
+        if self.agent is not None:
+            try:
+                self.call(self.agent.stop())
+            except Exception:
+                pass
+
+        async def cancel_leftovers():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.call(cancel_leftovers())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+        self.loop = None
+
+    def close(self) -> None:
+        self.stop()
+        for lst in self.listeners:
+            lst.close()
+
+
+@pytest.fixture
+def harness(tmp_path, yang_dirs):
+    h = Harness(tmp_path, yang_dirs)
+    yield h
+    h.close()
