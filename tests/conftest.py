@@ -65,6 +65,11 @@ class Listener:
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
 
+    def reset(self) -> None:
+        """Drop connections waiting in the backlog (e.g. from an agent since stopped)."""
+        self.sock.close()
+        self.__init__(self.port)
+
     def accept_raw(self, timeout: float = 20) -> socket.socket:
         self.sock.settimeout(timeout)
         conn, _ = self.sock.accept()

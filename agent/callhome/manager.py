@@ -8,7 +8,6 @@ settings changed; the others keep their sessions.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import json
 import logging
@@ -19,6 +18,9 @@ from pathlib import Path
 
 from ..server import NetconfServer
 from ..transport import ssh, tcp
+
+#: ietf-netconf-server transport case -> module with params_from_config() and serve()
+TRANSPORTS = {"ssh": ssh}
 from ..yang import Tree
 from .config import ClientConfig, EndpointConfig, read_clients
 from .policy import EndpointCycle
@@ -153,9 +155,12 @@ class CallHomeManager:
                 break  # the connection ended: start over as start-with says
 
     async def _connect(self, cfg: ClientConfig, ep: EndpointConfig):
-        if ep.transport != "ssh":
-            raise ConnectError(f"{ep.transport} call home is not supported yet")
-        params = self._ssh_params(ep)
+        transport = TRANSPORTS.get(ep.transport)
+        if transport is None:
+            raise ConnectError(f"{ep.transport} call home is not supported")
+        # Key material is resolved per attempt: a key provisioned later, or a
+        # bad one fixed by an edit, takes effect without a restart.
+        params = transport.params_from_config(json.loads(ep.server_params), self.settings.keys_dir)
         sock = await asyncio.wait_for(
             tcp.connect(
                 ep.remote_address,
@@ -167,7 +172,7 @@ class CallHomeManager:
             timeout=cfg.max_wait,
         )
         try:
-            conn = await ssh.serve(
+            conn = await transport.serve(
                 sock,
                 self.server,
                 params,
@@ -195,33 +200,6 @@ class CallHomeManager:
             state.connected_endpoint = None
             state.connected_since = None
             state.sock = None
-
-    def _ssh_params(self, ep: EndpointConfig) -> ssh.SshServerParams:
-        p = json.loads(ep.server_params).get("ssh-server-parameters", {})
-        keys_by_public = ssh.load_key_dir(self.settings.keys_dir)
-        host_keys = []
-        for hk in p.get("server-identity", {}).get("host-key", []):
-            inline = hk.get("public-key", {}).get("inline-definition")
-            if inline is None:
-                raise ConnectError(f"host key {hk['name']}: only inline definitions are supported")
-            public = ssh.public_key_from_config(inline.get("public-key-format", ""), base64.b64decode(inline.get("public-key", "")))
-            if "cleartext-private-key" in inline:
-                key = ssh.private_key_from_config(inline.get("private-key-format", ""), base64.b64decode(inline["cleartext-private-key"]))
-            else:
-                key = keys_by_public.get(public.public_data)
-                if key is None:
-                    raise ConnectError(f"host key {hk['name']}: no private key for it in {self.settings.keys_dir}")
-            if key.public_data != public.public_data:
-                raise ConnectError(f"host key {hk['name']}: private and public key do not match")
-            host_keys.append(key)
-        users = []
-        for u in p.get("client-authentication", {}).get("users", {}).get("user", []):
-            lines = []
-            for pk in u.get("public-keys", {}).get("inline-definition", {}).get("public-key", []):
-                key = ssh.public_key_from_config(pk.get("public-key-format", ""), base64.b64decode(pk.get("public-key", "")))
-                lines.append(key.export_public_key("openssh").decode().strip())
-            users.append(ssh.SshUser(u["name"], tuple(lines)))
-        return ssh.SshServerParams(tuple(host_keys), tuple(users))
 
 
 def _describe(exc: BaseException) -> str:

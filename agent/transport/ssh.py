@@ -8,6 +8,7 @@ forwarding. Client authentication is by public key against the users of
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 from dataclasses import dataclass
@@ -98,6 +99,35 @@ def load_key_dir(keys_dir: Path) -> dict[bytes, asyncssh.SSHKey]:
             continue
         found[key.public_data] = key
     return found
+
+
+def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
+    """Resolve an endpoint's ``ssh`` container (RFC 7951 JSON) to key material."""
+    p = params.get("ssh-server-parameters", {})
+    keys_by_public = load_key_dir(keys_dir)
+    host_keys = []
+    for hk in p.get("server-identity", {}).get("host-key", []):
+        inline = hk.get("public-key", {}).get("inline-definition")
+        if inline is None:
+            raise KeyMaterialError(f"host key {hk['name']}: only inline definitions are supported")
+        public = public_key_from_config(inline.get("public-key-format", ""), base64.b64decode(inline.get("public-key", "")))
+        if "cleartext-private-key" in inline:
+            key = private_key_from_config(inline.get("private-key-format", ""), base64.b64decode(inline["cleartext-private-key"]))
+        else:
+            key = keys_by_public.get(public.public_data)
+            if key is None:
+                raise KeyMaterialError(f"host key {hk['name']}: no private key for it in {keys_dir}")
+        if key.public_data != public.public_data:
+            raise KeyMaterialError(f"host key {hk['name']}: private and public key do not match")
+        host_keys.append(key)
+    users = []
+    for u in p.get("client-authentication", {}).get("users", {}).get("user", []):
+        lines = []
+        for pk in u.get("public-keys", {}).get("inline-definition", {}).get("public-key", []):
+            key = public_key_from_config(pk.get("public-key-format", ""), base64.b64decode(pk.get("public-key", "")))
+            lines.append(key.export_public_key("openssh").decode().strip())
+        users.append(SshUser(u["name"], tuple(lines)))
+    return SshServerParams(tuple(host_keys), tuple(users))
 
 
 class _Channel(asyncssh.SSHServerSession):
