@@ -409,3 +409,12 @@ def test_wrong_key_or_unknown_user_is_rejected(harness):
         lst.accept(harness, username="mallory")
     m = lst.accept(harness)  # the agent keeps calling home
     m.close_session()
+
+
+def test_local_address_is_honoured(harness):
+    lst = harness.listener()
+    ep = build.Endpoint("a", "127.0.0.1", lst.port, local_address="127.0.0.2")
+    harness.start(harness.config([harness.client("nms", [ep])]))
+    sock = lst.accept_raw()
+    assert sock.getpeername()[0] == "127.0.0.2"
+    sock.close()
