@@ -30,6 +30,7 @@ MODULES: dict[str, list[str]] = {
     "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey"],
     "ietf-netconf-server": ["ssh-call-home", "central-netconf-server-supported"],
     "dpu-agent-deviations": [],
+    "dpu-agent": [],
 }
 
 

@@ -377,11 +377,13 @@ class Schema:
         return Tree(self, ffi.NULL)
 
     def parse(self, text: str | bytes, fmt: str, *, state: bool = False) -> Tree:
-        """Parse and validate a whole datastore (config only unless ``state``)."""
+        """Parse a whole configuration datastore and validate it, or (``state``)
+        a piece of operational data, which is only parsed: it cannot be
+        validated alone, and the agent builds it itself."""
         if isinstance(text, str):
             text = text.encode()
         out = ffi.new("struct lyd_node **")
-        popts = lib.LYD_PARSE_STRICT | (0 if state else lib.LYD_PARSE_NO_STATE)
+        popts = lib.LYD_PARSE_STRICT | (lib.LYD_PARSE_ONLY if state else lib.LYD_PARSE_NO_STATE)
         vopts = 0 if state else lib.LYD_VALIDATE_NO_STATE
         fmt_c = {"xml": lib.LYD_XML, "json": lib.LYD_JSON}[fmt]
         ret = lib.lyd_parse_data_mem(self.cdata, text, fmt_c, popts, vopts, out)

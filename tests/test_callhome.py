@@ -418,3 +418,10 @@ def test_local_address_is_honoured(harness):
     sock = lst.accept_raw()
     assert sock.getpeername()[0] == "127.0.0.2"
     sock.close()
+
+
+def test_agent_state(one):
+    _, _, m = one
+    state = m.get(filter=("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')).data_xml
+    assert "<loaded-from>initial-file</loaded-from>" in state
+    assert "<last-reset-reason>unknown</last-reset-reason>" in state
