@@ -29,6 +29,10 @@ MODULES: dict[str, list[str]] = {
     "ietf-ssh-common": [],
     "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey"],
     "ietf-netconf-server": ["ssh-call-home", "central-netconf-server-supported"],
+    "ietf-interfaces": [],
+    "iana-if-type": [],
+    "ietf-hardware": [],
+    "iana-hardware": [],
     "dpu-agent-deviations": [],
     "dpu-agent": [],
 }

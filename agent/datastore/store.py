@@ -46,6 +46,14 @@ class Datastore:
         self.locks: dict[str, int] = {}
         #: bumped on every commit; lets readers cache what they print
         self.version = 0
+        #: set when a commit failed unexpectedly (see healthy())
+        self.broken: str | None = None
+
+    def healthy(self) -> bool:
+        """False once a commit failed in a way the datastore cannot vouch for
+        (not a refused edit: an internal error). The watchdog then lets the
+        board reset rather than keep a wedged agent on the network."""
+        return self.broken is None
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -98,8 +106,13 @@ class Datastore:
                     raise ResourceDenied(
                         f"the configuration could not be stored ({exc.strerror or exc}); nothing was changed"
                     ) from None
-        except BaseException:
+        except RpcError:
             new.free()
+            raise
+        except Exception as exc:
+            new.free()
+            self.broken = f"commit failed: {exc!r}"
+            log.exception("commit failed unexpectedly")
             raise
         old, self.running = self.running, new
         self.version += 1
