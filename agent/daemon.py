@@ -72,6 +72,7 @@ class Agent:
             self.server,
             ManagerSettings(
                 keys_dir=s.keys_dir,
+                memory_file=s.state_dir / "callhome-last.json",
                 login_timeout=s.login_timeout,
                 backoff_min=s.backoff_min,
                 backoff_max=s.backoff_max,

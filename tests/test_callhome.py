@@ -425,3 +425,18 @@ def test_agent_state(one):
     state = m.get(filter=("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')).data_xml
     assert "<loaded-from>initial-file</loaded-from>" in state
     assert "<last-reset-reason>unknown</last-reset-reason>" in state
+
+
+def test_last_connected_survives_a_restart(harness):
+    dead = free_port()
+    lst = harness.listener()
+    eps = [build.Endpoint("dead", "127.0.0.1", dead), build.Endpoint("live", "127.0.0.1", lst.port)]
+    harness.start(harness.config([harness.client("nms", eps, max_attempts=1, start_with="last-connected")]))
+    m = lst.accept(harness)
+    m.close_session()
+    harness.stop()
+    lst.reset()
+    harness.start(None)
+    m = lst.accept(harness)
+    assert [a.endpoint for a in harness.agent.callhome.states["nms"].attempts] == ["live"]
+    m.close_session()

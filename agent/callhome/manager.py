@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp
 from ..transport.stream import Activity
@@ -91,6 +92,9 @@ class ConnectError(Exception):
 @dataclass
 class ManagerSettings:
     keys_dir: Path
+    #: where the last connected endpoint of each client is remembered across
+    #: reboots (start-with last-connected); None: only in memory
+    memory_file: Path | None = None
     login_timeout: float = 60.0
     #: bounds of the back-off between exhausted cycles, seconds
     backoff_min: float = 1.0
@@ -110,14 +114,37 @@ class CallHomeManager:
         self.configs: dict[str, ClientConfig] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.states: dict[str, ClientState] = {}
-        #: remembered across re-configuration: start-with last-connected
-        self._last_connected: dict[str, str] = {}
+        #: start-with last-connected, remembered across reconfiguration and reboots
+        self._last_connected: dict[str, str] = self._recall()
         #: when each client's periodic schedule was anchored (no anchor-time given)
         self._applied_at: dict[str, float] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
         if nics is not None:
             nics.subscribe(self.link_changed)
+
+    def _recall(self) -> dict[str, str]:
+        path = self.settings.memory_file
+        if path is None:
+            return {}
+        try:
+            data = json.loads(path.read_text())
+            return {str(k): str(v) for k, v in data.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return {}
+
+    def _remember(self, client: str, endpoint: str) -> None:
+        if self._last_connected.get(client) == endpoint:
+            return  # written only when it changes: flash wear
+        self._last_connected[client] = endpoint
+        if self.settings.memory_file is not None:
+            try:
+                write_atomic(self.settings.memory_file, json.dumps(self._last_connected).encode())
+            except OSError as exc:
+                log.warning("cannot remember the last connected endpoint: %s", exc)
 
     # -- configuration --
 
@@ -270,7 +297,7 @@ class CallHomeManager:
                     # One attempt per max-wait period, however fast it failed.
                     await self._nap(cfg.max_wait - (loop.time() - started))
                     continue
-                self._last_connected[name] = ep.name
+                self._remember(name, ep.name)
                 return await self._hold(cfg, ep, state, conn, sock, activity, idle_timeout)
             exhausted += 1
             delay = backoff_delay(exhausted, self.settings.backoff_min, self.settings.backoff_max, self.settings.rng)
