@@ -81,9 +81,13 @@ class Agent:
             ),
             nics=self.board.nics,
         )
-        self.datastore.add_listener(self.callhome.on_config_change)
+        self.datastore.add_listener(self._running_changed)
         self.callhome.apply(self.datastore.running)
         log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
+
+    def _running_changed(self, name: str, old, new, by) -> None:
+        if name == "running":
+            self.callhome.apply(new)
 
     def identity(self) -> Identity:
         """The board's identity, overridden by what factory provisioning wrote."""

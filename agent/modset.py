@@ -17,8 +17,8 @@ OWN_MODULES_DIR = str(Path(__file__).parent / "modules")
 SYSTEM_YANG_DIR = "/usr/share/dpu-agent/yang"
 
 MODULES: dict[str, list[str]] = {
-    # RFC 6241; candidate, confirmed-commit and startup are not implemented yet
-    "ietf-netconf": ["writable-running", "validate", "rollback-on-error"],
+    # RFC 6241 (:url and :xpath are not implemented)
+    "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
     "ietf-netconf-monitoring": [],
     "ietf-tcp-common": ["keepalives-supported"],

@@ -195,9 +195,6 @@ class CallHomeManager:
         after = {e.name: e for e in new.endpoints}.get(current.connected_endpoint)
         return before is not None and before == after
 
-    def on_config_change(self, old: Tree, new: Tree) -> None:
-        self.apply(new)
-
     async def stop(self) -> None:
         self._stopping = True
         tasks = list(self.tasks.values())
