@@ -730,6 +730,40 @@ class Tree:
                 result.merge(Tree(self.schema, top))
         return result
 
+    def diff(self, other: Tree) -> list[tuple[str, str]]:
+        """What changed from this tree to ``other``: (path, operation) for the
+        top-most created, deleted or replaced nodes (RFC 6470 edit list)."""
+        out = ffi.new("struct lyd_node **")
+        ret = lib.lyd_diff_siblings(self.first, other.first, 0, out)
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        changes: list[tuple[str, str]] = []
+        try:
+            node = out[0]
+            while node != ffi.NULL:
+                self._diff_walk(node, changes)
+                node = node.next
+        finally:
+            if out[0] != ffi.NULL:
+                lib.lyd_free_all(out[0])
+        return changes
+
+    def _diff_walk(self, node, changes: list[tuple[str, str]]) -> None:
+        op = None
+        meta = node.meta
+        while meta != ffi.NULL:
+            if _s(meta.name) == "operation":
+                op = _s(lib.lyd_value_get_canonical(self.schema.cdata, ffi.addressof(meta.value)))
+                break
+            meta = meta.next
+        if op in ("create", "delete", "replace"):
+            changes.append((self.path_of(node), op))
+            return
+        child = lib.lyd_child(node)
+        while child != ffi.NULL:
+            self._diff_walk(child, changes)
+            child = child.next
+
     def remove_paths(self, paths: list[str]) -> None:
         for path in paths:
             for node in self.xpath(path):

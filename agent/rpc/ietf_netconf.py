@@ -22,7 +22,7 @@ NS_WITH_DEFAULTS = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
 
 def changed_by(ctx: RpcContext) -> ChangedBy:
     s = ctx.session
-    return ChangedBy(s.id, s.username, s.peer.rsplit(":", 1)[0] if s.peer else None)
+    return ChangedBy(s.id, s.username, s.source_host)
 
 
 def _datastore(op: Element, param: str, allow_config: bool = False, allowed: tuple[str, ...] = DATASTORES) -> str | Element:
@@ -255,6 +255,6 @@ async def kill_session(ctx: RpcContext, op: Element) -> None:
     victim = ctx.server.sessions.get(sid)
     if victim is None:
         raise InvalidValue(f"no session {sid}", info={"bad-element": "session-id"})
-    ctx.server.end_session(victim, f"killed by session {ctx.session.id}")
+    ctx.server.end_session(victim, f"killed by session {ctx.session.id}", "killed", killed_by=ctx.session.id)
     victim.close_transport()
     return None
