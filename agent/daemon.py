@@ -20,7 +20,7 @@ from .datastore.store import Datastore
 from .hal.base import Identity
 from .plugins import Plugin
 from .plugins import host as plugin_host
-from .server import NetconfServer
+from .server import Limits, NetconfServer
 from .settings import Settings
 from .yang import Schema
 
@@ -79,7 +79,12 @@ class Agent:
             running.validate()
             self.config_file.save(running)
         self.datastore = Datastore(self.schema, running, self.config_file)
-        self.server = NetconfServer(self.schema, self.datastore, max_message_size=s.max_message_size)
+        self.server = NetconfServer(
+            self.schema,
+            self.datastore,
+            max_message_size=s.max_message_size,
+            limits=Limits(s.max_sessions, s.max_sessions_per_connection, s.hello_timeout),
+        )
         self.server.state_providers.append(state.provider(self))
         self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish)
         self.datastore.transaction_hook = self.plugins.transaction

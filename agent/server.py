@@ -72,6 +72,19 @@ def build_capabilities(schema: Schema) -> list[str]:
     return caps
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one peer may cost the agent."""
+
+    max_sessions: int = 16
+    #: NETCONF sessions (SSH channels) on one call-home connection
+    max_sessions_per_connection: int = 4
+    #: a peer that sends no <hello> by then is dropped
+    hello_timeout: float = 60.0
+    #: notifications a session may leave unread (its transport full) before it is closed
+    max_unread_notifications: int = 256
+
+
 @dataclass
 class ServerSession:
     id: int
@@ -99,8 +112,11 @@ StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | Non
 
 
 class NetconfServer:
-    def __init__(self, schema: Schema, datastore: Datastore, *, max_message_size: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self, schema: Schema, datastore: Datastore, *, max_message_size: int = 16 * 1024 * 1024, limits: Limits = Limits()
+    ) -> None:
         self.schema = schema
+        self.limits = limits
         self.datastore = datastore
         self.capabilities = build_capabilities(schema)
         self.max_message_size = max_message_size
@@ -117,6 +133,12 @@ class NetconfServer:
         self.in_sessions = 0
         self.in_bad_hellos = 0
         self.dropped_sessions = 0
+
+    def admits_session(self) -> bool:
+        if len(self.sessions) >= self.limits.max_sessions:
+            log.warning("refusing a session: %d sessions are open already", len(self.sessions))
+            return False
+        return True
 
     def open_session(
         self, username: str, transport: str, peer: str, close_transport: Callable[..., None], send_notification: Callable[[str], None]

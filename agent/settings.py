@@ -23,6 +23,9 @@ class Settings:
     #: RFC 8071 S5: a manager must authenticate within this time
     login_timeout: float = 60.0
     max_message_size: int = 16 * 1024 * 1024
+    max_sessions: int = 16
+    max_sessions_per_connection: int = 4
+    hello_timeout: float = 60.0
     #: hardware watchdog device (linux board); None: do not use one
     watchdog_path: str | None = "/dev/watchdog"
     watchdog_timeout: int = 30

@@ -173,3 +173,18 @@ def test_a_commit_that_cuts_the_box_off_rolls_itself_back(harness, persist):
         assert elapsed >= 2.5  # held until the confirm-timeout
     assert m2.get_config(source="running").data_xml == before
     m2.close_session()
+
+
+def test_a_commit_never_undoes_a_change_made_to_running_meanwhile(two):
+    _, (_, m1), (_, m2) = two
+    set_max_wait(m1, 4, "candidate")
+    set_max_wait(m2, 6)  # straight to running, while m1's candidate edits wait
+    with pytest.raises(RPCError) as e:
+        m1.commit()
+    assert e.value.tag == "operation-failed" and "discard-changes" in e.value.message
+    assert max_wait(m1) == "6"
+    m1.discard_changes()
+    assert max_wait(m1, "candidate") == "6"  # a clean candidate follows running
+    set_max_wait(m1, 4, "candidate")
+    m1.commit()
+    assert max_wait(m2) == "4"

@@ -83,8 +83,11 @@ class Datastore:
         self.startup = startup
         self.running = startup.duplicate()
         self.candidate = self.running.duplicate()
-        #: the candidate holds edits not yet committed or discarded
+        #: the candidate holds edits not yet committed or discarded; while it
+        #: does not, it follows running
         self.candidate_dirty = False
+        #: running's version when the candidate's edits began
+        self._candidate_base = 0
         self._persistence = persistence
         self._listeners: list[Listener] = []
         #: datastore name -> id of the session holding its lock
@@ -167,6 +170,8 @@ class Datastore:
         try:
             if name == CANDIDATE:
                 old, self.candidate = self.candidate, new
+                if not self.candidate_dirty:
+                    self._candidate_base = self.version
                 self.candidate_dirty = True
                 old.free()
                 return
@@ -195,6 +200,8 @@ class Datastore:
         else:
             old, self.running = self.running, new
             self.version += 1
+            if not self.candidate_dirty:
+                self.discard_candidate()
         try:
             for listener in self._listeners:
                 try:
@@ -233,6 +240,12 @@ class Datastore:
         elif persist_id is not None:
             raise InvalidValue("no confirmed commit is pending for this <persist-id>", type="protocol",
                                info={"bad-element": "persist-id"})
+        if self.candidate_dirty and self._candidate_base != self.version:
+            # committing would silently undo what was written to running meanwhile
+            raise OperationFailed(
+                "running changed since the candidate was edited; <discard-changes> and edit again",
+                type="protocol", app_tag="running-changed",
+            )
         backup = None
         if confirmed and pending is None:
             backup = self.running.duplicate()

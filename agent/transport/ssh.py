@@ -131,10 +131,11 @@ def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
 
 
 class _Channel(asyncssh.SSHServerSession):
-    def __init__(self, server: NetconfServer, peer: str, activity: Activity | None) -> None:
+    def __init__(self, server: NetconfServer, peer: str, activity: Activity | None, on_close=None) -> None:
         self._server = server
         self._peer = peer
         self._activity = activity
+        self._on_close = on_close
         self._chan: asyncssh.SSHServerChannel | None = None
         self._bridge: SessionBridge | None = None
 
@@ -177,6 +178,8 @@ class _Channel(asyncssh.SSHServerSession):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._bridge is not None:
             self._bridge.connection_lost(exc)
+        if self._on_close is not None:
+            self._on_close()
 
     def pause_writing(self) -> None:
         if self._bridge is not None:
@@ -194,6 +197,7 @@ class _Server(asyncssh.SSHServer):
         self._users = {u.name: u for u in params.users}
         self._peer = peer
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._channels = 0
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -225,7 +229,14 @@ class _Server(asyncssh.SSHServer):
         return False
 
     def session_requested(self):
-        return _Channel(self._server, self._peer, self._activity)
+        if self._channels >= self._server.limits.max_sessions_per_connection or not self._server.admits_session():
+            log.warning("call home to %s: refusing another session on this connection", self._peer)
+            return False
+        self._channels += 1
+        return _Channel(self._server, self._peer, self._activity, on_close=self._channel_closed)
+
+    def _channel_closed(self) -> None:
+        self._channels -= 1
 
     def connection_requested(self, *args) -> bool:
         return False

@@ -55,7 +55,6 @@ class SessionBridge:
         close: Callable[[], None],
         pause_reading: Callable[[], None] | None = None,
         resume_reading: Callable[[], None] | None = None,
-        hello_timeout: float = 60.0,
         activity: Activity | None = None,
     ) -> None:
         self.server = server
@@ -74,7 +73,9 @@ class SessionBridge:
         self.done = asyncio.get_running_loop().create_future()
         self._flush()  # our <hello>
         loop = asyncio.get_running_loop()
+        hello_timeout = server.limits.hello_timeout
         self._hello_timer = loop.call_later(hello_timeout, self._hello_timeout) if hello_timeout else None
+        self._unread_notifications = 0
         self._task = loop.create_task(self._worker(), name=f"netconf-session-{self.session.id}")
 
     # -- transport callbacks --
@@ -100,6 +101,7 @@ class SessionBridge:
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self._unread_notifications = 0
 
     # -- internals --
 
@@ -196,6 +198,13 @@ class SessionBridge:
         """Send a notification now, between replies (:interleave)."""
         if self._ended:
             return
+        if not self._writable.is_set():
+            # the peer does not read: notifications would pile up without bound
+            self._unread_notifications += 1
+            if self._unread_notifications > self.server.limits.max_unread_notifications:
+                log.warning("session %d: does not read its notifications; closing it", self.session.id)
+                self.abort("notifications unread", "other")
+                return
         self.session.nc.send_notification(xml)
         self.session.out_notifications += 1
         self._flush()
