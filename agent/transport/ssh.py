@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+from cryptography.hazmat.primitives import serialization
 
 from ..server import NetconfServer
+from . import keys
+from .keys import KeyMaterialError
 from .stream import SessionBridge
 
 log = logging.getLogger(__name__)
@@ -52,13 +55,12 @@ class SshServerParams:
 
     host_keys: tuple[asyncssh.SSHKey, ...]
     users: tuple[SshUser, ...]
-    #: RFC 8071 S7 SSH keepalives (ietf-ssh-server keepalives); None = off
+    #: RFC 8071 S7 SSH keepalives (ietf-ssh-server keepalives); None = off.
+    #: A probe goes out after max-wait s without data from the manager, then
+    #: one every max-wait s; after max-attempts unanswered ones the
+    #: connection is dropped, (max-attempts + 1) x max-wait after the last data.
     keepalive_max_wait: int | None = None
     keepalive_max_attempts: int = 3
-
-
-class KeyMaterialError(Exception):
-    """Key material in the configuration or the key directory is unusable."""
 
 
 def public_key_from_config(fmt: str, data: bytes) -> asyncssh.SSHKey:
@@ -73,53 +75,28 @@ def public_key_from_config(fmt: str, data: bytes) -> asyncssh.SSHKey:
         raise KeyMaterialError(f"public key in {fmt.rpartition(':')[2]} cannot be read: {exc}") from None
 
 
-def private_key_from_config(fmt: str, data: bytes) -> asyncssh.SSHKey:
-    """A cleartext private key as ietf-crypto-types carries it (DER)."""
+def _host_key(private: keys.PrivateKey, what: str) -> asyncssh.SSHKey:
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
-        return asyncssh.import_private_key(data)
-    except (asyncssh.KeyImportError, ValueError) as exc:
-        raise KeyMaterialError(f"private key in {fmt.rpartition(':')[2]} cannot be read: {exc}") from None
-
-
-def load_key_dir(keys_dir: Path) -> dict[bytes, asyncssh.SSHKey]:
-    """Private keys provisioned as files, indexed by their public key (SSH wire format).
-
-    A configuration names a device key by its public half with
-    ``hidden-private-key``; the private half never leaves this directory."""
-    found: dict[bytes, asyncssh.SSHKey] = {}
-    if not keys_dir.is_dir():
-        return found
-    for path in sorted(keys_dir.iterdir()):
-        if path.suffix not in (".key", ".pem") or not path.is_file():
-            continue
-        try:
-            key = asyncssh.read_private_key(str(path))
-        except (asyncssh.KeyImportError, OSError, ValueError) as exc:
-            log.warning("ignoring %s: not a usable private key (%s)", path, exc)
-            continue
-        found[key.public_data] = key
-    return found
+        return asyncssh.import_private_key(der)
+    except (asyncssh.KeyImportError, ValueError):
+        raise KeyMaterialError(f"{what}: not a key type SSH can use") from None
 
 
 def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
     """Resolve an endpoint's ``ssh`` container (RFC 7951 JSON) to key material."""
     p = params.get("ssh-server-parameters", {})
-    keys_by_public = load_key_dir(keys_dir)
     host_keys = []
     for hk in p.get("server-identity", {}).get("host-key", []):
         inline = hk.get("public-key", {}).get("inline-definition")
         if inline is None:
             raise KeyMaterialError(f"host key {hk['name']}: only inline definitions are supported")
-        public = public_key_from_config(inline.get("public-key-format", ""), base64.b64decode(inline.get("public-key", "")))
-        if "cleartext-private-key" in inline:
-            key = private_key_from_config(inline.get("private-key-format", ""), base64.b64decode(inline["cleartext-private-key"]))
-        else:
-            key = keys_by_public.get(public.public_data)
-            if key is None:
-                raise KeyMaterialError(f"host key {hk['name']}: no private key for it in {keys_dir}")
-        if key.public_data != public.public_data:
-            raise KeyMaterialError(f"host key {hk['name']}: private and public key do not match")
-        host_keys.append(key)
+        public = None
+        if "public-key" in inline:
+            public = public_key_from_config(inline.get("public-key-format", ""), base64.b64decode(inline["public-key"]))
+        what = f"host key {hk['name']}"
+        private = keys.resolve_private_key(inline, public.export_public_key("pkcs8-der") if public else None, keys_dir, what)
+        host_keys.append(_host_key(private, what))
     users = []
     for u in p.get("client-authentication", {}).get("users", {}).get("user", []):
         lines = []
@@ -127,7 +104,15 @@ def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
             key = public_key_from_config(pk.get("public-key-format", ""), base64.b64decode(pk.get("public-key", "")))
             lines.append(key.export_public_key("openssh").decode().strip())
         users.append(SshUser(u["name"], tuple(lines)))
-    return SshServerParams(tuple(host_keys), tuple(users))
+    ka = p.get("keepalives")
+    if ka is None:
+        return SshServerParams(tuple(host_keys), tuple(users))
+    return SshServerParams(
+        tuple(host_keys),
+        tuple(users),
+        keepalive_max_wait=int(ka.get("max-wait", 30)),
+        keepalive_max_attempts=int(ka.get("max-attempts", 3)),
+    )
 
 
 class _Channel(asyncssh.SSHServerSession):
