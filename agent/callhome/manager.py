@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..server import NetconfServer
-from ..transport import ssh, tcp
+from ..transport import ssh, tcp, tls
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
-TRANSPORTS = {"ssh": ssh}
+TRANSPORTS = {"ssh": ssh, "tls": tls}
 from ..yang import Tree
 from .config import ClientConfig, EndpointConfig, read_clients
 from .policy import EndpointCycle
