@@ -37,10 +37,13 @@ class Issued:
         cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
         pem = b"".join(x509.load_der_x509_certificate(d).public_bytes(serialization.Encoding.PEM) for d in self.chain_der)
         cert_path.write_bytes(pem)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        return cert_path, self.write_key(key_path)
+
+    def write_key(self, path: Path) -> Path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-        return cert_path, key_path
+        return path
 
     def write_cert(self, path: Path) -> Path:
         path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))

@@ -13,6 +13,7 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import asyncssh
 from cryptography.hazmat.primitives import serialization
@@ -115,6 +116,10 @@ def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
     )
 
 
+class SshRejected(Exception):
+    """The manager failed SSH authentication."""
+
+
 class _Channel(asyncssh.SSHServerSession):
     def __init__(self, server: NetconfServer, peer: str) -> None:
         self._server = server
@@ -176,19 +181,35 @@ class _Server(asyncssh.SSHServer):
         self._users = {u.name: u for u in params.users}
         self._peer = peer
         self._conn: asyncssh.SSHServerConnection | None = None
+        #: the user the manager tried to log in as, and whether it succeeded
+        self.username: str | None = None
+        self.unknown_user = False
+        self.authenticated = False
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
 
     def begin_auth(self, username: str) -> bool:
+        self.username = username
         user = self._users.get(username)
         if user is None or not user.authorized_keys:
-            log.warning("call home to %s: unknown user %r", self._peer, username)
+            self.unknown_user = True
             # Still "require auth": with no keys loaded every attempt fails.
             return True
         assert self._conn is not None
         self._conn.set_authorized_keys(asyncssh.import_authorized_keys("\n".join(user.authorized_keys) + "\n"))
         return True
+
+    def auth_completed(self) -> None:
+        self.authenticated = True
+
+    def rejection(self, exc: BaseException, login_timeout: float) -> str:
+        """Why the manager did not get in, for the log and the client's state."""
+        if self.username is None:
+            return f"no SSH authentication ({exc or type(exc).__name__}; login timeout {login_timeout:g} s)"
+        if self.unknown_user:
+            return f"unknown user {self.username!r}"
+        return f"user {self.username!r} offered no authorized public key"
 
     def public_key_auth_supported(self) -> bool:
         return True
@@ -231,9 +252,32 @@ async def serve(
         peer = "%s:%s" % sock.getpeername()[:2]
     except OSError:
         peer = "?"
-    conn = await asyncssh.connect_reverse(
+    handlers: list[_Server] = []
+
+    def server_factory() -> _Server:
+        handlers.append(_Server(server, params, peer))
+        return handlers[-1]
+
+    try:
+        return await _connect_reverse(sock, server_factory, params, tcp_keepalive, login_timeout)
+    except Exception as exc:
+        if not handlers or handlers[0].authenticated:
+            raise
+        why = handlers[0].rejection(exc, login_timeout)
+        log.warning("SSH call home to %s refused: %s", peer, why)
+        raise SshRejected(why) from exc
+
+
+async def _connect_reverse(
+    sock: socket.socket,
+    server_factory: Callable[[], _Server],
+    params: SshServerParams,
+    tcp_keepalive: bool,
+    login_timeout: float,
+) -> asyncssh.SSHServerConnection:
+    return await asyncssh.connect_reverse(
         sock=sock,
-        server_factory=lambda: _Server(server, params, peer),
+        server_factory=server_factory,
         server_host_keys=list(params.host_keys),
         login_timeout=login_timeout,
         connect_timeout=login_timeout,
@@ -248,4 +292,3 @@ async def serve(
         line_editor=False,
         **_algorithms(),
     )
-    return conn

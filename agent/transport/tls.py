@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 #: RFC 9325 4.2: ECDHE with AEAD only (TLS 1.3 suites are all AEAD)
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
+#: seconds a closing connection waits for the manager's close_notify
+SHUTDOWN_TIMEOUT = 5.0
+
 
 class TlsRejected(Exception):
     """The manager failed TLS authentication or cert-to-name."""
@@ -256,10 +259,9 @@ class _Protocol(asyncio.Protocol):
         self._server = server
         self._params = params
         self._peer = peer
-        self._bridge: SessionBridge | None = None
+        self.bridge: SessionBridge | None = None
         self.transport: asyncio.Transport | None = None
         self.refusal: str | None = None
-        self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Called once the handshake (and OpenSSL's verification) is done,
@@ -273,7 +275,7 @@ class _Protocol(asyncio.Protocol):
             transport.abort()
             return
         log.info("TLS client %s: user %r by %s (%s)", self._peer, username, why, _describe_cert(chain[0]))
-        self._bridge = SessionBridge(
+        self.bridge = SessionBridge(
             self._server,
             username=username,
             transport="netconf-tls",
@@ -285,39 +287,40 @@ class _Protocol(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        if self._bridge is not None:
-            self._bridge.data_received(data)
+        if self.bridge is not None:
+            self.bridge.data_received(data)
 
     def eof_received(self) -> bool:
-        if self._bridge is not None:
-            self._bridge.eof_received()
+        if self.bridge is not None:
+            self.bridge.eof_received()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._bridge is not None:
-            self._bridge.connection_lost(exc)
-        if not self.closed.done():
-            self.closed.set_result(None)
+        if self.bridge is not None:
+            self.bridge.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if self._bridge is not None:
-            self._bridge.pause_writing()
+        if self.bridge is not None:
+            self.bridge.pause_writing()
 
     def resume_writing(self) -> None:
-        if self._bridge is not None:
-            self._bridge.resume_writing()
+        if self.bridge is not None:
+            self.bridge.resume_writing()
 
 
 class TlsConnection:
-    def __init__(self, protocol: _Protocol) -> None:
-        self._protocol = protocol
+    def __init__(self, transport: asyncio.Transport, bridge: SessionBridge) -> None:
+        self._transport = transport
+        self._bridge = bridge
 
     async def wait_closed(self) -> None:
-        await asyncio.shield(self._protocol.closed)
+        """Until the NETCONF session ends. The TLS shutdown may still be under
+        way: our close_notify is sent, the manager's is not waited for
+        (RFC 8446 6.1), beyond SHUTDOWN_TIMEOUT in the background."""
+        await asyncio.shield(self._bridge.done)
 
     def close(self) -> None:
-        if self._protocol.transport is not None:
-            self._protocol.transport.close()  # close_notify, then TCP FIN
+        self._transport.close()  # close_notify, then TCP FIN
 
 
 def _handshake_failure(exc: BaseException, login_timeout: float) -> str:
@@ -352,7 +355,11 @@ async def serve(
     protocol = _Protocol(server, params, peer)
     try:
         await loop.connect_accepted_socket(
-            lambda: protocol, sock=sock, ssl=params.context, ssl_handshake_timeout=login_timeout
+            lambda: protocol,
+            sock=sock,
+            ssl=params.context,
+            ssl_handshake_timeout=login_timeout,
+            ssl_shutdown_timeout=SHUTDOWN_TIMEOUT,
         )
     except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
         why = _handshake_failure(exc, login_timeout)
@@ -361,4 +368,5 @@ async def serve(
     if protocol.refusal is not None:
         log.warning("TLS call home to %s refused: %s", peer, protocol.refusal)
         raise TlsRejected(protocol.refusal)
-    return TlsConnection(protocol)
+    assert protocol.transport is not None and protocol.bridge is not None
+    return TlsConnection(protocol.transport, protocol.bridge)
