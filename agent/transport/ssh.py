@@ -206,7 +206,7 @@ class _Server(asyncssh.SSHServer):
     def rejection(self, exc: BaseException, login_timeout: float) -> str:
         """Why the manager did not get in, for the log and the client's state."""
         if self.username is None:
-            return f"no SSH authentication ({exc or type(exc).__name__}; login timeout {login_timeout:g} s)"
+            return f"no SSH authentication ({str(exc) or type(exc).__name__}; login timeout {login_timeout:g} s)"
         if self.unknown_user:
             return f"unknown user {self.username!r}"
         return f"user {self.username!r} offered no authorized public key"

@@ -330,7 +330,7 @@ def _handshake_failure(exc: BaseException, login_timeout: float) -> str:
         return f"TLS handshake failed: {exc.reason or exc}"
     if isinstance(exc, (ConnectionAbortedError, TimeoutError)):
         return f"no TLS authentication within {login_timeout:g} s"
-    return f"TLS handshake failed: {exc or type(exc).__name__}"
+    return f"TLS handshake failed: {str(exc) or type(exc).__name__}"
 
 
 async def serve(
