@@ -12,7 +12,8 @@ export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 
 # libnetconf2-dev, libssh-dev, libssl-dev: the C call-home manager the interop tests
 # compile (its headers include libssh and OpenSSL ones when SSH and TLS are enabled)
-SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools libnetconf2-dev libssh-dev libssl-dev
+SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux \
+	libnetconf2-dev libssh-dev libssl-dev
 
 .PHONY: all demo test deps yang clean
 

@@ -17,8 +17,8 @@ OWN_MODULES_DIR = str(Path(__file__).parent / "modules")
 SYSTEM_YANG_DIR = "/usr/share/dpu-agent/yang"
 
 MODULES: dict[str, list[str]] = {
-    # RFC 6241; candidate, confirmed-commit and startup are not implemented yet
-    "ietf-netconf": ["writable-running", "validate", "rollback-on-error"],
+    # RFC 6241 (:url and :xpath are not implemented)
+    "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
     "ietf-netconf-monitoring": [],
     "ietf-tcp-common": ["keepalives-supported"],
@@ -33,6 +33,10 @@ MODULES: dict[str, list[str]] = {
     "ietf-tls-server": ["server-ident-x509-cert", "client-auth-supported", "client-auth-x509-cert"],
     "ietf-x509-cert-to-name": [],  # its identities are cert-to-name map types
     "ietf-netconf-server": ["ssh-call-home", "tls-call-home", "central-netconf-server-supported"],
+    "ietf-interfaces": [],
+    "iana-if-type": [],
+    "ietf-hardware": [],
+    "iana-hardware": [],
     "dpu-agent-deviations": [],
     "dpu-agent": [],
 }

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from ..server import NetconfServer
 from . import keys
 from .keys import KeyMaterialError
-from .stream import SessionBridge
+from .stream import Activity, SessionBridge
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,10 @@ class SshRejected(Exception):
 
 
 class _Channel(asyncssh.SSHServerSession):
-    def __init__(self, server: NetconfServer, peer: str) -> None:
+    def __init__(self, server: NetconfServer, peer: str, activity: Activity | None) -> None:
         self._server = server
         self._peer = peer
+        self._activity = activity
         self._chan: asyncssh.SSHServerChannel | None = None
         self._bridge: SessionBridge | None = None
 
@@ -151,6 +152,7 @@ class _Channel(asyncssh.SSHServerSession):
             close=chan.close,
             pause_reading=chan.pause_reading,
             resume_reading=chan.resume_reading,
+            activity=self._activity,
         )
 
     def data_received(self, data: bytes, datatype) -> None:
@@ -176,8 +178,9 @@ class _Channel(asyncssh.SSHServerSession):
 
 
 class _Server(asyncssh.SSHServer):
-    def __init__(self, server: NetconfServer, params: SshServerParams, peer: str) -> None:
+    def __init__(self, server: NetconfServer, params: SshServerParams, peer: str, activity: Activity | None) -> None:
         self._server = server
+        self._activity = activity
         self._users = {u.name: u for u in params.users}
         self._peer = peer
         self._conn: asyncssh.SSHServerConnection | None = None
@@ -188,6 +191,10 @@ class _Server(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self._activity is not None:
+            self._activity.lost = exc
 
     def begin_auth(self, username: str) -> bool:
         self.username = username
@@ -224,7 +231,7 @@ class _Server(asyncssh.SSHServer):
         return False
 
     def session_requested(self):
-        return _Channel(self._server, self._peer)
+        return _Channel(self._server, self._peer, self._activity)
 
     def connection_requested(self, *args) -> bool:
         return False
@@ -240,6 +247,7 @@ async def serve(
     *,
     tcp_keepalive: bool,
     login_timeout: float = 60.0,
+    activity: Activity | None = None,
 ) -> asyncssh.SSHServerConnection:
     """Run the SSH server side over an established call-home socket.
 
@@ -255,7 +263,7 @@ async def serve(
     handlers: list[_Server] = []
 
     def server_factory() -> _Server:
-        handlers.append(_Server(server, params, peer))
+        handlers.append(_Server(server, params, peer, activity))
         return handlers[-1]
 
     try:

@@ -38,7 +38,7 @@ from ..server import NetconfServer
 from . import keys
 from .cert_to_name import CertToName, CertToNameError, fingerprint, map_certificate, parse_fingerprint
 from .keys import KeyMaterialError
-from .stream import SessionBridge
+from .stream import Activity, SessionBridge
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +255,11 @@ def _describe_cert(der: bytes) -> str:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, server: NetconfServer, params: TlsServerParams, peer: str) -> None:
+    def __init__(self, server: NetconfServer, params: TlsServerParams, peer: str, activity: Activity | None) -> None:
         self._server = server
         self._params = params
         self._peer = peer
+        self._activity = activity
         self.bridge: SessionBridge | None = None
         self.transport: asyncio.Transport | None = None
         self.refusal: str | None = None
@@ -284,6 +285,7 @@ class _Protocol(asyncio.Protocol):
             close=transport.close,
             pause_reading=transport.pause_reading,
             resume_reading=transport.resume_reading,
+            activity=self._activity,
         )
 
     def data_received(self, data: bytes) -> None:
@@ -296,6 +298,8 @@ class _Protocol(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self._activity is not None:
+            self._activity.lost = exc
         if self.bridge is not None:
             self.bridge.connection_lost(exc)
 
@@ -309,8 +313,7 @@ class _Protocol(asyncio.Protocol):
 
 
 class TlsConnection:
-    def __init__(self, transport: asyncio.Transport, bridge: SessionBridge) -> None:
-        self._transport = transport
+    def __init__(self, bridge: SessionBridge) -> None:
         self._bridge = bridge
 
     async def wait_closed(self) -> None:
@@ -320,7 +323,7 @@ class TlsConnection:
         await asyncio.shield(self._bridge.done)
 
     def close(self) -> None:
-        self._transport.close()  # close_notify, then TCP FIN
+        self._bridge.abort()  # ends the session, sends close_notify, then TCP FIN
 
 
 def _handshake_failure(exc: BaseException, login_timeout: float) -> str:
@@ -340,6 +343,7 @@ async def serve(
     *,
     tcp_keepalive: bool,
     login_timeout: float = 60.0,
+    activity: Activity | None = None,
 ) -> TlsConnection:
     """Run the TLS server side over an established call-home socket.
 
@@ -352,7 +356,7 @@ async def serve(
     except OSError:
         peer = "?"
     loop = asyncio.get_running_loop()
-    protocol = _Protocol(server, params, peer)
+    protocol = _Protocol(server, params, peer, activity)
     try:
         await loop.connect_accepted_socket(
             lambda: protocol,
@@ -368,5 +372,5 @@ async def serve(
     if protocol.refusal is not None:
         log.warning("TLS call home to %s refused: %s", peer, protocol.refusal)
         raise TlsRejected(protocol.refusal)
-    assert protocol.transport is not None and protocol.bridge is not None
-    return TlsConnection(protocol.transport, protocol.bridge)
+    assert protocol.bridge is not None
+    return TlsConnection(protocol.bridge)
