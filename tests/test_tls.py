@@ -4,10 +4,12 @@ context the test chooses (TLS 1.3 or 1.2)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 
 import pytest
+from cryptography.hazmat.primitives import serialization as s
 from ncclient.operations import RPCError
 
 from agent.callhome import build
@@ -15,7 +17,8 @@ from agent.callhome.config import read_clients
 from agent.transport import keys, tcp, tls
 from agent.transport.cert_to_name import CertToNameError, fingerprint
 
-from .test_callhome import CALL_HOME_FILTER, NCS, client_edit, wait_for
+from . import pki
+from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
 
 YANG_LIBRARY = ("subtree", '<yang-library xmlns="urn:ietf:params:xml:ns:yang:ietf-yang-library"/>')
 
@@ -62,8 +65,6 @@ def test_pinned_end_entity_certificate(harness):
     """ee-certs: exactly that certificate is trusted; its siblings under the
     same CA are not."""
     t = harness.tls
-    from . import pki
-
     sibling = pki.leaf("pma-2", t.operator_issuing, dns=("pma-2.example.net",))
     server = t.server(
         ca_certs={}, ee_certs={"pma-1": t.manager.der},
@@ -135,9 +136,6 @@ def test_server_key_resolution(schema, harness):
     with pytest.raises(keys.KeyMaterialError, match="no private key for it in"):
         tls.params_from_config(params, harness.tmp / "empty")
     # the same key given inline instead (one-asymmetric-key-format, PKCS#8 DER)
-    from cryptography.hazmat.primitives import serialization as s
-    import base64
-
     inline = params["tls-server-parameters"]["server-identity"]["certificate"]["inline-definition"]
     del inline["hidden-private-key"]
     inline["private-key-format"] = "ietf-crypto-types:one-asymmetric-key-format"
@@ -171,3 +169,13 @@ def test_key_provisioned_later_is_picked_up(harness):
     m = lst.accept_tls(harness.tls.context())
     assert wait_for(lambda: state.connected_endpoint == "t")
     m.close_session()
+
+
+def test_pinned_certificate_is_never_an_issuer():
+    """Should OpenSSL ever take an ee-certs entry as an issuer (an X.509 v1
+    certificate has no basicConstraints to forbid it), the agent refuses."""
+    pinned = pki.ca("pinned, but able to sign")
+    leaf = pki.leaf("signed by the pinned one", pinned)
+    params = tls.TlsServerParams(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), (), frozenset({pinned.der}), ())
+    name, why = tls.authorize(params, [leaf.der, pinned.der])
+    assert name is None and "trusted only as an end-entity certificate" in why

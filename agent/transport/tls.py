@@ -178,7 +178,10 @@ def params_from_config(params: dict, keys_dir: Path) -> TlsServerParams:
     auth = p.get("client-authentication", {})
     ca_certs = [c for _, certs in _trusted(auth.get("ca-certs"), "ca-certs certificate") for c in certs]
     cas = [_der(c) for c in ca_certs]
-    ees = [_der(_end_entity(certs, None, f"ee-certs certificate {name}")) for name, certs in _trusted(auth.get("ee-certs"), "ee-certs certificate")]
+    ees = [
+        _der(_end_entity(certs, None, f"ee-certs certificate {name}"))
+        for name, certs in _trusted(auth.get("ee-certs"), "ee-certs certificate")
+    ]
     if not cas and not ees:
         raise KeyMaterialError("tls client-authentication: no ca-certs or ee-certs to verify managers with")
 
