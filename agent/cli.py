@@ -151,7 +151,7 @@ def _show_config(args, yang_dirs) -> int:
     if tree is None:
         raise CliError(f"{args.state_dir}: no stored configuration")
     try:
-        tree.remove_paths(schema.deny_all_paths())
+        tree.remove_paths(schema.secret_paths())
         print(tree.to_xml() if args.format == "xml" else tree.to_json())
     finally:
         tree.free()

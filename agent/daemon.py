@@ -13,7 +13,7 @@ import json
 import logging
 import signal
 
-from . import configfile, hal, modset, state
+from . import configfile, hal, modset, notify, state
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import ConfigFile
 from .datastore.store import Datastore
@@ -81,13 +81,27 @@ class Agent:
             ),
             nics=self.board.nics,
         )
-        self.datastore.add_listener(self._running_changed)
+        self.datastore.add_listener(self._datastore_changed)
+        self.datastore.on_confirm_event = self._confirm_event
+        self.board.nics.subscribe(self._link_changed)
         self.callhome.apply(self.datastore.running)
         log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
 
-    def _running_changed(self, name: str, old, new, by) -> None:
+    def _datastore_changed(self, name: str, old, new, by) -> None:
         if name == "running":
+            self.server.nacm.update(new)
             self.callhome.apply(new)
+        events = self.server.notifications
+        if events.subscriptions:  # the diff costs a tree walk: only when someone listens
+            edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new)]
+            events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
+
+    def _confirm_event(self, event: str, by, timeout: int | None) -> None:
+        self.server.notifications.publish("ietf-netconf-notifications", "netconf-confirmed-commit",
+                                          notify.confirmed_commit(event, by, timeout))
+
+    def _link_changed(self, interface: str, up: bool) -> None:
+        self.server.notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
 
     def identity(self) -> Identity:
         """The board's identity, overridden by what factory provisioning wrote."""

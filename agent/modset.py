@@ -20,7 +20,12 @@ MODULES: dict[str, list[str]] = {
     # RFC 6241 (:url and :xpath are not implemented)
     "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
+    "ietf-netconf-acm": [],
     "ietf-netconf-monitoring": [],
+    # RFC 5277 create-subscription and the NETCONF stream, RFC 6470 events
+    "notifications": [],
+    "nc-notifications": [],
+    "ietf-netconf-notifications": [],
     "ietf-tcp-common": ["keepalives-supported"],
     "ietf-tcp-client": ["local-binding-supported", "tcp-client-keepalives"],
     "ietf-crypto-types": ["one-asymmetric-key-format", "cleartext-private-keys", "hidden-private-keys"],

@@ -179,3 +179,27 @@ def test_pinned_certificate_is_never_an_issuer():
     params = tls.TlsServerParams(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), (), frozenset({pinned.der}), ())
     name, why = tls.authorize(params, [leaf.der, pinned.der])
     assert name is None and "trusted only as an end-entity certificate" in why
+
+
+def test_cert_to_name_user_is_the_nacm_user(harness):
+    """The name cert-to-name derives is the session's user for NACM (RFC 7589 S7):
+    the factory configuration makes admins of the users it can name ("specified"),
+    not of names a certificate's SAN gives."""
+    from netconf_client.error import RpcError as ClientRpcError
+
+    t = harness.tls
+    by_san = build.CertToName(1, "san-dns-name", fingerprint(t.manager.der))
+    specified = build.CertToName(2, "specified", fingerprint(t.operator_root.der), "tls-ops")
+    l1, l2 = harness.listener(), harness.listener()
+    harness.start(harness.config([
+        harness.client("san", [build.Endpoint("t", "127.0.0.1", l1.port, transport="tls")], tls=t.server(cert_to_name=[by_san]), users={}),
+        harness.client("ops", [build.Endpoint("t", "127.0.0.1", l2.port, transport="tls")], tls=t.server(cert_to_name=[specified]), users={}),
+    ]))
+    reader, admin = l1.accept_tls(t.context()), l2.accept_tls(t.context())
+    assert {s.username for s in harness.agent.server.sessions.values()} == {"pma.example.net", "tls-ops"}
+    with pytest.raises(ClientRpcError) as e:
+        reader.edit_config(config=client_edit("san", "<reconnect-strategy><max-attempts>2</max-attempts></reconnect-strategy>"))
+    assert e.value.tag == "access-denied"
+    admin.edit_config(config=client_edit("ops", "<reconnect-strategy><max-attempts>2</max-attempts></reconnect-strategy>"))
+    reader.close_session()
+    admin.close_session()
