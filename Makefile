@@ -10,7 +10,10 @@ YANG_CACHE ?= $(HOME)/.cache/dpu-agent/yang
 YANG_DIR ?= $(if $(SHARED_YANG),$(SHARED_YANG),$(YANG_CACHE))
 export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 
-SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux
+# libnetconf2-dev, libssh-dev, libssl-dev: the C call-home manager the interop tests
+# compile (its headers include libssh and OpenSSL ones when SSH and TLS are enabled)
+SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux \
+	libnetconf2-dev libssh-dev libssl-dev
 
 .PHONY: all demo test deps yang clean
 

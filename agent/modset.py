@@ -32,14 +32,30 @@ MODULES: dict[str, list[str]] = {
     "ietf-keystore": ["inline-definitions-supported"],
     "ietf-truststore": ["inline-definitions-supported"],
     "ietf-ssh-common": [],
-    "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey"],
-    "ietf-netconf-server": ["ssh-call-home", "central-netconf-server-supported"],
+    "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey", "ssh-server-keepalives"],
+    # never "tls-server-keepalives": see UNSUPPORTED_NODES
+    "ietf-tls-common": ["tls12", "tls13"],
+    "ietf-tls-server": ["server-ident-x509-cert", "client-auth-supported", "client-auth-x509-cert"],
+    "ietf-x509-cert-to-name": [],  # its identities are cert-to-name map types
+    "ietf-netconf-server": ["ssh-call-home", "tls-call-home", "central-netconf-server-supported"],
     "ietf-interfaces": [],
     "iana-if-type": [],
     "ietf-hardware": [],
     "iana-hardware": [],
     "dpu-agent-deviations": [],
     "dpu-agent": [],
+}
+
+#: Nodes of the standard modules that exist only behind a feature the agent
+#: deliberately leaves out, with the reason told to a manager that sets one
+#: (libyang alone could only say "unknown element"). Schema paths in
+#: libyang's JSON form.
+UNSUPPORTED_NODES: dict[str, str] = {
+    "/ietf-netconf-server:netconf-server/call-home/netconf-client/endpoints/endpoint/tls/tls-server-parameters/keepalives": (
+        "TLS keepalives are not supported (feature tls-server-keepalives): RFC 6520 heartbeats are not "
+        "in OpenSSL 3 and do not exist in TLS 1.3. Use the kernel TCP keepalives of this endpoint "
+        "instead: tls/tcp-client-parameters/keepalives"
+    ),
 }
 
 

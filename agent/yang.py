@@ -211,6 +211,11 @@ class SchemaNode:
     def leaf_type(self) -> LeafType:
         return _leaf_type(ffi.cast("struct lysc_node_leaf *", self.cdata).type)
 
+    @property
+    def data_path(self) -> str:
+        """Schema path without choice and case, in libyang's JSON form."""
+        return _schema_data_path(self.cdata)
+
     def has_extension(self, module: str, name: str) -> bool:
         for ext in _array(self.cdata.exts):
             d = getattr(ext, "def")

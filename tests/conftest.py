@@ -7,6 +7,7 @@ import asyncio
 import base64
 import os
 import socket
+import ssl
 import threading
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from agent import modset
 from agent.callhome import build
 from agent.daemon import Agent
 from agent.settings import Settings
+from agent.transport.cert_to_name import fingerprint
+
+from . import pki
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_YANG = ROOT.parent / "shared" / "yang"
@@ -94,8 +98,57 @@ class Listener:
             timeout=timeout,
         )
 
+    def accept_tls(self, context: ssl.SSLContext, timeout: float = 20):
+        """A netconf-client session over TLS with ``context`` (the manager's side)."""
+        from netconf_client.ncclient import Manager
+        from netconf_client.session import Session
+
+        conn = self.accept_raw(timeout)
+        conn.settimeout(timeout)
+        try:
+            return Manager(Session(context.wrap_socket(conn, server_hostname="127.0.0.1")), timeout=timeout)
+        except BaseException:
+            conn.close()
+            raise
+
     def close(self) -> None:
         self.sock.close()
+
+
+class TlsPki:
+    """The device's certificate under a vendor CA (its key in the agent's key
+    directory), and managers' certificates under an operator CA."""
+
+    def __init__(self, tmp: Path, keys_dir: Path) -> None:
+        self.tmp = tmp
+        self.vendor_root = pki.ca("vendor root")
+        self.vendor_issuing = pki.ca("vendor issuing", self.vendor_root)
+        self.device = pki.leaf("dpu-0001", self.vendor_issuing, dns=("localhost",), ips=("127.0.0.1",), server=True)
+        self.device.write_key(keys_dir / "device-tls.pem")
+        self.vendor_root_file = self.vendor_root.write_cert(tmp / "vendor-root.crt")
+        self.operator_root = pki.ca("operator root")
+        self.operator_issuing = pki.ca("operator issuing", self.operator_root)
+        self.manager = pki.leaf("pma-1", self.operator_issuing, dns=("PMA.example.net",))
+        self.manager_cert, self.manager_key = self.manager.write(tmp, "manager")
+
+    def server(self, **kw) -> build.TlsServer:
+        """TLS settings of a client: the operator's CAs trusted, the operator root mapped to user admin."""
+        kw.setdefault("ca_certs", {"operator": [self.operator_issuing.der, self.operator_root.der]})
+        kw.setdefault("cert_to_name", [build.CertToName(1, "specified", fingerprint(self.operator_root.der), "admin")])
+        return build.TlsServer(self.device.chain_der, **kw)
+
+    def context(self, who: pki.Issued | None = None, *, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+        """A manager's client context presenting ``who`` (default: the good manager)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if who is None:
+            ctx.load_cert_chain(self.manager_cert, self.manager_key)
+        else:
+            ctx.load_cert_chain(*who.write(self.tmp, f"client-{who.cert.serial_number}"))
+        # the device sends its intermediate: the vendor root alone must do
+        ctx.load_verify_locations(self.vendor_root_file)
+        if version is not None:
+            ctx.minimum_version = ctx.maximum_version = version
+        return ctx
 
 
 class Harness:
@@ -116,6 +169,13 @@ class Harness:
         self.agent: Agent | None = None
         self._thread: threading.Thread | None = None
         self.listeners: list[Listener] = []
+        self._tls: TlsPki | None = None
+
+    @property
+    def tls(self) -> TlsPki:
+        if self._tls is None:
+            self._tls = TlsPki(self.tmp, self.state_dir / "keys")
+        return self._tls
 
     def listener(self, port: int | None = None) -> Listener:
         lst = Listener(port)

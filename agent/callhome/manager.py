@@ -25,7 +25,7 @@ from pathlib import Path
 from .. import notify
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
-from ..transport import ssh, tcp
+from ..transport import ssh, tcp, tls
 from ..transport.stream import Activity
 from ..yang import Tree
 from .config import ClientConfig, EndpointConfig, read_clients
@@ -34,7 +34,7 @@ from .policy import EndpointCycle, backoff_delay, next_periodic_start
 log = logging.getLogger(__name__)
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
-TRANSPORTS = {"ssh": ssh}
+TRANSPORTS = {"ssh": ssh, "tls": tls}
 
 
 class Clock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from .. import modset
 from ..netconf.errors import (
     TAG_TO_CLASS,
     BadAttribute,
@@ -153,7 +154,8 @@ def _apply(
                 ctx, UnknownNamespace, f"unknown namespace {el.ns!r} on <{el.name}>", parent_path or None,
                 info={"bad-element": el.name, "bad-namespace": el.ns},
             )
-        raise _fail(ctx, UnknownElement, f"unknown element <{el.name}>", parent_path or None, info={"bad-element": el.name})
+        message = _unsupported(ctx, parent, el) or f"unknown element <{el.name}>"
+        raise _fail(ctx, UnknownElement, message, parent_path or None, info={"bad-element": el.name})
     if not snode.config:
         raise _fail(ctx, UnknownElement, f"<{el.name}> is state data, not configuration", parent_path or None, info={"bad-element": el.name})
 
@@ -240,6 +242,15 @@ def _apply(
             continue
         csnode = ctx.schema.child_node(snode, child.ns, child.name)
         _apply(ctx, path, snode, csnode, child, child_op)
+
+
+def _unsupported(ctx: EditContext, parent: SchemaNode | None, el: Element) -> str | None:
+    """Why a node of a standard module is left out of this agent, if it is on purpose."""
+    if parent is None:
+        return None
+    module = ctx.schema.module_for_namespace(el.ns)
+    step = el.name if module == parent.module else f"{module}:{el.name}"
+    return modset.UNSUPPORTED_NODES.get(f"{parent.data_path}/{step}")
 
 
 def _create(ctx: EditContext, path: str, value: str | None) -> None:

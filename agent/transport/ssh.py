@@ -13,10 +13,14 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import asyncssh
+from cryptography.hazmat.primitives import serialization
 
 from ..server import NetconfServer
+from . import keys
+from .keys import KeyMaterialError
 from .stream import Activity, SessionBridge
 
 log = logging.getLogger(__name__)
@@ -52,13 +56,12 @@ class SshServerParams:
 
     host_keys: tuple[asyncssh.SSHKey, ...]
     users: tuple[SshUser, ...]
-    #: RFC 8071 S7 SSH keepalives (ietf-ssh-server keepalives); None = off
+    #: RFC 8071 S7 SSH keepalives (ietf-ssh-server keepalives); None = off.
+    #: A probe goes out after max-wait s without data from the manager, then
+    #: one every max-wait s; after max-attempts unanswered ones the
+    #: connection is dropped, (max-attempts + 1) x max-wait after the last data.
     keepalive_max_wait: int | None = None
     keepalive_max_attempts: int = 3
-
-
-class KeyMaterialError(Exception):
-    """Key material in the configuration or the key directory is unusable."""
 
 
 def public_key_from_config(fmt: str, data: bytes) -> asyncssh.SSHKey:
@@ -73,53 +76,28 @@ def public_key_from_config(fmt: str, data: bytes) -> asyncssh.SSHKey:
         raise KeyMaterialError(f"public key in {fmt.rpartition(':')[2]} cannot be read: {exc}") from None
 
 
-def private_key_from_config(fmt: str, data: bytes) -> asyncssh.SSHKey:
-    """A cleartext private key as ietf-crypto-types carries it (DER)."""
+def _host_key(private: keys.PrivateKey, what: str) -> asyncssh.SSHKey:
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
-        return asyncssh.import_private_key(data)
-    except (asyncssh.KeyImportError, ValueError) as exc:
-        raise KeyMaterialError(f"private key in {fmt.rpartition(':')[2]} cannot be read: {exc}") from None
-
-
-def load_key_dir(keys_dir: Path) -> dict[bytes, asyncssh.SSHKey]:
-    """Private keys provisioned as files, indexed by their public key (SSH wire format).
-
-    A configuration names a device key by its public half with
-    ``hidden-private-key``; the private half never leaves this directory."""
-    found: dict[bytes, asyncssh.SSHKey] = {}
-    if not keys_dir.is_dir():
-        return found
-    for path in sorted(keys_dir.iterdir()):
-        if path.suffix not in (".key", ".pem") or not path.is_file():
-            continue
-        try:
-            key = asyncssh.read_private_key(str(path))
-        except (asyncssh.KeyImportError, OSError, ValueError) as exc:
-            log.warning("ignoring %s: not a usable private key (%s)", path, exc)
-            continue
-        found[key.public_data] = key
-    return found
+        return asyncssh.import_private_key(der)
+    except (asyncssh.KeyImportError, ValueError):
+        raise KeyMaterialError(f"{what}: not a key type SSH can use") from None
 
 
 def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
     """Resolve an endpoint's ``ssh`` container (RFC 7951 JSON) to key material."""
     p = params.get("ssh-server-parameters", {})
-    keys_by_public = load_key_dir(keys_dir)
     host_keys = []
     for hk in p.get("server-identity", {}).get("host-key", []):
         inline = hk.get("public-key", {}).get("inline-definition")
         if inline is None:
             raise KeyMaterialError(f"host key {hk['name']}: only inline definitions are supported")
-        public = public_key_from_config(inline.get("public-key-format", ""), base64.b64decode(inline.get("public-key", "")))
-        if "cleartext-private-key" in inline:
-            key = private_key_from_config(inline.get("private-key-format", ""), base64.b64decode(inline["cleartext-private-key"]))
-        else:
-            key = keys_by_public.get(public.public_data)
-            if key is None:
-                raise KeyMaterialError(f"host key {hk['name']}: no private key for it in {keys_dir}")
-        if key.public_data != public.public_data:
-            raise KeyMaterialError(f"host key {hk['name']}: private and public key do not match")
-        host_keys.append(key)
+        public = None
+        if "public-key" in inline:
+            public = public_key_from_config(inline.get("public-key-format", ""), base64.b64decode(inline["public-key"]))
+        what = f"host key {hk['name']}"
+        private = keys.resolve_private_key(inline, public.export_public_key("pkcs8-der") if public else None, keys_dir, what)
+        host_keys.append(_host_key(private, what))
     users = []
     for u in p.get("client-authentication", {}).get("users", {}).get("user", []):
         lines = []
@@ -127,7 +105,19 @@ def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
             key = public_key_from_config(pk.get("public-key-format", ""), base64.b64decode(pk.get("public-key", "")))
             lines.append(key.export_public_key("openssh").decode().strip())
         users.append(SshUser(u["name"], tuple(lines)))
-    return SshServerParams(tuple(host_keys), tuple(users))
+    ka = p.get("keepalives")
+    if ka is None:
+        return SshServerParams(tuple(host_keys), tuple(users))
+    return SshServerParams(
+        tuple(host_keys),
+        tuple(users),
+        keepalive_max_wait=int(ka.get("max-wait", 30)),
+        keepalive_max_attempts=int(ka.get("max-attempts", 3)),
+    )
+
+
+class SshRejected(Exception):
+    """The manager failed SSH authentication."""
 
 
 class _Channel(asyncssh.SSHServerSession):
@@ -198,6 +188,10 @@ class _Server(asyncssh.SSHServer):
         self._peer = peer
         self._conn: asyncssh.SSHServerConnection | None = None
         self._channels = 0
+        #: the user the manager tried to log in as, and whether it succeeded
+        self.username: str | None = None
+        self.unknown_user = False
+        self.authenticated = False
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -207,14 +201,26 @@ class _Server(asyncssh.SSHServer):
             self._activity.lost = exc
 
     def begin_auth(self, username: str) -> bool:
+        self.username = username
         user = self._users.get(username)
         if user is None or not user.authorized_keys:
-            log.warning("call home to %s: unknown user %r", self._peer, username)
+            self.unknown_user = True
             # Still "require auth": with no keys loaded every attempt fails.
             return True
         assert self._conn is not None
         self._conn.set_authorized_keys(asyncssh.import_authorized_keys("\n".join(user.authorized_keys) + "\n"))
         return True
+
+    def auth_completed(self) -> None:
+        self.authenticated = True
+
+    def rejection(self, exc: BaseException, login_timeout: float) -> str:
+        """Why the manager did not get in, for the log and the client's state."""
+        if self.username is None:
+            return f"no SSH authentication ({str(exc) or type(exc).__name__}; login timeout {login_timeout:g} s)"
+        if self.unknown_user:
+            return f"unknown user {self.username!r}"
+        return f"user {self.username!r} offered no authorized public key"
 
     def public_key_auth_supported(self) -> bool:
         return True
@@ -265,9 +271,32 @@ async def serve(
         peer = "%s:%s" % sock.getpeername()[:2]
     except OSError:
         peer = "?"
-    conn = await asyncssh.connect_reverse(
+    handlers: list[_Server] = []
+
+    def server_factory() -> _Server:
+        handlers.append(_Server(server, params, peer, activity))
+        return handlers[-1]
+
+    try:
+        return await _connect_reverse(sock, server_factory, params, tcp_keepalive, login_timeout)
+    except Exception as exc:
+        if not handlers or handlers[0].authenticated:
+            raise
+        why = handlers[0].rejection(exc, login_timeout)
+        log.warning("SSH call home to %s refused: %s", peer, why)
+        raise SshRejected(why) from exc
+
+
+async def _connect_reverse(
+    sock: socket.socket,
+    server_factory: Callable[[], _Server],
+    params: SshServerParams,
+    tcp_keepalive: bool,
+    login_timeout: float,
+) -> asyncssh.SSHServerConnection:
+    return await asyncssh.connect_reverse(
         sock=sock,
-        server_factory=lambda: _Server(server, params, peer, activity),
+        server_factory=server_factory,
         server_host_keys=list(params.host_keys),
         login_timeout=login_timeout,
         connect_timeout=login_timeout,
@@ -282,4 +311,3 @@ async def serve(
         line_editor=False,
         **_algorithms(),
     )
-    return conn

@@ -1,0 +1,379 @@
+"""NETCONF over TLS on a call-home socket (RFC 7589, RFC 8071): the agent
+opened the TCP connection and is the TLS *server* on it.
+
+- TLS 1.2 and 1.3 (RFC 9325 AEAD suites for 1.2), no early data, no
+  session tickets or resumption: every connection authenticates in full.
+- The device certificate and its private key come from ``server-identity``
+  (key inline or hidden, see :mod:`agent.transport.keys`); the certificate
+  is sent with its intermediates (RFC 8071 S4).
+- A client certificate is required. OpenSSL verifies it during the handshake
+  against ``ca-certs`` (any configured CA certificate is a trust anchor) and
+  ``ee-certs`` (trusted as exactly that certificate).
+- The NETCONF username comes from cert-to-name (RFC 7589 S7); a certificate
+  that no entry maps gets its connection closed before any NETCONF message.
+
+There are no TLS keepalives: RFC 6520 heartbeats are gone from OpenSSL 3 and
+do not exist in TLS 1.3, so ``tls-server-keepalives`` is never advertised.
+Liveness is the kernel's (``tcp-client-parameters/keepalives``).
+"""
+
+from __future__ import annotations
+
+import _ssl
+import asyncio
+import base64
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from ..server import NetconfServer
+from . import keys
+from .cert_to_name import CertToName, CertToNameError, fingerprint, map_certificate, parse_fingerprint
+from .keys import KeyMaterialError
+from .stream import Activity, SessionBridge
+
+log = logging.getLogger(__name__)
+
+#: RFC 9325 4.2: ECDHE with AEAD only (TLS 1.3 suites are all AEAD)
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+#: seconds a closing connection waits for the manager's close_notify
+SHUTDOWN_TIMEOUT = 5.0
+
+
+class TlsRejected(Exception):
+    """The manager failed TLS authentication or cert-to-name."""
+
+
+@dataclass(frozen=True)
+class TlsServerParams:
+    """What the ``tls`` endpoint container says, resolved to a server context."""
+
+    context: ssl.SSLContext
+    #: the certificates of ca-certs (to complete a chain for cert-to-name)
+    ca_certs: tuple[x509.Certificate, ...]
+    #: ee-certs (DER) that are not also ca-certs: trusted as the presented
+    #: certificate only, never as an issuer
+    ee_only: frozenset[bytes]
+    cert_to_name: tuple[CertToName, ...]
+
+
+# -- configuration -------------------------------------------------------------
+
+
+def certs_from_cms(cert_data: str, what: str) -> list[x509.Certificate]:
+    """Certificates of a ``cert-data`` leaf (base64 of a degenerate CMS SignedData)."""
+    try:
+        certs = pkcs7.load_der_pkcs7_certificates(base64.b64decode(cert_data))
+    except ValueError:
+        certs = []
+    if not certs:
+        raise KeyMaterialError(f"{what}: cert-data is not a CMS SignedData holding certificates")
+    return certs
+
+
+def _end_entity(certs: list[x509.Certificate], public: bytes | None, what: str) -> x509.Certificate:
+    """The one certificate of ``certs`` for ``public`` (SPKI DER), or else the
+    one that issues none of the others."""
+    if public is not None:
+        found = [c for c in certs if keys.spki(c.public_key()) == public]
+    else:
+        issuers = {c.issuer for c in certs if c.issuer != c.subject}
+        found = [c for c in certs if c.subject not in issuers] if len(certs) > 1 else certs
+    if len(found) != 1:
+        why = "carries the configured public key" if public is not None else "is an end-entity certificate"
+        raise KeyMaterialError(f"{what}: exactly one certificate of cert-data must be the one that {why}")
+    return found[0]
+
+
+def _chain(leaf: x509.Certificate, certs: list[x509.Certificate], what: str) -> list[x509.Certificate]:
+    """``leaf`` followed by its issuers found in ``certs``, up to a self-signed one."""
+    chain = [leaf]
+    rest = [c for c in certs if c != leaf]
+    while chain[-1].issuer != chain[-1].subject:
+        issuer = next((c for c in rest if c.subject == chain[-1].issuer), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+        rest.remove(issuer)
+    if rest:
+        log.warning("%s: %d certificate(s) of cert-data are not on the chain of the end-entity certificate", what, len(rest))
+    return chain
+
+
+def _load_identity(context: ssl.SSLContext, key: keys.PrivateKey, chain: list[x509.Certificate]) -> None:
+    # The ssl module reads certificates and keys from files only: hand it an
+    # anonymous memory file, so the private key is never written to storage.
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+    pem += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.memfd_create("dpu-agent-tls-identity", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(pem)
+        while view:
+            view = view[os.write(fd, view) :]
+        context.load_cert_chain(f"/proc/self/fd/{fd}")
+    except ssl.SSLError:
+        raise KeyMaterialError("server certificate: OpenSSL refuses the certificate or its key") from None
+    finally:
+        os.close(fd)
+
+
+def _server_identity(p: dict, keys_dir: Path) -> tuple[keys.PrivateKey, list[x509.Certificate]]:
+    what = "server certificate"
+    cert = p.get("server-identity", {}).get("certificate")
+    if cert is None:
+        raise KeyMaterialError("tls server-identity: only X.509 certificates are supported")
+    inline = cert.get("inline-definition")
+    if inline is None:
+        raise KeyMaterialError(f"{what}: only inline definitions are supported")
+    certs = certs_from_cms(inline.get("cert-data", ""), what)
+    public = base64.b64decode(inline["public-key"]) if "public-key" in inline else None
+    leaf = _end_entity(certs, public, what)
+    key = keys.resolve_private_key(inline, keys.spki(leaf.public_key()), keys_dir, what)
+    return key, _chain(leaf, certs, what)
+
+
+def _trusted(container: dict | None, what: str) -> list[tuple[str, list[x509.Certificate]]]:
+    if container is None:
+        return []
+    inline = container.get("inline-definition")
+    if inline is None:
+        raise KeyMaterialError(f"{what}: only inline definitions are supported")
+    out = []
+    for c in inline.get("certificate", []):
+        if "cert-data" not in c:
+            raise KeyMaterialError(f"{what} {c['name']}: no cert-data")
+        out.append((c["name"], certs_from_cms(c["cert-data"], f"{what} {c['name']}")))
+    return out
+
+
+def _cert_to_name(params: dict) -> tuple[CertToName, ...]:
+    mappings = params.get("netconf-server-parameters", {}).get("client-identity-mappings", {})
+    entries = []
+    for e in mappings.get("cert-to-name", []):
+        try:
+            fp = parse_fingerprint(e["fingerprint"]) if "fingerprint" in e else None
+        except (CertToNameError, ValueError) as exc:
+            raise CertToNameError(f"cert-to-name {e['id']}: {exc}") from None
+        entries.append(CertToName(int(e["id"]), e["map-type"].rpartition(":")[2], fp, e.get("name")))
+    return tuple(entries)
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def params_from_config(params: dict, keys_dir: Path) -> TlsServerParams:
+    """Resolve an endpoint's ``tls`` container (RFC 7951 JSON) to a TLS server context."""
+    p = params.get("tls-server-parameters", {})
+    key, chain = _server_identity(p, keys_dir)
+    auth = p.get("client-authentication", {})
+    ca_certs = [c for _, certs in _trusted(auth.get("ca-certs"), "ca-certs certificate") for c in certs]
+    cas = [_der(c) for c in ca_certs]
+    ees = [
+        _der(_end_entity(certs, None, f"ee-certs certificate {name}"))
+        for name, certs in _trusted(auth.get("ee-certs"), "ee-certs certificate")
+    ]
+    if not cas and not ees:
+        raise KeyMaterialError("tls client-authentication: no ca-certs or ee-certs to verify managers with")
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = ssl.TLSVersion.TLSv1_3
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION
+    context.num_tickets = 0
+    context.verify_mode = ssl.CERT_REQUIRED
+    # a configured intermediate CA, or a pinned end-entity certificate, is
+    # an anchor by itself: no need to reach a self-signed root
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.load_verify_locations(cadata=b"".join(cas + ees))
+    _load_identity(context, key, chain)
+    return TlsServerParams(context, tuple(ca_certs), frozenset(ees) - frozenset(cas), _cert_to_name(params))
+
+
+# -- connection ----------------------------------------------------------------
+
+
+def verified_chain(sslobj: ssl.SSLObject) -> list[bytes]:
+    """The chain OpenSSL verified (DER): the presented certificate first, the
+    trust anchor from our configuration last."""
+    if hasattr(sslobj, "get_verified_chain"):  # Python >= 3.13
+        return list(sslobj.get_verified_chain())
+    # Python 3.11 and 3.12 have the same call (SSL_get0_verified_chain)
+    # only on the private object; re-verifying with another library would
+    # need the client's intermediates, which are private there too.
+    return [c.public_bytes(_ssl.ENCODING_DER) for c in sslobj._sslobj.get_verified_chain() or ()]
+
+
+def _up_to_root(chain: list[bytes], ca_certs: tuple[x509.Certificate, ...]) -> list[bytes]:
+    """``chain`` continued upward through the configured CA certificates.
+
+    With partial chains allowed, OpenSSL stops at the first configured CA;
+    a cert-to-name fingerprint may name one above it, which is just as much
+    a locally held trusted CA certificate on the chain (RFC 7407)."""
+    chain = list(chain)
+    last = x509.load_der_x509_certificate(chain[-1])
+    while last.issuer != last.subject:
+        parent = next((c for c in ca_certs if c.subject == last.issuer and _issued_by(last, c)), None)
+        if parent is None or _der(parent) in chain:
+            break
+        chain.append(_der(parent))
+        last = parent
+    return chain
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def authorize(params: TlsServerParams, chain: list[bytes]) -> tuple[str | None, str]:
+    """(NETCONF username or None, what to log) for the chain OpenSSL verified."""
+    if not chain:
+        return None, "no verified client certificate"
+    if len(chain) > 1 and chain[-1] in params.ee_only:
+        return None, "client certificate issued by a certificate trusted only as an end-entity certificate"
+    mapped = map_certificate(params.cert_to_name, _up_to_root(chain, params.ca_certs))
+    if mapped is None:
+        return None, "no cert-to-name entry maps the client certificate"
+    name, entry = mapped
+    return name, f"cert-to-name entry {entry.id} ({entry.map_type})"
+
+
+def _describe_cert(der: bytes) -> str:
+    cert = x509.load_der_x509_certificate(der)
+    return f"subject {cert.subject.rfc4514_string()!r}, {fingerprint(der)}"
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, server: NetconfServer, params: TlsServerParams, peer: str, activity: Activity | None) -> None:
+        self._server = server
+        self._params = params
+        self._peer = peer
+        self._activity = activity
+        self.bridge: SessionBridge | None = None
+        self.transport: asyncio.Transport | None = None
+        self.refusal: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Called once the handshake (and OpenSSL's verification) is done,
+        # before any application data: decide who this is, or close.
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        chain = verified_chain(transport.get_extra_info("ssl_object"))
+        username, why = authorize(self._params, chain)
+        if username is None:
+            self.refusal = f"{why} ({_describe_cert(chain[0])})" if chain else why
+            transport.abort()
+            return
+        log.info("TLS client %s: user %r by %s (%s)", self._peer, username, why, _describe_cert(chain[0]))
+        self.bridge = SessionBridge(
+            self._server,
+            username=username,
+            transport="netconf-tls",
+            peer=self._peer,
+            write=transport.write,
+            close=transport.close,
+            pause_reading=transport.pause_reading,
+            resume_reading=transport.resume_reading,
+            activity=self._activity,
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self.bridge is not None:
+            self.bridge.data_received(data)
+
+    def eof_received(self) -> bool:
+        if self.bridge is not None:
+            self.bridge.eof_received()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self._activity is not None:
+            self._activity.lost = exc
+        if self.bridge is not None:
+            self.bridge.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.bridge is not None:
+            self.bridge.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.bridge is not None:
+            self.bridge.resume_writing()
+
+
+class TlsConnection:
+    def __init__(self, bridge: SessionBridge) -> None:
+        self._bridge = bridge
+
+    async def wait_closed(self) -> None:
+        """Until the NETCONF session ends. The TLS shutdown may still be under
+        way: our close_notify is sent, the manager's is not waited for
+        (RFC 8446 6.1), beyond SHUTDOWN_TIMEOUT in the background."""
+        await asyncio.shield(self._bridge.done)
+
+    def close(self) -> None:
+        self._bridge.abort()  # ends the session, sends close_notify, then TCP FIN
+
+
+def _handshake_failure(exc: BaseException, login_timeout: float) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"client certificate rejected: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, (ConnectionAbortedError, TimeoutError)):
+        return f"no TLS authentication within {login_timeout:g} s"
+    return f"TLS handshake failed: {str(exc) or type(exc).__name__}"
+
+
+async def serve(
+    sock: socket.socket,
+    server: NetconfServer,
+    params: TlsServerParams,
+    *,
+    tcp_keepalive: bool,
+    login_timeout: float = 60.0,
+    activity: Activity | None = None,
+) -> TlsConnection:
+    """Run the TLS server side over an established call-home socket.
+
+    Returns once the manager is authenticated and mapped to a user; a manager
+    that has not done so within ``login_timeout`` is dropped (RFC 8071 S5).
+    ``tcp_keepalive`` needs nothing here: asyncio leaves the kernel
+    keepalives set on ``sock`` as they are."""
+    try:
+        peer = "%s:%s" % sock.getpeername()[:2]
+    except OSError:
+        peer = "?"
+    loop = asyncio.get_running_loop()
+    protocol = _Protocol(server, params, peer, activity)
+    try:
+        await loop.connect_accepted_socket(
+            lambda: protocol,
+            sock=sock,
+            ssl=params.context,
+            ssl_handshake_timeout=login_timeout,
+            ssl_shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+        why = _handshake_failure(exc, login_timeout)
+        log.warning("TLS call home to %s refused: %s", peer, why)
+        raise TlsRejected(why) from None
+    if protocol.refusal is not None:
+        log.warning("TLS call home to %s refused: %s", peer, protocol.refusal)
+        raise TlsRejected(protocol.refusal)
+    assert protocol.bridge is not None
+    return TlsConnection(protocol.bridge)

@@ -1,0 +1,205 @@
+"""TLS call home end to end (RFC 7589, RFC 8071): the agent dials, then is the
+TLS server; the manager is netconf-client's session over Python's ssl with a
+context the test chooses (TLS 1.3 or 1.2)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+
+import pytest
+from cryptography.hazmat.primitives import serialization as s
+from ncclient.operations import RPCError
+
+from agent.callhome import build
+from agent.callhome.config import read_clients
+from agent.transport import keys, tcp, tls
+from agent.transport.cert_to_name import CertToNameError, fingerprint
+
+from . import pki
+from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
+
+YANG_LIBRARY = ("subtree", '<yang-library xmlns="urn:ietf:params:xml:ns:yang:ietf-yang-library"/>')
+
+
+def tls_client(harness, port: int, name: str = "nms", **kw) -> build.Client:
+    kw.setdefault("tls", harness.tls.server())
+    return harness.client(name, [build.Endpoint("t", "127.0.0.1", port, transport="tls", keepalives=kw.pop("keepalives", None))], **kw)
+
+
+def test_tls13_then_tls12_session(harness):
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port)]))
+    # The manager trusts the vendor root only: the device must send its
+    # intermediate CA (RFC 8071 S4) for this to verify.
+    m = lst.accept_tls(harness.tls.context(version=ssl.TLSVersion.TLSv1_3))
+    assert m.session.sock.version() == "TLSv1.3"
+    assert "urn:ietf:params:netconf:base:1.1" in m.session.server_capabilities
+    (session,) = harness.agent.server.sessions.values()
+    assert (session.username, session.transport) == ("admin", "netconf-tls")
+    assert "<remote-port>%d</remote-port>" % lst.port in m.get_config(source="running").data_xml.decode()
+    m.edit_config(config=client_edit("nms", "<reconnect-strategy><max-attempts>4</max-attempts></reconnect-strategy>"))
+    assert "<max-attempts>4</max-attempts>" in m.get_config(source="running", filter=CALL_HOME_FILTER).data_xml.decode()
+    library = m.get(filter=YANG_LIBRARY).data_xml.decode()
+    assert "<feature>tls-call-home</feature>" in library and "tls-server-keepalives" not in library
+    m.close_session()
+    # persistent: it calls again; this manager speaks TLS 1.2 only
+    m = lst.accept_tls(harness.tls.context(version=ssl.TLSVersion.TLSv1_2))
+    assert m.session.sock.version() == "TLSv1.2"
+    assert m.session.sock.cipher()[0].startswith("ECDHE-")
+    m.close_session()
+
+
+def test_kernel_keepalives_on_the_tls_socket(harness):
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port, keepalives=(20, 4, 5))]))
+    m = lst.accept_tls(harness.tls.context())
+    assert wait_for(lambda: harness.agent.callhome.states["nms"].sock is not None)
+    ka = tcp.read_keepalives(harness.agent.callhome.states["nms"].sock)
+    assert ka == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 20, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 4, "TCP_USER_TIMEOUT": 40_000}
+    m.close_session()
+
+
+def test_pinned_end_entity_certificate(harness):
+    """ee-certs: exactly that certificate is trusted; its siblings under the
+    same CA are not."""
+    t = harness.tls
+    sibling = pki.leaf("pma-2", t.operator_issuing, dns=("pma-2.example.net",))
+    server = t.server(
+        ca_certs={}, ee_certs={"pma-1": t.manager.der},
+        cert_to_name=[build.CertToName(7, "san-dns-name", fingerprint(t.manager.der))],
+    )
+    l1, l2 = harness.listener(), harness.listener()
+    eps = [build.Endpoint("a", "127.0.0.1", l1.port, transport="tls"), build.Endpoint("b", "127.0.0.1", l2.port, transport="tls")]
+    harness.start(harness.config([harness.client("nms", eps, tls=server, max_attempts=1)]))
+    with pytest.raises(Exception):
+        l1.accept_tls(t.context(sibling)).get_config(source="running")
+    m = l2.accept_tls(t.context())
+    (session,) = harness.agent.server.sessions.values()
+    assert session.username == "pma.example.net"  # san-dns-name, lower-cased
+    assert harness.agent.callhome.states["nms"].attempts[0].result.startswith("client certificate rejected")
+    m.close_session()
+
+
+def test_tls_keepalives_are_refused_with_the_reason(harness):
+    """The leaves exist only behind tls-server-keepalives, which is never
+    advertised; a manager that sets them learns why and what to use."""
+    ssh_lst, tls_lst = harness.listener(), harness.listener()
+    harness.start(harness.config([
+        harness.client("ops", [build.Endpoint("s", "127.0.0.1", ssh_lst.port)]),
+        tls_client(harness, tls_lst.port),
+    ]))
+    m = ssh_lst.accept(harness)
+    tm = tls_lst.accept_tls(harness.tls.context())
+    before = m.get_config(source="running").data_xml
+    with pytest.raises(RPCError) as e:
+        m.edit_config(target="running", config=client_edit("nms",
+            "<endpoints><endpoint><name>t</name><tls><tls-server-parameters><keepalives><test-peer-aliveness>"
+            "<max-wait>30</max-wait></test-peer-aliveness></keepalives></tls-server-parameters></tls></endpoint></endpoints>"))
+    assert e.value.tag == "unknown-element"
+    assert "RFC 6520" in e.value.message and "tls/tcp-client-parameters/keepalives" in e.value.message
+    assert e.value.path.strip().endswith("ietf-netconf-server:tls-server-parameters")
+    assert m.get_config(source="running").data_xml == before
+    # what the message points to works, and applies to the TLS socket
+    m.edit_config(target="running", config=client_edit("nms",
+        "<endpoints><endpoint><name>t</name><tls><tcp-client-parameters><keepalives><idle-time>25</idle-time>"
+        "<max-probes>3</max-probes><probe-interval>5</probe-interval></keepalives></tcp-client-parameters></tls></endpoint></endpoints>"))
+    tm = tls_lst.accept_tls(harness.tls.context())  # the changed endpoint called again
+    assert wait_for(lambda: harness.agent.callhome.states["nms"].sock is not None)
+    assert tcp.read_keepalives(harness.agent.callhome.states["nms"].sock)["TCP_KEEPIDLE"] == 25
+    # and the Linux range deviation covers the TLS case too
+    with pytest.raises(RPCError) as e:
+        m.edit_config(target="running", config=client_edit("nms",
+            "<endpoints><endpoint><name>t</name><tls><tcp-client-parameters><keepalives><max-probes>500</max-probes>"
+            "</keepalives></tcp-client-parameters></tls></endpoint></endpoints>"))
+    assert e.value.tag == "invalid-value"
+    tm.close_session()
+    m.close_session()
+
+
+def _params(schema, harness, server: build.TlsServer) -> dict:
+    tree = schema.parse(build.config_xml([harness.client("nms", [build.Endpoint("t", "192.0.2.1", 4335, transport="tls")], tls=server)], harness.host_b64)
+                        .replace('<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">', "").replace("</config>", ""), "xml")
+    try:
+        return json.loads(read_clients(tree)["nms"].endpoints[0].server_params)
+    finally:
+        tree.free()
+
+
+def test_server_key_resolution(schema, harness):
+    t = harness.tls
+    params = _params(schema, harness, t.server())
+    keys_dir = harness.state_dir / "keys"
+    assert isinstance(tls.params_from_config(params, keys_dir), tls.TlsServerParams)
+    # hidden key not provisioned: a clear error that names neither key nor file content
+    with pytest.raises(keys.KeyMaterialError, match="no private key for it in"):
+        tls.params_from_config(params, harness.tmp / "empty")
+    # the same key given inline instead (one-asymmetric-key-format, PKCS#8 DER)
+    inline = params["tls-server-parameters"]["server-identity"]["certificate"]["inline-definition"]
+    del inline["hidden-private-key"]
+    inline["private-key-format"] = "ietf-crypto-types:one-asymmetric-key-format"
+    inline["cleartext-private-key"] = base64.b64encode(t.device.key.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption())).decode()
+    assert tls.params_from_config(params, harness.tmp / "empty").cert_to_name[0].name == "admin"
+    # a key that is not the certificate's
+    inline["cleartext-private-key"] = base64.b64encode(t.manager.key.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption())).decode()
+    with pytest.raises(keys.KeyMaterialError, match="private and public key do not match"):
+        tls.params_from_config(params, harness.tmp / "empty")
+
+
+def test_md5_fingerprint_is_a_configuration_error(schema, harness):
+    md5 = "01:" + ":".join(["ab"] * 16)
+    params = _params(schema, harness, harness.tls.server(cert_to_name=[build.CertToName(3, "specified", md5, "x")]))
+    with pytest.raises(CertToNameError, match="cert-to-name 3: fingerprint hash algorithm 1"):
+        tls.params_from_config(params, harness.state_dir / "keys")
+
+
+def test_key_provisioned_later_is_picked_up(harness):
+    """Key material is resolved per attempt: a missing key is a connection
+    error in the client's state until the file appears."""
+    key_file = harness.state_dir / "keys" / "device-tls.pem"
+    lst = harness.listener()
+    client = tls_client(harness, lst.port)
+    key_file.rename(harness.tmp / "later.pem")
+    harness.start(harness.config([client]))
+    state = harness.agent.callhome.states["nms"]
+    assert wait_for(lambda: state.last_error is not None)
+    assert "no private key for it" in state.last_error
+    (harness.tmp / "later.pem").rename(key_file)
+    m = lst.accept_tls(harness.tls.context())
+    assert wait_for(lambda: state.connected_endpoint == "t")
+    m.close_session()
+
+
+def test_pinned_certificate_is_never_an_issuer():
+    """Should OpenSSL ever take an ee-certs entry as an issuer (an X.509 v1
+    certificate has no basicConstraints to forbid it), the agent refuses."""
+    pinned = pki.ca("pinned, but able to sign")
+    leaf = pki.leaf("signed by the pinned one", pinned)
+    params = tls.TlsServerParams(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), (), frozenset({pinned.der}), ())
+    name, why = tls.authorize(params, [leaf.der, pinned.der])
+    assert name is None and "trusted only as an end-entity certificate" in why
+
+
+def test_cert_to_name_user_is_the_nacm_user(harness):
+    """The name cert-to-name derives is the session's user for NACM (RFC 7589 S7):
+    the factory configuration makes admins of the users it can name ("specified"),
+    not of names a certificate's SAN gives."""
+    from netconf_client.error import RpcError as ClientRpcError
+
+    t = harness.tls
+    by_san = build.CertToName(1, "san-dns-name", fingerprint(t.manager.der))
+    specified = build.CertToName(2, "specified", fingerprint(t.operator_root.der), "tls-ops")
+    l1, l2 = harness.listener(), harness.listener()
+    harness.start(harness.config([
+        harness.client("san", [build.Endpoint("t", "127.0.0.1", l1.port, transport="tls")], tls=t.server(cert_to_name=[by_san]), users={}),
+        harness.client("ops", [build.Endpoint("t", "127.0.0.1", l2.port, transport="tls")], tls=t.server(cert_to_name=[specified]), users={}),
+    ]))
+    reader, admin = l1.accept_tls(t.context()), l2.accept_tls(t.context())
+    assert {s.username for s in harness.agent.server.sessions.values()} == {"pma.example.net", "tls-ops"}
+    with pytest.raises(ClientRpcError) as e:
+        reader.edit_config(config=client_edit("san", "<reconnect-strategy><max-attempts>2</max-attempts></reconnect-strategy>"))
+    assert e.value.tag == "access-denied"
+    admin.edit_config(config=client_edit("ops", "<reconnect-strategy><max-attempts>2</max-attempts></reconnect-strategy>"))
+    reader.close_session()
+    admin.close_session()
