@@ -45,10 +45,12 @@ class Agent:
         if self.board is None:
             self.board = hal.load(s.board)  # fail before touching the state dir
         self.schema = build_schema(s)
-        self.config_file = ConfigFile(s.state_dir)
-        running = self.config_file.load(self.schema)
-        if running is not None:
-            self.loaded_from = "current"
+        self.config_file = ConfigFile(s.state_dir, self.schema)
+        loaded = self.config_file.load()
+        if loaded is not None:
+            running = loaded.tree
+            self.loaded_from = loaded.source
+            self.store_problem = loaded.problem
         else:
             if s.config_file is not None:
                 running = configfile.load(self.schema, s.config_file)
