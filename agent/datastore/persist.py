@@ -161,7 +161,8 @@ class ConfigFile:
 
     def save(self, tree: Tree) -> None:
         """Store ``tree`` as the current configuration and the current one as
-        the previous; an OSError leaves both slots as they were."""
+        the previous. An OSError before the new file is renamed into place
+        leaves the current slot as it was (and raises); one after it is only logged."""
         data = self.encode(tree)
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.state_dir / f".{FILENAME}.tmp"
@@ -173,13 +174,18 @@ class ConfigFile:
                 os.rename(previous_tmp, self.previous_path)
                 sync_dir(self.state_dir)  # the previous slot is durable before the current one changes
                 self._previous = self._good
-            os.rename(tmp, self.path)
+            os.rename(tmp, self.path)  # the commit point
         except BaseException:
             _unlink_quietly(tmp)
             _unlink_quietly(previous_tmp)
             raise
-        sync_dir(self.state_dir)
         self._good = data
+        try:
+            sync_dir(self.state_dir)
+        except OSError as exc:
+            # The new file is in place; only its durability is in doubt, as
+            # if the power failed now: the old or the new one comes back.
+            log.error("%s: stored, but the directory sync failed (%s)", self.path, exc)
 
     def load(self) -> Loaded | None:
         """The stored configuration, validated, from the current slot or else
