@@ -119,11 +119,11 @@ def pack(payload: bytes, sid_digest: bytes) -> bytes:
 
 def unpack(raw: bytes, name: Path | str) -> tuple[Header, bytes]:
     """Header and payload of a format-2 file; StoreError naming ``name`` if it is damaged."""
+    if raw[: len(MAGIC)] != MAGIC[: len(raw)]:
+        raise StoreError(f"{name}: not a dpu-agent configuration file")
     if len(raw) < _HEADER.size + _CRC.size:
         raise StoreError(f"{name}: truncated ({len(raw)} bytes, shorter than a header and checksum)")
-    magic, version, digest, length = _HEADER.unpack_from(raw)
-    if magic != MAGIC:
-        raise StoreError(f"{name}: not a dpu-agent configuration file")
+    _, version, digest, length = _HEADER.unpack_from(raw)
     if version != VERSION:
         raise StoreError(f"{name}: format version {version}; this agent reads versions 1 and {VERSION}")
     end = _HEADER.size + length
