@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -116,6 +117,8 @@ class LeafType:
     members: tuple[LeafType, ...] = ()
 
 
+#: by address of the compiled type; emptied whenever a Schema (and so its
+#: context) goes, since a later context may reuse the addresses
 _TYPE_CACHE: dict[int, LeafType] = {}
 
 
@@ -251,6 +254,7 @@ class Schema:
 
     def __init__(self, search_dirs: list[str], modules: dict[str, list[str]]) -> None:
         self._ctx = libyang.Context(":".join(search_dirs))
+        weakref.finalize(self, _TYPE_CACHE.clear)
         self.cdata = self._ctx.cdata
         self.modules = dict(modules)
         for name, features in modules.items():

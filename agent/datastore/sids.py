@@ -39,6 +39,7 @@ def read_ledger(path: Path = LEDGER) -> list[tuple[int, str, str, str]]:
 
 class SidMap:
     def __init__(self, schema: Schema, sid_dir: Path = SID_DIR) -> None:
+        self.schema = schema  # the nodes below are its nodes: keep it alive
         data: dict[str, int] = {}
         #: "module:identity" <-> SID
         self.identity_sid: dict[str, int] = {}
