@@ -71,13 +71,6 @@ class Loaded:
     problem: str | None = None
 
 
-@dataclass(frozen=True)
-class Header:
-    version: int
-    sid_digest: bytes
-    payload_length: int
-
-
 def write_synced(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Create (or truncate) ``path`` with ``data`` and fsync it; on error
     nothing is left behind."""
@@ -117,25 +110,26 @@ def pack(payload: bytes, sid_digest: bytes) -> bytes:
     return head + _CRC.pack(zlib.crc32(head))
 
 
-def unpack(raw: bytes, name: Path | str) -> tuple[Header, bytes]:
-    """Header and payload of a format-2 file; StoreError naming ``name`` if it is damaged."""
+def unpack(raw: bytes, name: Path | str) -> tuple[bytes, bytes]:
+    """SID-set digest and payload of a format-2 file; StoreError naming ``name`` if it is damaged."""
     if raw[: len(MAGIC)] != MAGIC[: len(raw)]:
         raise StoreError(f"{name}: not a dpu-agent configuration file")
     if len(raw) < _HEADER.size + _CRC.size:
         raise StoreError(f"{name}: truncated ({len(raw)} bytes, shorter than a header and checksum)")
     _, version, digest, length = _HEADER.unpack_from(raw)
-    if version != VERSION:
-        raise StoreError(f"{name}: format version {version}; this agent reads versions 1 and {VERSION}")
     end = _HEADER.size + length
+    intact = len(raw) == end + _CRC.size and _CRC.unpack_from(raw, end)[0] == zlib.crc32(raw[:end])
+    if version != VERSION:
+        maybe = "" if intact else " (or the file is corrupt)"
+        raise StoreError(f"{name}: format version {version}; this agent reads versions 1 and {VERSION}{maybe}")
     if len(raw) < end + _CRC.size:
         raise StoreError(f"{name}: truncated ({len(raw)} bytes, the header announces {end + _CRC.size})")
     if len(raw) > end + _CRC.size:
         raise StoreError(f"{name}: {len(raw) - end - _CRC.size} bytes of garbage after the checksum")
-    (stored,) = _CRC.unpack_from(raw, end)
-    computed = zlib.crc32(raw[:end])
-    if stored != computed:
-        raise StoreError(f"{name}: corrupt (CRC-32 {computed:08x}, stored {stored:08x})")
-    return Header(version, digest, length), raw[_HEADER.size : end]
+    if not intact:
+        (stored,) = _CRC.unpack_from(raw, end)
+        raise StoreError(f"{name}: corrupt (CRC-32 {zlib.crc32(raw[:end]):08x}, stored {stored:08x})")
+    return digest, raw[_HEADER.size : end]
 
 
 def format_of(raw: bytes) -> int:
@@ -227,7 +221,7 @@ class ConfigFile:
         """Decode and validate the content of a stored file; StoreError naming ``name``."""
         if format_of(raw) == 1:
             return self._decode_v1(raw, name)
-        header, payload = unpack(raw, name)
+        digest, payload = unpack(raw, name)
         try:
             item = cbor2.loads(payload)
         except Exception as exc:  # cbor2 raises several types for garbage
@@ -235,8 +229,8 @@ class ConfigFile:
         try:
             return self._to_tree(item, name)
         except StoreError as exc:
-            if header.sid_digest != self.sids.digest:
-                raise StoreError(f"{exc} (written with SID set {header.sid_digest.hex()}, "
+            if digest != self.sids.digest:
+                raise StoreError(f"{exc} (written with SID set {digest.hex()}, "
                                  f"this agent has {self.sids.digest.hex()})") from None
             raise
 
