@@ -17,10 +17,14 @@ OWN_MODULES_DIR = str(Path(__file__).parent / "modules")
 SYSTEM_YANG_DIR = "/usr/share/dpu-agent/yang"
 
 MODULES: dict[str, list[str]] = {
-    # RFC 6241; candidate, confirmed-commit and startup are not implemented yet
-    "ietf-netconf": ["writable-running", "validate", "rollback-on-error"],
+    # RFC 6241 (:url and :xpath are not implemented)
+    "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
     "ietf-netconf-monitoring": [],
+    # RFC 5277 create-subscription and the NETCONF stream, RFC 6470 events
+    "notifications": [],
+    "nc-notifications": [],
+    "ietf-netconf-notifications": [],
     "ietf-tcp-common": ["keepalives-supported"],
     "ietf-tcp-client": ["local-binding-supported", "tcp-client-keepalives"],
     "ietf-crypto-types": ["one-asymmetric-key-format", "cleartext-private-keys", "hidden-private-keys"],
@@ -29,6 +33,10 @@ MODULES: dict[str, list[str]] = {
     "ietf-ssh-common": [],
     "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey"],
     "ietf-netconf-server": ["ssh-call-home", "central-netconf-server-supported"],
+    "ietf-interfaces": [],
+    "iana-if-type": [],
+    "ietf-hardware": [],
+    "iana-hardware": [],
     "dpu-agent-deviations": [],
     "dpu-agent": [],
 }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -117,8 +116,9 @@ class LeafType:
     members: tuple[LeafType, ...] = ()
 
 
-#: by address of the compiled type; emptied whenever a Schema (and so its
-#: context) goes, since a later context may reuse the addresses
+#: compiled type address -> LeafType. Compiled types are allocated only while
+#: a Schema loads its modules, and a freed context's addresses can be reused
+#: then, so every new Schema empties the cache (see Schema.__init__).
 _TYPE_CACHE: dict[int, LeafType] = {}
 
 
@@ -254,7 +254,6 @@ class Schema:
 
     def __init__(self, search_dirs: list[str], modules: dict[str, list[str]]) -> None:
         self._ctx = libyang.Context(":".join(search_dirs))
-        weakref.finalize(self, _TYPE_CACHE.clear)
         self.cdata = self._ctx.cdata
         self.modules = dict(modules)
         for name, features in modules.items():
@@ -270,6 +269,7 @@ class Schema:
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
         self._deny_all: list[str] | None = None
         self._content_id: str | None = None
+        _TYPE_CACHE.clear()
 
     def _load(self, name: str, features: list[str]) -> None:
         keep = [ffi.new("char[]", f.encode()) for f in features]
@@ -800,6 +800,40 @@ class Tree:
                     top = ffi.cast("struct lyd_node *", top.parent)
                 result.merge(Tree(self.schema, top))
         return result
+
+    def diff(self, other: Tree) -> list[tuple[str, str]]:
+        """What changed from this tree to ``other``: (path, operation) for the
+        top-most created, deleted or replaced nodes (RFC 6470 edit list)."""
+        out = ffi.new("struct lyd_node **")
+        ret = lib.lyd_diff_siblings(self.first, other.first, 0, out)
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        changes: list[tuple[str, str]] = []
+        try:
+            node = out[0]
+            while node != ffi.NULL:
+                self._diff_walk(node, changes)
+                node = node.next
+        finally:
+            if out[0] != ffi.NULL:
+                lib.lyd_free_all(out[0])
+        return changes
+
+    def _diff_walk(self, node, changes: list[tuple[str, str]]) -> None:
+        op = None
+        meta = node.meta
+        while meta != ffi.NULL:
+            if _s(meta.name) == "operation":
+                op = _s(lib.lyd_value_get_canonical(self.schema.cdata, ffi.addressof(meta.value)))
+                break
+            meta = meta.next
+        if op in ("create", "delete", "replace"):
+            changes.append((self.path_of(node), op))
+            return
+        child = lib.lyd_child(node)
+        while child != ffi.NULL:
+            self._diff_walk(child, changes)
+            child = child.next
 
     def remove_paths(self, paths: list[str]) -> None:
         for path in paths:

@@ -1,5 +1,7 @@
 """The configuration store seen from a running agent: the fallback to the
-previous configuration in operational state, a format-1 store, a full disk."""
+previous configuration in operational state, a format-1 store, a full disk.
+The store holds startup, the datastore the agent boots from: <copy-config>
+to startup writes it."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 AGENT_STATE = ("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')
 
 
-def max_attempts(m) -> str:
-    xml = m.get_config(source="running").data_xml
+def max_attempts(m, source="running") -> str:
+    xml = m.get_config(source=source).data_xml
     return xml.split("<max-attempts>")[1].split("<")[0]
 
 
@@ -31,6 +33,7 @@ def test_a_corrupt_current_configuration_falls_back_to_the_previous_one(harness)
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)], max_attempts=3)]))
     m = lst.accept(harness)
     m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>7</max-attempts></reconnect-strategy>"))
+    m.copy_config(source="running", target="startup")
     m.close_session()
     harness.stop()
     current = harness.state_dir / FILENAME
@@ -81,26 +84,28 @@ def fill(directory) -> None:
             pass
 
 
-def test_a_full_disk_refuses_the_edit_and_keeps_the_old_configuration(tiny_tmpfs, tmp_path, yang_dirs):
+def test_a_full_disk_refuses_the_write_and_keeps_the_old_configuration(tiny_tmpfs, tmp_path, yang_dirs):
     h = Harness(tmp_path, yang_dirs)  # its state dir is the tmpfs
     try:
         lst = h.listener()
         h.start(h.config([h.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)], max_attempts=3)]))
         m = lst.accept(h)
         m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>4</max-attempts></reconnect-strategy>"))
+        m.copy_config(source="running", target="startup")
         stored = {name: (tiny_tmpfs / name).read_bytes() for name in (FILENAME, PREVIOUS)}
+        m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>9</max-attempts></reconnect-strategy>"))
         fill(tiny_tmpfs)
         with pytest.raises(RPCError) as err:
-            m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>9</max-attempts></reconnect-strategy>"))
+            m.copy_config(source="running", target="startup")
         assert err.value.tag == "resource-denied"
         assert "No space left on device" in err.value.message
-        assert max_attempts(m) == "4"
+        assert max_attempts(m, "startup") == "4"
         assert {name: (tiny_tmpfs / name).read_bytes() for name in (FILENAME, PREVIOUS)} == stored
-        assert sorted(p.name for p in tiny_tmpfs.iterdir()) == sorted(["filler", "keys", FILENAME, PREVIOUS])
-        # space again: the agent kept serving and the edit now goes through
+        assert not [p.name for p in tiny_tmpfs.iterdir() if p.name.endswith(".tmp")]
+        # space again: the agent kept serving and the write now goes through
         (tiny_tmpfs / "filler").unlink()
-        m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>9</max-attempts></reconnect-strategy>"))
-        assert max_attempts(m) == "9"
+        m.copy_config(source="running", target="startup")
+        assert max_attempts(m, "startup") == "9"
         m.close_session()
     finally:
         h.close()

@@ -90,6 +90,19 @@ def write_synced(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data``: after a power cut it holds the old
+    content or the new, whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_synced(tmp, data, mode)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    sync_dir(path.parent)
+
+
 def sync_dir(path: Path) -> None:
     dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -160,18 +173,14 @@ class ConfigFile:
         data = self.encode(tree)
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.state_dir / f".{FILENAME}.tmp"
-        previous_tmp = self.state_dir / f".{PREVIOUS}.tmp"
         try:
             write_synced(tmp, data)  # complete and durable before anything is replaced
             if self._good is not None and self._good != self._previous:
-                write_synced(previous_tmp, self._good)
-                os.rename(previous_tmp, self.previous_path)
-                sync_dir(self.state_dir)  # the previous slot is durable before the current one changes
+                write_atomic(self.previous_path, self._good)  # durable before the current slot changes
                 self._previous = self._good
             os.rename(tmp, self.path)  # the commit point
         except BaseException:
             _unlink_quietly(tmp)
-            _unlink_quietly(previous_tmp)
             raise
         self._good = data
         try:

@@ -67,7 +67,7 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
 
 
 def _register_all() -> None:
-    from . import ietf_netconf, ietf_netconf_monitoring  # noqa: F401
+    from . import ietf_netconf, ietf_netconf_monitoring, notifications  # noqa: F401
 
 
 _register_all()
