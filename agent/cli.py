@@ -177,7 +177,7 @@ def _show_config(args, yang_dirs) -> int:
         print(f"dpu-agent: warning: {loaded.problem}; showing the previous configuration", file=sys.stderr)
     tree = loaded.tree
     try:
-        tree.remove_paths(schema.deny_all_paths())
+        tree.remove_paths(schema.secret_paths())
         if args.format == "xml":
             print(tree.to_xml())
         elif args.format == "json":

@@ -91,6 +91,7 @@ class Agent:
 
     def _datastore_changed(self, name: str, old, new, by) -> None:
         if name == "running":
+            self.server.nacm.update(new)
             self.callhome.apply(new)
         events = self.server.notifications
         if events.subscriptions:  # the diff costs a tree walk: only when someone listens

@@ -20,6 +20,7 @@ MODULES: dict[str, list[str]] = {
     # RFC 6241 (:url and :xpath are not implemented)
     "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
+    "ietf-netconf-acm": [],
     "ietf-netconf-monitoring": [],
     # RFC 5277 create-subscription and the NETCONF stream, RFC 6470 events
     "notifications": [],

@@ -14,6 +14,7 @@ from typing import Callable
 
 from . import notify
 from .datastore.store import Datastore
+from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
 from .yang import Schema, Tree
 
@@ -105,7 +106,9 @@ class NetconfServer:
         self._next_id = 1
         #: functions adding operational data to <get>
         self.state_providers: list[StateProvider] = [schema.yanglib]
-        self.notifications = notify.Notifications()
+        self.nacm = Nacm(schema)
+        self.nacm.update(datastore.running)
+        self.notifications = notify.Notifications(access=self.nacm.can_notify)
         self.started = time.time()
         #: ietf-netconf-monitoring statistics of sessions that have ended
         self.ended_stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0, "out-notifications": 0}

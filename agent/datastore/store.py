@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -88,6 +89,8 @@ class Datastore:
         self._listeners: list[Listener] = []
         #: datastore name -> id of the session holding its lock
         self.locks: dict[str, int] = {}
+        #: datastore name -> when its lock was taken (time.time())
+        self.lock_times: dict[str, float] = {}
         #: held around every read-modify-write of a datastore
         self.write_lock = asyncio.Lock()
         #: bumped on every change of running; lets readers cache what they print
@@ -124,6 +127,7 @@ class Datastore:
         if name == RUNNING and self.pending is not None and self.pending.session_id not in (None, session_id):
             raise LockDenied("a confirmed commit of another session is pending", info={"session-id": str(self.pending.session_id)})
         self.locks[name] = session_id
+        self.lock_times[name] = time.time()
 
     def unlock(self, name: str, session_id: int) -> None:
         if self.locks.get(name) != session_id:

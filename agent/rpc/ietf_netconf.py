@@ -71,7 +71,9 @@ def _render(ctx: RpcContext, source: Tree, op: Element, owned: bool) -> str:
             selected = source if owned else source.duplicate()
             owned = False  # now owned by ``selected``
         try:
-            selected.remove_paths(schema.deny_all_paths())
+            ctx.server.nacm.filter_read(ctx.session.username, selected)
+            # private keys stay on the box, whatever the NACM rules say
+            selected.remove_paths(schema.secret_paths())
             return selected.to_xml(mode)
         finally:
             selected.free()
@@ -134,7 +136,7 @@ async def edit_config(ctx: RpcContext, op: Element) -> None:
             new.free()
             raise
         # "set" still validates running: an invalid configuration is never applied.
-        await ds.replace(target, new, changed_by(ctx))
+        await _write(ctx, target, new)
     return None
 
 
@@ -159,7 +161,7 @@ async def copy_config(ctx: RpcContext, op: Element) -> None:
         return None
     async with ds.write_lock:
         new = ds.get(source).duplicate() if isinstance(source, str) else _config_tree(ctx, source)
-        await ds.replace(target, new, changed_by(ctx))
+        await _write(ctx, target, new)
     return None
 
 
@@ -169,7 +171,7 @@ async def delete_config(ctx: RpcContext, op: Element) -> None:
     target = _datastore(op, "target", allowed=(STARTUP,))
     ds.check_writable(target, ctx.session.id)
     async with ds.write_lock:
-        await ds.replace(target, ctx.server.schema.empty(), changed_by(ctx))
+        await _write(ctx, target, ctx.server.schema.empty())
     return None
 
 
@@ -201,6 +203,7 @@ async def commit(ctx: RpcContext, op: Element) -> None:
     persist = _text(op, "persist")
     persist_id = _text(op, "persist-id")
     async with ds.write_lock:
+        ctx.server.nacm.check_write(ctx.session.username, ds.running, ds.candidate)
         await ds.commit(ctx.session.id, changed_by(ctx), confirmed=confirmed, timeout=timeout, persist=persist,
                         persist_id=persist_id)
     return None
@@ -219,6 +222,16 @@ async def discard_changes(ctx: RpcContext, op: Element) -> None:
     async with ds.write_lock:
         ds.discard_candidate()
     return None
+
+
+async def _write(ctx: RpcContext, target: str, new: Tree) -> None:
+    """NACM, then the datastore; ``new`` is consumed either way."""
+    try:
+        ctx.server.nacm.check_write(ctx.session.username, ctx.server.datastore.get(target), new)
+    except BaseException:
+        new.free()
+        raise
+    await ctx.server.datastore.replace(target, new, changed_by(ctx))
 
 
 def _text(op: Element, name: str) -> str | None:
