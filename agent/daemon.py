@@ -18,6 +18,8 @@ from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import ConfigFile
 from .datastore.store import Datastore
 from .hal.base import Identity
+from .plugins import Plugin
+from .plugins import host as plugin_host
 from .server import NetconfServer
 from .settings import Settings
 from .yang import Schema
@@ -25,14 +27,27 @@ from .yang import Schema
 log = logging.getLogger(__name__)
 
 
-def build_schema(settings: Settings) -> Schema:
-    return Schema(modset.search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modset.MODULES)
+def build_schema(settings: Settings, plugins: list[Plugin] = ()) -> Schema:
+    """The module set: the agent's, the settings', and what the plugins need."""
+    modules = settings.module_set
+    for plugin in plugins:
+        for name, features in plugin.modules.items():
+            modules[name] = sorted(set(modules.get(name, [])) | set(features))
+    return Schema(modset.search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modules)
 
 
 class Agent:
-    def __init__(self, settings: Settings, board: hal.Board | None = None, manager_settings: dict | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        board: hal.Board | None = None,
+        manager_settings: dict | None = None,
+        plugins: list[Plugin] | None = None,
+    ) -> None:
         self.settings = settings
         self.board = board
+        #: plugin objects given directly (tests, embedding), besides the settings'
+        self._extra_plugins = plugins or []
         self._manager_settings = manager_settings or {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
         #: "current", "previous", "initial-file" or "empty" (dpu-agent:agent-state)
@@ -46,7 +61,8 @@ class Agent:
         if self.board is None:
             # fail before touching the state dir
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
-        self.schema = build_schema(s)
+        plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
+        self.schema = build_schema(s, plugins)
         self.config_file = ConfigFile(s.state_dir, self.schema)
         loaded = self.config_file.load()
         if loaded is not None:
@@ -67,6 +83,10 @@ class Agent:
         self.datastore = Datastore(self.schema, running, self.config_file)
         self.server = NetconfServer(self.schema, self.datastore, max_message_size=s.max_message_size)
         self.server.state_providers.append(state.provider(self))
+        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish)
+        self.datastore.transaction_hook = self.plugins.transaction
+        self.server.state_providers.append(self.plugins.state_provider())
+        await self.plugins.replay(self.datastore.running)
         if self.board.watchdog is not None:
             self.board.watchdog.start(s.watchdog_timeout)
             self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())

@@ -44,12 +44,13 @@ MODULES: dict[str, list[str]] = {
 
 
 def search_dirs(yang_dirs: list[str] | None) -> list[str]:
-    """Own modules first, then the standard module directories."""
+    """Own modules first, then the given directories, then the standard ones
+    ($DPU_AGENT_YANG_DIR, else the system directory)."""
     dirs = [OWN_MODULES_DIR]
     if yang_dirs:
         dirs += yang_dirs
-    elif os.environ.get("DPU_AGENT_YANG_DIR"):
+    if os.environ.get("DPU_AGENT_YANG_DIR"):
         dirs += os.environ["DPU_AGENT_YANG_DIR"].split(":")
-    else:
+    elif not yang_dirs:
         dirs.append(SYSTEM_YANG_DIR)
     return dirs

@@ -7,10 +7,11 @@ Transport-independent: SSH and TLS hand bytes to a
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from . import notify
 from .datastore.store import Datastore
@@ -93,7 +94,8 @@ class ServerSession:
         return self.peer.rsplit(":", 1)[0] if self.peer and self.peer != "?" else None
 
 
-StateProvider = Callable[[], Tree | None]
+#: called with the XPaths a <get> asks for (None: everything); may be a coroutine
+StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 
 
 class NetconfServer:
@@ -105,7 +107,7 @@ class NetconfServer:
         self.sessions: dict[int, ServerSession] = {}
         self._next_id = 1
         #: functions adding operational data to <get>
-        self.state_providers: list[StateProvider] = [schema.yanglib]
+        self.state_providers: list[StateProvider] = [lambda _selection: schema.yanglib()]
         self.nacm = Nacm(schema)
         self.nacm.update(datastore.running)
         self.notifications = notify.Notifications(access=self.nacm.can_notify)
@@ -150,12 +152,15 @@ class NetconfServer:
         self.notifications.publish("ietf-netconf-notifications", "netconf-session-end",
                                    notify.session_end(session.username, session.id, session.source_host, termination, killed_by))
 
-    def state(self) -> Tree:
-        """All operational data, freshly gathered, as one tree the caller frees."""
+    async def state(self, selection: list[str] | None = None) -> Tree:
+        """Operational data, freshly gathered, as one tree the caller frees.
+        ``selection``: the XPaths asked for, so providers can skip the rest."""
         out = self.schema.empty()
         for provider in self.state_providers:
             try:
-                tree = provider()
+                tree = provider(selection)
+                if inspect.isawaitable(tree):
+                    tree = await tree
             except Exception:
                 log.exception("state provider %r failed", provider)
                 continue

@@ -183,7 +183,7 @@ def monitoring(agent: Agent) -> dict:
 def provider(agent: Agent):
     """The state provider the NETCONF server calls on every <get>."""
 
-    def build():
+    def build(_selection):
         data = {**interfaces(agent), **hardware(agent.identity()), **agent_state(agent), **monitoring(agent)}
         return agent.schema.parse(json.dumps(data), "json", state=True)
 

@@ -451,6 +451,24 @@ class Schema:
             raise YangError(issues)
         return Tree(self, out[0])
 
+    def notification_xml(self, json_text: str) -> tuple[str, str, str]:
+        """A notification given as RFC 7951 JSON, validated, as
+        (module, name, XML of its top element)."""
+        from libyang.util import DataType
+
+        try:
+            op = self._ctx.parse_op_mem("json", json_text, DataType.NOTIF_YANG)
+        except libyang.LibyangError:
+            raise YangError(_drain(self, None)) from None
+        root = op.cdata
+        while root.parent != ffi.NULL:
+            root = ffi.cast("struct lyd_node *", root.parent)
+        try:
+            module, name = _s(op.cdata.schema.module.name), _s(op.cdata.schema.name)
+            return module, name, Tree(self, root)._print(lib.LYD_XML, 0)
+        finally:
+            lib.lyd_free_all(root)
+
     def yanglib(self) -> Tree:
         """ietf-yang-library state data (RFC 8525) for this module set."""
         out = ffi.new("struct lyd_node **")

@@ -117,7 +117,7 @@ def test_exhausted_endpoints_are_shown(harness):
     assert state.last_error == "a: Connection refused"
     lst = harness.listener()
     harness.agent.callhome.states  # the agent's own state is served by <get> too:
-    tree = harness.call(lambda: harness.agent.server.state())
+    tree = harness.call(harness.agent.server.state())
     try:
         text = tree.to_xml()
     finally:

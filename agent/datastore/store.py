@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from ..netconf.errors import (
     InUse,
@@ -99,6 +99,8 @@ class Datastore:
         self.broken: str | None = None
         self.pending: PendingConfirm | None = None
         self._tasks: set[asyncio.Task] = set()
+        #: runs before running changes, may refuse by raising (the plugins' transaction)
+        self.transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None
         #: told of confirmed-commit events (RFC 6470): (event, by, timeout)
         self.on_confirm_event: Callable[[str, ChangedBy | None, int | None], None] | None = None
 
@@ -169,6 +171,8 @@ class Datastore:
                 old.free()
                 return
             self.validate(new)
+            if name == RUNNING and self.transaction_hook is not None:
+                await self.transaction_hook(self.running, new)
             if name == STARTUP and self._persistence is not None:
                 try:
                     # off the event loop: flash can be slow, other sessions go on

@@ -94,8 +94,12 @@ async def get(ctx: RpcContext, op: Element) -> str:
     if filter_el is not None and not filter_el.children:
         _with_defaults(op)
         return "<data></data>"
+    selection = None
+    if filter_el is not None and (filter_el.attr("type") or "subtree") == "subtree":
+        selection = subtree_to_xpaths(ctx.server.schema, filter_el)
+    state = await ctx.server.state(selection)
     combined = ctx.server.datastore.running.duplicate()
-    combined.merge(ctx.server.state())
+    combined.merge(state)
     return f"<data>{_render(ctx, combined, op, owned=True)}</data>"
 
 
