@@ -40,10 +40,10 @@ test: $(VENV)/.installed yang
 stress: $(VENV)/.installed yang
 	DPU_AGENT_CRASH_ITERATIONS=1000 $(BIN)/python -m pytest -q tests/test_store_crash.py $(PYTEST_ARGS)
 
-# allocate YANG SIDs for new or changed modules of agent/modset.py (see tools/sids)
+# allocate YANG SIDs for new or changed modules of agent/modset.py and SID_MODULES (see tools/sids)
 sids: $(VENV)/.installed yang
 	$(BIN)/pip install -q -c constraints.txt -e '.[test,dev]'
-	$(BIN)/python tools/sids
+	$(BIN)/python tools/sids $(SID_MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
