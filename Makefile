@@ -15,7 +15,7 @@ export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux \
 	libnetconf2-dev libssh-dev libssl-dev
 
-.PHONY: all demo test deps yang clean
+.PHONY: all demo test stress sids deps yang clean
 
 all: test
 
@@ -38,6 +38,15 @@ demo: $(VENV)/.installed yang
 
 test: $(VENV)/.installed yang
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the configuration store's crash-injection tests at full count (make test runs fewer)
+stress: $(VENV)/.installed yang
+	DPU_AGENT_CRASH_ITERATIONS=1000 $(BIN)/python -m pytest -q tests/test_store_crash.py $(PYTEST_ARGS)
+
+# allocate YANG SIDs for new or changed modules of agent/modset.py and SID_MODULES (see tools/sids)
+sids: $(VENV)/.installed yang
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,dev]'
+	$(BIN)/python tools/sids $(SID_MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, modset
 from .settings import DEFAULT_STATE_DIR, Settings
 
 log = logging.getLogger("dpu-agent")
@@ -55,9 +55,16 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print stored data without running the agent")
     show_sub = show.add_subparsers(dest="what", required=True, metavar="WHAT")
-    sc = show_sub.add_parser("config", help="the stored configuration")
-    sc.add_argument("--state-dir", type=Path, required=True)
-    sc.add_argument("--format", choices=["json", "xml"], default="json")
+    sc = show_sub.add_parser("config", help="the stored configuration (private keys left out)")
+    sc.add_argument("--state-dir", type=Path, help=f"the state dir (default with --root: ROOTFS{DEFAULT_STATE_DIR})")
+    sc.add_argument(
+        "--root",
+        type=Path,
+        metavar="ROOTFS",
+        help=f"an unbooted root filesystem (mounted or unpacked): read ROOTFS{DEFAULT_STATE_DIR} "
+        f"with the YANG modules of ROOTFS{modset.SYSTEM_YANG_DIR}",
+    )
+    sc.add_argument("--format", choices=["json", "xml", "cbor-diag"], default="json")
     _add_yang_dir(sc)
 
     demo = sub.add_parser("demo", help="call home to a manager on loopback and show what happens")
@@ -91,7 +98,10 @@ def _positive_float(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "show" and args.state_dir is None and args.root is None:
+        parser.error("show config needs --state-dir or --root")
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -170,18 +180,41 @@ def _run(args, yang_dirs) -> int:
 
 def _show_config(args, yang_dirs) -> int:
     from .daemon import build_schema
+    from .datastore.diag import diagnostic
     from .datastore.persist import ConfigFile
+    from .datastore.yangcbor import encode_tree
 
+    state_dir = args.state_dir
+    if args.root is not None:
+        if not args.root.is_dir():
+            raise CliError(f"--root {args.root}: no such directory")
+        state_dir = state_dir or args.root / DEFAULT_STATE_DIR.relative_to("/")
+        if yang_dirs is None:
+            yang_dir = args.root / Path(modset.SYSTEM_YANG_DIR).relative_to("/")
+            if not yang_dir.is_dir():
+                raise CliError(f"{yang_dir}: no such directory (give --yang-dir)")
+            yang_dirs = (str(yang_dir),)
     try:
-        schema = build_schema(Settings(state_dir=args.state_dir, yang_dirs=yang_dirs))
-        tree = ConfigFile(args.state_dir).load(schema)
+        schema = build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
+        store = ConfigFile(state_dir, schema)
+        loaded = store.load()
     except _startup_errors() as exc:
         raise CliError(str(exc)) from None
-    if tree is None:
-        raise CliError(f"{args.state_dir}: no stored configuration")
+    if loaded is None:
+        raise CliError(f"{state_dir}: no stored configuration")
+    if loaded.problem:
+        print(f"dpu-agent: warning: {loaded.problem}; showing the previous configuration", file=sys.stderr)
+    tree = loaded.tree
     try:
         tree.remove_paths(schema.secret_paths())
-        print(tree.to_xml() if args.format == "xml" else tree.to_json())
+        if args.format == "xml":
+            print(tree.to_xml())
+        elif args.format == "json":
+            print(tree.to_json())
+        else:
+            path = store.path if loaded.source == "current" else store.previous_path
+            print(f"/ {path}: format {loaded.format}, SID set {store.sids.digest.hex()}; private keys left out /")
+            print(diagnostic(encode_tree(tree, store.sids), store.sids))
     finally:
         tree.free()
     return 0

@@ -63,10 +63,12 @@ class Agent:
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
         plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
         self.schema = build_schema(s, plugins)
-        self.config_file = ConfigFile(s.state_dir)
-        running = self.config_file.load(self.schema)
-        if running is not None:
-            self.loaded_from = "current"
+        self.config_file = ConfigFile(s.state_dir, self.schema)
+        loaded = self.config_file.load()
+        if loaded is not None:
+            running = loaded.tree
+            self.loaded_from = loaded.source
+            self.store_problem = loaded.problem
         else:
             if s.config_file is not None:
                 running = configfile.load(self.schema, s.config_file)

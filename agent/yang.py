@@ -162,6 +162,20 @@ class SchemaNode:
         self._keys: tuple[str, ...] | None = None
 
     @property
+    def key(self) -> int:
+        """Identifies this schema node for as long as its schema lives."""
+        return int(ffi.cast("uintptr_t", self.cdata))
+
+    @property
+    def parent_key(self) -> int | None:
+        """:attr:`key` of the nearest data-node ancestor (choice and case are
+        not data nodes), None at the top level."""
+        parent = self.cdata.parent
+        while parent != ffi.NULL and parent.nodetype in (lib.LYS_CHOICE, lib.LYS_CASE):
+            parent = parent.parent
+        return None if parent == ffi.NULL else int(ffi.cast("uintptr_t", parent))
+
+    @property
     def namespace(self) -> str:
         return _s(self.cdata.module.ns)
 
@@ -311,6 +325,20 @@ class Schema:
             )
         return out
 
+    def module_file(self, name: str) -> tuple[str | None, str | None]:
+        """(revision, file path) of a module of this context, (None, None) if absent."""
+        found = None
+        it = ffi.new("uint32_t *", 0)
+        while True:
+            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
+            if mod == ffi.NULL:
+                break
+            if _s(mod.name) == name and (found is None or mod.implemented):
+                found = mod
+        if found is None:
+            return None, None
+        return _s(found.revision), _s(found.filepath)
+
     def module_source(self, name: str, revision: str | None = None) -> str | None:
         mod = lib.ly_ctx_get_module(self.cdata, name.encode(), revision.encode() if revision else ffi.NULL)
         if mod == ffi.NULL:
@@ -385,6 +413,19 @@ class Schema:
                 self._collect_secrets(node, ffi.NULL, found)
             last = node
 
+    def sid_identifiers(self) -> Iterator[tuple[SchemaNode, str]]:
+        """Every data node of the implemented modules with its RFC 9595
+        schema-node identifier, the key of its ``.sid`` file item: choice and
+        case steps included, the module name on the first step and wherever
+        the module changes (as pyang's sid plugin writes them)."""
+        it = ffi.new("uint32_t *", 0)
+        while True:
+            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
+            if mod == ffi.NULL:
+                break
+            if mod.implemented and mod.compiled != ffi.NULL:
+                yield from _sid_identifiers(ffi.NULL, mod.compiled, "", None)
+
     def xml_path(self, path: str) -> tuple[str, dict[str, str]]:
         """libyang's JSON-style data path -> XML instance-identifier and its
         prefix map. JSON paths name the module only where it changes; XML
@@ -449,6 +490,36 @@ class Schema:
             digest = hashlib.sha256(repr(self.implemented_modules()).encode()).hexdigest()
             self._content_id = digest[:16]
         return self._content_id
+
+
+_SID_WALK = lib.LYS_GETNEXT_WITHCHOICE | lib.LYS_GETNEXT_WITHCASE
+
+
+def _sid_identifiers(parent, compiled, path: str, data_parent_module: str | None) -> Iterator[tuple[SchemaNode, str]]:
+    last = ffi.NULL
+    while True:
+        node = lib.lys_getnext(last, parent, compiled, _SID_WALK)
+        if node == ffi.NULL:
+            return
+        last = node
+        choice_or_case = node.nodetype in (lib.LYS_CHOICE, lib.LYS_CASE)
+        if node.nodetype not in _KINDS and not choice_or_case:
+            continue  # rpc, action, notification: never stored
+        module = _s(node.module.name)
+        # pyang's rule: a case names its choice's module, a node in a case
+        # that case's module, anything else its nearest data ancestor's
+        same = module == data_parent_module or (
+            parent != ffi.NULL
+            and _s(parent.module.name) == module
+            and (node.nodetype == lib.LYS_CASE or parent.nodetype == lib.LYS_CASE)
+        )
+        step = f"{path}/{_s(node.name) if same else f'{module}:{_s(node.name)}'}"
+        if choice_or_case:
+            yield from _sid_identifiers(node, ffi.NULL, step, data_parent_module)
+            continue
+        yield SchemaNode(node), step
+        if node.nodetype in (lib.LYS_CONTAINER, lib.LYS_LIST):
+            yield from _sid_identifiers(node, ffi.NULL, step, module)
 
 
 def _schema_data_path(node) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +101,84 @@ def test_show_config_of_a_corrupt_store(tmp_path, ydir):
 def test_unknown_board(tmp_path, ydir):
     r = dpu_agent("run", "--board", "toaster", "--state-dir", str(tmp_path), env_yang=ydir)
     assert r.returncode == 1 and "unknown board" in r.stderr
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def store_with_a_private_key(tmp_path, schema):
+    """A state dir whose configuration holds a cleartext private key."""
+    from agent.datastore.persist import ConfigFile
+
+    cfg = json.loads((DATA / "running-v1.json").read_text())
+    client = cfg["ietf-netconf-server:netconf-server"]["call-home"]["netconf-client"][0]
+    key = client["endpoints"]["endpoint"][0]["ssh"]["ssh-server-parameters"]["server-identity"]["host-key"][0]
+    inline = key["public-key"]["inline-definition"]
+    del inline["hidden-private-key"]
+    inline["private-key-format"] = "ietf-crypto-types:one-asymmetric-key-format"
+    inline["cleartext-private-key"] = "c2VjcmV0LWtleQ=="  # "secret-key"
+    state = tmp_path / "state"
+    tree = schema.parse(json.dumps(cfg), "json")
+    ConfigFile(state, schema).save(tree)
+    tree.free()
+    assert b"secret-key" in (state / "running.cbor").read_bytes()  # stored, 0600, never shown
+    return state
+
+
+def test_show_config_as_cbor_diagnostic_notation(store_with_a_private_key, ydir):
+    state = store_with_a_private_key
+    r = dpu_agent("show", "config", "--format", "cbor-diag", "--state-dir", str(state), env_yang=ydir)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"/ {state / 'running.cbor'}: format 2, SID set ")
+    assert "61406 / ietf-netconf-server:netconf-server /: {" in r.stdout  # an absolute SID at the top
+    assert '          373 / name /: "nms",' in lines  # deltas below, with names
+    assert "public-key-format /: 60814 / ietf-crypto-types:ssh-public-key-format /," in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml", "cbor-diag"])
+def test_show_config_never_prints_private_keys(store_with_a_private_key, ydir, fmt):
+    r = dpu_agent("show", "config", "--format", fmt, "--state-dir", str(store_with_a_private_key), env_yang=ydir)
+    assert r.returncode == 0, r.stderr
+    assert "ssh-public-key-format" in r.stdout
+    assert "c2VjcmV0LWtleQ" not in r.stdout and b"secret-key".hex() not in r.stdout and "cleartext-private-key" not in r.stdout
+
+
+def test_show_config_of_an_unbooted_rootfs(tmp_path, ydir):
+    """--root reads ROOTFS/var/lib/dpu-agent with ROOTFS/usr/share/dpu-agent/yang,
+    and writes nothing (as root the rootfs is a read-only mount)."""
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    mounted = False
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root)], capture_output=True).returncode == 0
+    try:
+        (root / "var/lib/dpu-agent").mkdir(parents=True)
+        shutil.copy(DATA / "running-v1.cbor", root / "var/lib/dpu-agent/running.cbor")
+        shutil.copytree(ydir, root / "usr/share/dpu-agent/yang")
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
+        r = dpu_agent("show", "config", "--root", str(root), env_yang=str(tmp_path / "not-the-yang-dir"))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(root)], check=False)
+    empty = tmp_path / "empty-rootfs"
+    empty.mkdir()
+    r = dpu_agent("show", "config", "--root", str(empty), env_yang=ydir)
+    assert r.returncode == 1 and "usr/share/dpu-agent/yang: no such directory (give --yang-dir)" in r.stderr
+    r = dpu_agent("show", "config", env_yang=ydir)
+    assert r.returncode == 2 and "--state-dir or --root" in r.stderr
+
+
+def test_show_config_falls_back_to_the_previous_slot_with_a_warning(tmp_path, ydir):
+    state = tmp_path / "state"
+    state.mkdir()
+    shutil.copy(DATA / "running-v1.cbor", state / "running.prev.cbor")
+    (state / "running.cbor").write_bytes(b"DPUc\x02\x00")
+    r = dpu_agent("show", "config", "--state-dir", str(state), env_yang=ydir)
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {state / 'running.cbor'}: truncated" in r.stderr
+    assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())

@@ -1,0 +1,1 @@
+"""Benchmarks: each module offers a function returning rows and a __main__."""

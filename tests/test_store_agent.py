@@ -1,0 +1,111 @@
+"""The configuration store seen from a running agent: the fallback to the
+previous configuration in operational state, a format-1 store, a full disk.
+The store holds startup, the datastore the agent boots from: <copy-config>
+to startup writes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from ncclient.operations import RPCError
+
+from agent.callhome import build
+from agent.datastore.persist import FILENAME, PREVIOUS
+
+from .conftest import Harness
+from .test_callhome import client_edit
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+AGENT_STATE = ("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')
+
+
+def max_attempts(m, source="running") -> str:
+    xml = m.get_config(source=source).data_xml
+    return xml.split("<max-attempts>")[1].split("<")[0]
+
+
+def test_a_corrupt_current_configuration_falls_back_to_the_previous_one(harness):
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)], max_attempts=3)]))
+    m = lst.accept(harness)
+    m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>7</max-attempts></reconnect-strategy>"))
+    m.copy_config(source="running", target="startup")
+    m.close_session()
+    harness.stop()
+    current = harness.state_dir / FILENAME
+    raw = bytearray(current.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # a flipped byte in the payload
+    current.write_bytes(raw)
+    lst.reset()
+    harness.start(None)
+    m = lst.accept(harness)
+    state = m.get(filter=AGENT_STATE).data_xml
+    assert "<loaded-from>previous</loaded-from>" in state
+    assert f"<problem>{current}: corrupt (CRC-32" in state
+    assert max_attempts(m) == "3"  # the configuration before the edit
+    m.close_session()
+
+
+def test_a_store_written_before_sids_is_loaded(tmp_path, yang_dirs):
+    h = Harness(tmp_path, yang_dirs)
+    try:
+        shutil.copy(os.path.join(DATA, "running-v1.cbor"), h.state_dir / FILENAME)
+        agent = h.start(None)
+        assert agent.loaded_from == "current" and agent.store_problem is None
+        expected = json.load(open(os.path.join(DATA, "running-v1.json")))
+        assert json.loads(h.call(agent.datastore.running.to_json)) == expected
+    finally:
+        h.close()
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "state"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(directory) -> None:
+    with open(directory / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_full_disk_refuses_the_write_and_keeps_the_old_configuration(tiny_tmpfs, tmp_path, yang_dirs):
+    h = Harness(tmp_path, yang_dirs)  # its state dir is the tmpfs
+    try:
+        lst = h.listener()
+        h.start(h.config([h.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)], max_attempts=3)]))
+        m = lst.accept(h)
+        m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>4</max-attempts></reconnect-strategy>"))
+        m.copy_config(source="running", target="startup")
+        stored = {name: (tiny_tmpfs / name).read_bytes() for name in (FILENAME, PREVIOUS)}
+        m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>9</max-attempts></reconnect-strategy>"))
+        fill(tiny_tmpfs)
+        with pytest.raises(RPCError) as err:
+            m.copy_config(source="running", target="startup")
+        assert err.value.tag == "resource-denied"
+        assert "No space left on device" in err.value.message
+        assert max_attempts(m, "startup") == "4"
+        assert {name: (tiny_tmpfs / name).read_bytes() for name in (FILENAME, PREVIOUS)} == stored
+        assert not [p.name for p in tiny_tmpfs.iterdir() if p.name.endswith(".tmp")]
+        # space again: the agent kept serving and the write now goes through
+        (tiny_tmpfs / "filler").unlink()
+        m.copy_config(source="running", target="startup")
+        assert max_attempts(m, "startup") == "9"
+        m.close_session()
+    finally:
+        h.close()
