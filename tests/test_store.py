@@ -105,7 +105,7 @@ def test_a_negative_delta_round_trips(schema, config, tmp_path):
     path = next(copy.glob("ietf-netconf-server@*.sid"))
     content = json.loads(path.read_text())
     for item in content["ietf-sid-file:sid-file"]["item"]:
-        if item["identifier"].endswith("/tcp-client-parameters/keepalives/idle-time"):
+        if item["identifier"].endswith("/ssh/ssh/tcp-client-parameters/keepalives/idle-time"):
             item["sid"] = "61350"
     path.write_text(json.dumps(content))
     renumbered = SidMap(schema, copy)
