@@ -12,7 +12,14 @@ export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 
 SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools
 
-.PHONY: all demo test deps yang clean
+# The QEMU boards of the board tests (board/README.md), built into build/board/.
+BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+# `make test` builds them when it can install their packages (as root, as in
+# CI); otherwise the board tests skip, saying why.
+TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
+
+.PHONY: all demo test deps yang board clean
 
 all: test
 
@@ -33,8 +40,12 @@ endif
 demo: $(VENV)/.installed yang
 	$(BIN)/dpu-agent demo
 
-test: $(VENV)/.installed yang
+board: $(VENV)/.installed
+	@tools/system-deps $(BOARD_PACKAGES)
+	$(BIN)/python -m board build
+
+test: $(VENV)/.installed yang $(TEST_BOARD)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build/board
