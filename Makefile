@@ -10,7 +10,7 @@ YANG_CACHE ?= $(HOME)/.cache/dpu-agent/yang
 YANG_DIR ?= $(if $(SHARED_YANG),$(SHARED_YANG),$(YANG_CACHE))
 export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 
-SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools
+SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux
 
 # The QEMU boards of the board tests (board/README.md), built into build/board/.
 BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \

@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration and keys (default: {DEFAULT_STATE_DIR})")
     run.add_argument("--config", type=Path, metavar="FILE", help="initial configuration (XML or JSON), used while the state dir holds none")
     run.add_argument("--login-timeout", type=float, default=60.0, metavar="SECONDS", help="drop a manager that has not authenticated by then (RFC 8071 S5)")
+    run.add_argument("--watchdog", default="/dev/watchdog", metavar="PATH", help="hardware watchdog device of the linux board, or 'none' (default: /dev/watchdog)")
+    run.add_argument("--watchdog-timeout", type=_positive_int, default=30, metavar="SECONDS", help="watchdog timeout (default: 30)")
+    run.add_argument("--mgmt-interface", metavar="IFNAME", help="bind call-home sockets to this interface (SO_BINDTODEVICE)")
+    run.add_argument("--backoff-min", type=_positive_float, default=1.0, metavar="SECONDS", help="shortest wait after every endpoint failed (default: 1)")
+    run.add_argument("--backoff-max", type=_positive_float, default=300.0, metavar="SECONDS", help="longest wait after every endpoint failed (default: 300)")
     _add_yang_dir(run)
 
     st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
@@ -61,6 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="call home to a manager on loopback and show what happens")
     _add_yang_dir(demo)
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be above 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be above 0")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,12 +140,19 @@ def _run(args, yang_dirs) -> int:
 
     if args.config is not None and not args.config.is_file():
         raise CliError(f"--config {args.config}: no such file")
+    if args.backoff_min > args.backoff_max:
+        raise CliError("--backoff-min is above --backoff-max")
     settings = Settings(
         state_dir=args.state_dir,
         yang_dirs=yang_dirs,
         board=args.board,
         config_file=args.config,
         login_timeout=args.login_timeout,
+        watchdog_path=None if args.watchdog == "none" else args.watchdog,
+        watchdog_timeout=args.watchdog_timeout,
+        mgmt_interface=args.mgmt_interface,
+        backoff_min=args.backoff_min,
+        backoff_max=args.backoff_max,
     )
     agent = Agent(settings)
     try:

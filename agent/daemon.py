@@ -7,22 +7,22 @@ the sockets, the board owns the hardware. Stopping reverses the start.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import logging
 import signal
 
-from . import __version__, configfile, hal, modset
+from . import configfile, hal, modset, state
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import ConfigFile
 from .datastore.store import Datastore
+from .hal.base import Identity
 from .server import NetconfServer
 from .settings import Settings
 from .yang import Schema
 
 log = logging.getLogger(__name__)
-
-WATCHDOG_TIMEOUT = 30
 
 
 def build_schema(settings: Settings) -> Schema:
@@ -30,9 +30,10 @@ def build_schema(settings: Settings) -> Schema:
 
 
 class Agent:
-    def __init__(self, settings: Settings, board: hal.Board | None = None) -> None:
+    def __init__(self, settings: Settings, board: hal.Board | None = None, manager_settings: dict | None = None) -> None:
         self.settings = settings
         self.board = board
+        self._manager_settings = manager_settings or {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
         #: "current", "previous", "initial-file" or "empty" (dpu-agent:agent-state)
         self.loaded_from = "empty"
@@ -43,7 +44,8 @@ class Agent:
     async def start(self) -> None:
         s = self.settings
         if self.board is None:
-            self.board = hal.load(s.board)  # fail before touching the state dir
+            # fail before touching the state dir
+            self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
         self.schema = build_schema(s)
         self.config_file = ConfigFile(s.state_dir)
         running = self.config_file.load(self.schema)
@@ -62,37 +64,58 @@ class Agent:
             self.config_file.save(running)
         self.datastore = Datastore(self.schema, running, self.config_file)
         self.server = NetconfServer(self.schema, self.datastore, max_message_size=s.max_message_size)
-        self.server.state_providers.append(self._agent_state)
-        self.callhome = CallHomeManager(self.server, ManagerSettings(keys_dir=s.keys_dir, login_timeout=s.login_timeout))
-        self.datastore.add_listener(self.callhome.on_config_change)
-        self.callhome.apply(self.datastore.running)
+        self.server.state_providers.append(state.provider(self))
         if self.board.watchdog is not None:
-            self.board.watchdog.start(WATCHDOG_TIMEOUT)
+            self.board.watchdog.start(s.watchdog_timeout)
             self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())
+        self.callhome = CallHomeManager(
+            self.server,
+            ManagerSettings(
+                keys_dir=s.keys_dir,
+                memory_file=s.state_dir / "callhome-last.json",
+                login_timeout=s.login_timeout,
+                backoff_min=s.backoff_min,
+                backoff_max=s.backoff_max,
+                bind_interface=s.mgmt_interface,
+                **self._manager_settings,
+            ),
+            nics=self.board.nics,
+        )
+        self.datastore.add_listener(self._running_changed)
+        self.callhome.apply(self.datastore.running)
         log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
 
-    def _agent_state(self):
-        wd = self.board.watchdog if self.board is not None else None
-        reset = "unknown" if wd is None or self.board.name == "sim" else ("watchdog" if wd.last_reset_by_watchdog else "power-on")
-        store = {"loaded-from": self.loaded_from}
-        if self.store_problem:
-            store["problem"] = self.store_problem
-        state = {
-            "dpu-agent:agent-state": {
-                "software-version": __version__,
-                "started": self.started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "last-reset-reason": reset,
-                "config-store": store,
-            }
-        }
-        return self.schema.parse(json.dumps(state), "json", state=True)
+    def _running_changed(self, name: str, old, new, by) -> None:
+        if name == "running":
+            self.callhome.apply(new)
+
+    def identity(self) -> Identity:
+        """The board's identity, overridden by what factory provisioning wrote."""
+        ident = self.board.identity()
+        try:
+            provisioned = json.loads(self.settings.identity_file.read_text())
+        except FileNotFoundError:
+            return ident
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", self.settings.identity_file, exc)
+            return ident
+        fields = {f.name for f in dataclasses.fields(Identity)}
+        return dataclasses.replace(ident, **{k: v for k, v in provisioned.items() if k in fields and v})
+
+    def healthy(self) -> bool:
+        """Kick the watchdog only while this holds (and the loop turns, since
+        the kicker runs on it): a wedged agent gets the board reset."""
+        return self.datastore.healthy()
 
     async def _kick_watchdog(self) -> None:
-        # Kicked from the event loop itself: a blocked loop stops the kicks.
         wd = self.board.watchdog
+        interval = max(0.2, self.settings.watchdog_timeout / 3)
         while True:
-            wd.kick()
-            await asyncio.sleep(WATCHDOG_TIMEOUT / 3)
+            if self.healthy():
+                wd.kick()
+            else:
+                log.error("agent unhealthy: no longer kicking the watchdog")
+            await asyncio.sleep(interval)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -100,17 +123,18 @@ class Agent:
     async def stop(self) -> None:
         if self._kicker is not None:
             self._kicker.cancel()
-        await self.callhome.stop()
+        if getattr(self, "callhome", None) is not None:
+            await self.callhome.stop()
         if self.board is not None:
-            self.board.close()
+            self.board.close()  # disarms the watchdog: an orderly stop must not reset the board
         log.info("dpu-agent stopped")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
         try:
+            await self.start()
             await self._stop.wait()
         finally:
             await self.stop()

@@ -17,8 +17,8 @@ OWN_MODULES_DIR = str(Path(__file__).parent / "modules")
 SYSTEM_YANG_DIR = "/usr/share/dpu-agent/yang"
 
 MODULES: dict[str, list[str]] = {
-    # RFC 6241; candidate, confirmed-commit and startup are not implemented yet
-    "ietf-netconf": ["writable-running", "validate", "rollback-on-error"],
+    # RFC 6241 (:url and :xpath are not implemented)
+    "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
     "ietf-netconf-monitoring": [],
     "ietf-tcp-common": ["keepalives-supported"],
@@ -29,6 +29,10 @@ MODULES: dict[str, list[str]] = {
     "ietf-ssh-common": [],
     "ietf-ssh-server": ["local-users-supported", "local-user-auth-publickey"],
     "ietf-netconf-server": ["ssh-call-home", "central-netconf-server-supported"],
+    "ietf-interfaces": [],
+    "iana-if-type": [],
+    "ietf-hardware": [],
+    "iana-hardware": [],
     "dpu-agent-deviations": [],
     "dpu-agent": [],
 }

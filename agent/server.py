@@ -106,6 +106,7 @@ class NetconfServer:
         if self.sessions.pop(session.id, None) is None:
             return
         released = self.datastore.release_all(session.id)
+        self.datastore.session_ended(session.id)
         log.info(
             "session %d closed (%s)%s", session.id, reason, f"; released lock on {', '.join(released)}" if released else ""
         )

@@ -116,6 +116,9 @@ class LeafType:
     members: tuple[LeafType, ...] = ()
 
 
+#: compiled type address -> LeafType. Compiled types are allocated only while
+#: a Schema loads its modules, and a freed context's addresses can be reused
+#: then, so every new Schema empties the cache (see Schema.__init__).
 _TYPE_CACHE: dict[int, LeafType] = {}
 
 
@@ -252,6 +255,7 @@ class Schema:
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
         self._deny_all: list[str] | None = None
         self._content_id: str | None = None
+        _TYPE_CACHE.clear()
 
     def _load(self, name: str, features: list[str]) -> None:
         keep = [ffi.new("char[]", f.encode()) for f in features]

@@ -57,10 +57,11 @@ class Listener:
     """A manager's call-home listener (ncclient's manager.call_home, but kept
     open across reconnects and with SO_REUSEADDR)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port or 0))
+        self.sock.bind((host, port or 0))
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
@@ -68,7 +69,7 @@ class Listener:
     def reset(self) -> None:
         """Drop connections waiting in the backlog (e.g. from an agent since stopped)."""
         self.sock.close()
-        self.__init__(self.port)
+        self.__init__(self.port, self.host)
 
     def accept_raw(self, timeout: float = 20) -> socket.socket:
         self.sock.settimeout(timeout)
@@ -83,7 +84,7 @@ class Listener:
         conn = self.accept_raw(timeout)
         return manager.connect_ssh(
             sock=conn,
-            host="127.0.0.1",
+            host=self.host,
             port=self.port,
             username=username,
             key_filename=str(key or harness.client_key_file),
@@ -129,17 +130,28 @@ class Harness:
     def config(self, clients: list[build.Client]) -> str:
         return build.config_xml(clients, self.host_b64)
 
-    def start(self, config_xml: str | None = None, **settings) -> Agent:
+    def start(self, config_xml: str | None = None, *, netns: str | None = None, board=None,
+              manager_settings: dict | None = None, **settings) -> Agent:
+        """Start the agent; ``netns`` runs its event loop (and so its sockets,
+        netlink included) inside that network namespace."""
         cfg = None
         if config_xml is not None:
             cfg = self.tmp / "initial.xml"
             cfg.write_text(config_xml)
         settings.setdefault("login_timeout", 10)
-        self.agent = Agent(Settings(state_dir=self.state_dir, yang_dirs=tuple(self.yang_dirs), config_file=cfg, **settings))
+        self.agent = Agent(
+            Settings(state_dir=self.state_dir, yang_dirs=tuple(self.yang_dirs), config_file=cfg, **settings),
+            board=board,
+            manager_settings=manager_settings,
+        )
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
 
         def run() -> None:
+            if netns is not None:
+                from . import netns as ns
+
+                ns.enter(netns)
             asyncio.set_event_loop(self.loop)
             self.loop.call_soon(ready.set)
             self.loop.run_forever()

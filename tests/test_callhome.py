@@ -69,7 +69,9 @@ def test_hello_and_capabilities(one):
     caps = set(m.server_capabilities)
     assert "urn:ietf:params:netconf:base:1.1" in caps
     assert "urn:ietf:params:netconf:capability:writable-running:1.0" in caps
-    assert not any("candidate" in c or "tls-server-keepalives" in c for c in caps)
+    for cap in ("candidate:1.0", "confirmed-commit:1.1", "startup:1.0", "validate:1.1", "rollback-on-error:1.0"):
+        assert f"urn:ietf:params:netconf:capability:{cap}" in caps
+    assert not any("tls-server-keepalives" in c or ":url:" in c or ":xpath:" in c for c in caps)
     assert any(c.startswith("urn:ietf:params:netconf:capability:yang-library:1.1") for c in caps)
     assert m.session_id == "1"
 
@@ -367,6 +369,9 @@ def test_configuration_survives_a_restart(harness):
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
     m = lst.accept(harness)
     m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>7</max-attempts></reconnect-strategy>"))
+    m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-wait>4</max-wait></reconnect-strategy>"))
+    m.copy_config(source="running", target="startup")  # :startup: only startup is kept on flash
+    m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-wait>3</max-wait></reconnect-strategy>"))
     m.close_session()
     harness.stop()
     stored = harness.state_dir / "running.cbor"
@@ -375,7 +380,9 @@ def test_configuration_survives_a_restart(harness):
     lst.reset()  # the first agent may have called back before it stopped
     harness.start(None)  # no --config: only the stored configuration
     m = lst.accept(harness)
-    assert "<max-attempts>7</max-attempts>" in m.get_config(source="running").data_xml
+    running = m.get_config(source="running").data_xml
+    assert "<max-attempts>7</max-attempts>" in running and "<max-wait>4</max-wait>" in running
+    assert running == m.get_config(source="startup").data_xml  # the agent boots from startup
     m.close_session()
 
 
@@ -425,3 +432,18 @@ def test_agent_state(one):
     state = m.get(filter=("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')).data_xml
     assert "<loaded-from>initial-file</loaded-from>" in state
     assert "<last-reset-reason>unknown</last-reset-reason>" in state
+
+
+def test_last_connected_survives_a_restart(harness):
+    dead = free_port()
+    lst = harness.listener()
+    eps = [build.Endpoint("dead", "127.0.0.1", dead), build.Endpoint("live", "127.0.0.1", lst.port)]
+    harness.start(harness.config([harness.client("nms", eps, max_attempts=1, start_with="last-connected")]))
+    m = lst.accept(harness)
+    m.close_session()
+    harness.stop()
+    lst.reset()
+    harness.start(None)
+    m = lst.accept(harness)
+    assert [a.endpoint for a in harness.agent.callhome.states["nms"].attempts] == ["live"]
+    m.close_session()

@@ -190,12 +190,14 @@ def test_bad_operation_attribute(schema, tree):
     assert e.value.tag == "bad-attribute"
 
 
-def test_rejected_commit_leaves_datastore_as_it_was(schema, tree):
+def test_rejected_change_leaves_datastore_as_it_was(schema, tree):
+    import asyncio
+
     ds = Datastore(schema, tree.duplicate())
     before = ds.running.to_xml()
     bad = ds.running.duplicate()
     bad.remove_paths([CLIENT_PATH + "/endpoints/endpoint[name='a']/ssh/tcp-client-parameters/remote-address"])
     with pytest.raises(RpcError):
-        ds.commit(bad)
+        asyncio.run(ds.replace("running", bad))
     assert ds.running.to_xml() == before
     assert ds.version == 0

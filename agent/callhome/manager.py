@@ -2,36 +2,62 @@
 
 The manager follows the running configuration: on every commit it compares
 each client's call-home settings and re-establishes only the clients whose
-settings changed; the others keep their sessions.
+connected endpoint changed; the others keep their sessions.
+
+It also follows the management link: when a NIC goes down the connections
+through it are closed at once, and when a link comes up every client that
+is waiting (between attempts or backing off) tries again immediately.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import json
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp
+from ..transport.stream import Activity
+from ..yang import Tree
+from .config import ClientConfig, EndpointConfig, read_clients
+from .policy import EndpointCycle, backoff_delay, next_periodic_start
+
+log = logging.getLogger(__name__)
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
 TRANSPORTS = {"ssh": ssh}
-from ..yang import Tree
-from .config import ClientConfig, EndpointConfig, read_clients
-from .policy import EndpointCycle
 
-log = logging.getLogger(__name__)
+
+class Clock:
+    """Wall-clock time and sleeping, injectable so that periodic schedules
+    (minutes to hours) can be tested in milliseconds."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def to_real(self, seconds: float) -> float:
+        """Real seconds for ``seconds`` of this clock's time."""
+        return seconds
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, self.to_real(seconds)))
 
 
 @dataclass
 class Attempt:
     endpoint: str
-    at: float  # wall clock
+    at: float  # Clock.time()
     result: str  # "connected" or an error text
 
 
@@ -40,13 +66,23 @@ class ClientState:
     """What a client task is doing, for operational state and tests."""
 
     name: str
+    #: connecting | connected | backing-off | waiting-for-period
+    status: str = "connecting"
     connected_endpoint: str | None = None
     connected_since: float | None = None
     last_error: str | None = None
+    #: when the current run of failed cycles began ("all endpoints exhausted")
+    exhausted_since: float | None = None
+    next_attempt: float | None = None
     #: the kernel socket of the current connection (to read its options back)
     sock: object | None = None
+    #: interface the current connection goes through, if known
+    interface: str | None = None
     attempts: collections.deque = field(default_factory=lambda: collections.deque(maxlen=64))
     connections: int = 0
+    #: when the last connection ended (Clock.time())
+    disconnected_at: float | None = None
+    conn: object | None = field(default=None, repr=False)
 
 
 class ConnectError(Exception):
@@ -56,19 +92,59 @@ class ConnectError(Exception):
 @dataclass
 class ManagerSettings:
     keys_dir: Path
+    #: where the last connected endpoint of each client is remembered across
+    #: reboots (start-with last-connected); None: only in memory
+    memory_file: Path | None = None
     login_timeout: float = 60.0
+    #: bounds of the back-off between exhausted cycles, seconds
+    backoff_min: float = 1.0
+    backoff_max: float = 300.0
+    #: the management interface: call-home sockets are bound to it (SO_BINDTODEVICE)
+    bind_interface: str | None = None
+    clock: Clock = field(default_factory=Clock)
+    rng: random.Random = field(default_factory=random.Random)
 
 
 class CallHomeManager:
-    def __init__(self, server: NetconfServer, settings: ManagerSettings) -> None:
+    def __init__(self, server: NetconfServer, settings: ManagerSettings, nics=None) -> None:
         self.server = server
         self.settings = settings
+        self.clock = settings.clock
+        self.nics = nics
         self.configs: dict[str, ClientConfig] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.states: dict[str, ClientState] = {}
-        #: remembered across re-configuration: start-with last-connected
-        self._last_connected: dict[str, str] = {}
+        #: start-with last-connected, remembered across reconfiguration and reboots
+        self._last_connected: dict[str, str] = self._recall()
+        #: when each client's periodic schedule was anchored (no anchor-time given)
+        self._applied_at: dict[str, float] = {}
+        self._wakeup = asyncio.Event()
         self._stopping = False
+        if nics is not None:
+            nics.subscribe(self.link_changed)
+
+    def _recall(self) -> dict[str, str]:
+        path = self.settings.memory_file
+        if path is None:
+            return {}
+        try:
+            data = json.loads(path.read_text())
+            return {str(k): str(v) for k, v in data.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return {}
+
+    def _remember(self, client: str, endpoint: str) -> None:
+        if self._last_connected.get(client) == endpoint:
+            return  # written only when it changes: flash wear
+        self._last_connected[client] = endpoint
+        if self.settings.memory_file is not None:
+            try:
+                write_atomic(self.settings.memory_file, json.dumps(self._last_connected).encode())
+            except OSError as exc:
+                log.warning("cannot remember the last connected endpoint: %s", exc)
 
     # -- configuration --
 
@@ -91,27 +167,33 @@ class CallHomeManager:
             log.info("call home %s: %s", name, "removed" if new is None else "settings changed, reconnecting")
             self.tasks.pop(name).cancel()
             self.configs.pop(name, None)
+            self._applied_at.pop(name, None)
             if new is None:
                 self.states.pop(name, None)
         for name, cfg in wanted.items():
             if name in self.tasks:
                 continue
+            if not cfg.endpoints:
+                continue
             self.configs[name] = cfg
+            self._applied_at.setdefault(name, self.clock.time())
             state = self.states.setdefault(name, ClientState(name))
-            self.tasks[name] = asyncio.get_running_loop().create_task(self._run(cfg, state), name=f"call-home-{name}")
+            self.tasks[name] = asyncio.get_running_loop().create_task(self._run(name, state), name=f"call-home-{name}")
 
     def _keeps_connection(self, name: str, old: ClientConfig | None, new: ClientConfig) -> bool:
         current = self.states.get(name)
         if old is None or current is None or current.connected_endpoint is None:
             return False
-        if old.connection_type != new.connection_type or old.period != new.period or old.anchor_time != new.anchor_time:
+        if (old.connection_type, old.period, old.anchor_time, old.idle_timeout) != (
+            new.connection_type,
+            new.period,
+            new.anchor_time,
+            new.idle_timeout,
+        ):
             return False
         before = {e.name: e for e in old.endpoints}.get(current.connected_endpoint)
         after = {e.name: e for e in new.endpoints}.get(current.connected_endpoint)
         return before is not None and before == after
-
-    def on_config_change(self, old: Tree, new: Tree) -> None:
-        self.apply(new)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -121,40 +203,110 @@ class CallHomeManager:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    # -- link awareness --
+
+    def link_changed(self, interface: str, up: bool) -> None:
+        if up:
+            log.info("link %s up: calling home now", interface)
+            self.kick()
+            return
+        for state in self.states.values():
+            if state.conn is not None and state.interface == interface:
+                log.warning("call home %s: link %s down, closing the connection", state.name, interface)
+                state.last_error = f"link {interface} down"
+                state.conn.close()
+
+    def kick(self) -> None:
+        """Wake every client waiting between attempts or backing off."""
+        self._wakeup.set()
+        self._wakeup = asyncio.Event()
+
+    async def _nap(self, seconds: float) -> bool:
+        """Sleep, unless a link comes up first. True when woken early."""
+        if seconds <= 0:
+            return False
+        event = self._wakeup
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
     # -- one client --
 
-    async def _run(self, cfg: ClientConfig, state: ClientState) -> None:
+    async def _run(self, name: str, state: ClientState) -> None:
+        cfg = self.configs[name]
+        if cfg.connection_type == "periodic":
+            await self._run_periodic(name, state)
+            return
+        while True:
+            await self._connect_and_hold(name, state)
+
+    async def _run_periodic(self, name: str, state: ClientState) -> None:
+        cfg = self.configs[name]
+        # Without anchor-time the grid is anchored where this configuration
+        # was applied (module text): the first connection is right away.
+        anchor = _parse_anchor(cfg.anchor_time) if cfg.anchor_time else self._applied_at[name]
+        period = cfg.period * 60
+        wait = cfg.anchor_time is not None
+        while True:
+            if wait:
+                start = next_periodic_start(self.clock.time(), period, anchor)
+                state.status = "waiting-for-period"
+                state.next_attempt = start
+                # not woken by link events: the schedule is the operator's
+                await self.clock.sleep(start - self.clock.time())
+            # A session that ended without <close-session> is re-established
+            # at once (ietf-netconf-server, periodic).
+            wait = await self._connect_and_hold(name, state, idle_timeout=self.configs[name].idle_timeout)
+
+    async def _connect_and_hold(self, name: str, state: ClientState, idle_timeout: int = 0) -> bool:
+        """Try endpoints (cycles with back-off) until connected, hold the
+        connection until it ends. True when the manager ended it gracefully
+        (or it idled out)."""
         loop = asyncio.get_running_loop()
+        exhausted = 0
         while True:
             # settings may have been updated in place while connected
-            cfg = self.configs.get(cfg.name, cfg)
+            cfg = self.configs[name]
             policy = EndpointCycle(
                 [e.name for e in cfg.endpoints],
                 start_with=cfg.start_with,
                 max_attempts=cfg.max_attempts,
-                last_connected=self._last_connected.get(cfg.name),
+                last_connected=self._last_connected.get(name),
+                rng=self.settings.rng,
             )
             endpoints = {e.name: e for e in cfg.endpoints}
-            for name in policy.cycle():
-                ep = endpoints[name]
+            for ep_name in policy.cycle():
+                ep = endpoints[ep_name]
+                state.status = "connecting"
                 started = loop.time()
+                activity = Activity(clock=self.clock.monotonic)
                 try:
-                    conn, sock = await self._connect(cfg, ep)
+                    conn, sock = await self._connect(cfg, ep, activity)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     text = _describe(exc)
                     state.last_error = f"{ep.name}: {text}"
-                    state.attempts.append(Attempt(ep.name, time.time(), text))
-                    log.info("call home %s: endpoint %s (%s:%s) failed: %s", cfg.name, ep.name, ep.remote_address, ep.remote_port, text)
+                    state.attempts.append(Attempt(ep.name, self.clock.time(), text))
+                    log.info("call home %s: endpoint %s (%s:%s) failed: %s", name, ep.name, ep.remote_address, ep.remote_port, text)
                     # One attempt per max-wait period, however fast it failed.
-                    await asyncio.sleep(max(0.0, cfg.max_wait - (loop.time() - started)))
+                    await self._nap(cfg.max_wait - (loop.time() - started))
                     continue
-                self._last_connected[cfg.name] = ep.name
-                await self._hold(cfg, ep, state, conn, sock)
-                break  # the connection ended: start over as start-with says
+                self._remember(name, ep.name)
+                return await self._hold(cfg, ep, state, conn, sock, activity, idle_timeout)
+            exhausted += 1
+            delay = backoff_delay(exhausted, self.settings.backoff_min, self.settings.backoff_max, self.settings.rng)
+            if state.exhausted_since is None:
+                state.exhausted_since = self.clock.time()
+            log.warning("call home %s: all endpoints exhausted; next cycle in %.1f s", name, delay)
+            state.status = "backing-off"
+            state.next_attempt = self.clock.time() + delay
+            if await self._nap(delay):
+                exhausted = 0  # a link came up: start the back-off afresh
 
-    async def _connect(self, cfg: ClientConfig, ep: EndpointConfig):
+    async def _connect(self, cfg: ClientConfig, ep: EndpointConfig, activity: Activity):
         transport = TRANSPORTS.get(ep.transport)
         if transport is None:
             raise ConnectError(f"{ep.transport} call home is not supported")
@@ -168,6 +320,7 @@ class CallHomeManager:
                 keepalives=ep.keepalives,
                 local_address=ep.local_address,
                 local_port=ep.local_port,
+                bind_device=self.settings.bind_interface,
             ),
             timeout=cfg.max_wait,
         )
@@ -178,28 +331,78 @@ class CallHomeManager:
                 params,
                 tcp_keepalive=ep.keepalives is not None,
                 login_timeout=self.settings.login_timeout,
+                activity=activity,
             )
         except BaseException:
             sock.close()
             raise
         return conn, sock
 
-    async def _hold(self, cfg: ClientConfig, ep: EndpointConfig, state: ClientState, conn, sock) -> None:
-        state.connected_endpoint = ep.name
-        state.connected_since = time.time()
-        state.last_error = None
-        state.sock = sock
-        state.connections += 1
-        state.attempts.append(Attempt(ep.name, time.time(), "connected"))
-        log.info("call home %s: connected to %s (%s:%s)", cfg.name, ep.name, ep.remote_address, ep.remote_port)
+    def _interface_of(self, sock) -> str | None:
+        if self.settings.bind_interface:
+            return self.settings.bind_interface
+        if self.nics is None:
+            return None
         try:
-            await conn.wait_closed()
-            log.info("call home %s: connection to %s ended", cfg.name, ep.name)
+            return self.nics.interface_of(sock.getsockname()[0])
+        except OSError:
+            return None
+
+    async def _hold(self, cfg, ep, state: ClientState, conn, sock, activity: Activity, idle_timeout: int) -> bool:
+        state.status = "connected"
+        state.connected_endpoint = ep.name
+        state.connected_since = self.clock.time()
+        state.last_error = None
+        state.exhausted_since = None
+        state.next_attempt = None
+        state.sock = sock
+        state.conn = conn
+        state.interface = self._interface_of(sock)
+        state.connections += 1
+        state.attempts.append(Attempt(ep.name, self.clock.time(), "connected"))
+        log.info("call home %s: connected to %s (%s:%s)", cfg.name, ep.name, ep.remote_address, ep.remote_port)
+        idled_out = False
+        try:
+            if idle_timeout:
+                idled_out = await self._wait_or_idle(conn, activity, idle_timeout)
+            else:
+                await conn.wait_closed()
+            if activity.lost is not None:
+                state.last_error = f"{ep.name}: connection lost: {_describe(activity.lost)}"
+                log.warning("call home %s: connection to %s lost: %s", cfg.name, ep.name, _describe(activity.lost))
+            else:
+                log.info("call home %s: connection to %s ended%s", cfg.name, ep.name, " (idle)" if idled_out else "")
         finally:
             conn.close()
+            state.disconnected_at = self.clock.time()
             state.connected_endpoint = None
             state.connected_since = None
             state.sock = None
+            state.conn = None
+            state.interface = None
+        return idled_out or activity.closed_by_manager
+
+    async def _wait_or_idle(self, conn, activity: Activity, idle_timeout: int) -> bool:
+        """Wait for the connection to end; close it once idle for ``idle_timeout`` s.
+
+        One timer per idle period, not a poll: it re-arms at last activity + timeout."""
+        closed = asyncio.ensure_future(conn.wait_closed())
+        try:
+            while True:
+                remaining = activity.last + idle_timeout - self.clock.monotonic()
+                if remaining <= 0:
+                    conn.close()
+                    await closed
+                    return True
+                done, _ = await asyncio.wait({closed}, timeout=self.clock.to_real(remaining))
+                if done:
+                    return False
+        finally:
+            closed.cancel()
+
+
+def _parse_anchor(text: str) -> float:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _describe(exc: BaseException) -> str:

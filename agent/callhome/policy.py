@@ -6,6 +6,7 @@ each tried ``max-attempts`` times, starting where ``start-with`` says.
 
 from __future__ import annotations
 
+import math
 import random
 
 
@@ -44,3 +45,25 @@ class EndpointCycle:
         n = len(self.endpoints)
         order = [self.endpoints[(start + i) % n] for i in range(n)]
         return [name for name in order for _ in range(self.max_attempts)]
+
+
+def backoff_delay(exhausted_cycles: int, low: float, high: float, rng: random.Random) -> float:
+    """Wait before the next cycle once every endpoint has failed.
+
+    Exponential with full jitter, so that a fleet that lost its manager at
+    the same instant does not come back in lock-step: uniform between
+    ``low`` and ``low * 2**(n-1)`` (capped at ``high``) after the n-th
+    exhausted cycle in a row."""
+    cap = min(high, low * 2 ** max(0, exhausted_cycles - 1))
+    return rng.uniform(low, cap) if cap > low else low
+
+
+def next_periodic_start(now: float, period: float, anchor: float) -> float:
+    """The first ``anchor + k * period`` (k any integer) that is not in the past.
+
+    This is the time *until* the next boundary, not the time since the last
+    one (the mistake anchors.md reports in a well-known implementation)."""
+    if period <= 0:
+        raise ValueError("period must be positive")
+    k = math.ceil((now - anchor) / period)
+    return anchor + k * period

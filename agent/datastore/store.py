@@ -1,31 +1,61 @@
-"""The configuration datastores in memory, their locks, and the commit path.
+"""The configuration datastores (running, candidate, startup), their locks,
+the commit path and confirmed commits.
 
-A commit is: validate the new tree as a whole, write it to flash through
-:class:`~agent.datastore.persist.ConfigFile`, then swap it in and tell the
-listeners. If any step fails, running stays exactly as it was, in memory
-and on disk.
+The agent boots from startup, the only datastore kept on flash (:startup,
+RFC 6241 8.7): running and candidate live in memory, so a change that cuts
+the box off is undone by a reboot as well as by a confirmed-commit timeout.
+
+A change of running is: validate the new tree as a whole, swap it in, tell
+the listeners. A change of startup is: validate, write through
+:class:`~agent.datastore.persist.ConfigFile`, swap. If any step fails, the
+datastore stays exactly as it was, in memory and on disk. Read-modify-write
+sequences hold :attr:`Datastore.write_lock` so no update is lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from ..netconf.errors import InUse, LockDenied, OperationFailed, ResourceDenied, RpcError, error_for_tag
+from ..netconf.errors import (
+    InUse,
+    InvalidValue,
+    LockDenied,
+    OperationFailed,
+    ResourceDenied,
+    RpcError,
+    error_for_tag,
+)
 from ..yang import Schema, Tree, YangError
 
 log = logging.getLogger(__name__)
 
 RUNNING = "running"
+CANDIDATE = "candidate"
+STARTUP = "startup"
+DATASTORES = (RUNNING, CANDIDATE, STARTUP)
+
+DEFAULT_CONFIRM_TIMEOUT = 600
 
 
 class Persistence(Protocol):
     def save(self, tree: Tree) -> None: ...
 
 
-#: called after a commit with (old running, new running); the old tree is
-#: freed when all listeners have returned, so take what you need now
-Listener = Callable[[Tree, Tree], None]
+@dataclass(frozen=True)
+class ChangedBy:
+    """Who made a change (RFC 6470 changed-by); None session: the agent itself."""
+
+    session_id: int | None = None
+    username: str | None = None
+    source_host: str | None = None
+
+
+#: called after running or startup changed with (datastore, old, new, by);
+#: the old tree is freed when all listeners have returned, so take what you need now
+Listener = Callable[[str, Tree, Tree, ChangedBy], None]
 
 
 def rpc_error_from(exc: YangError, schema: Schema) -> RpcError:
@@ -36,28 +66,61 @@ def rpc_error_from(exc: YangError, schema: Schema) -> RpcError:
     return error_for_tag(issue.tag, issue.message, path=path, path_namespaces=nsmap, app_tag=issue.app_tag)
 
 
+@dataclass
+class PendingConfirm:
+    """A confirmed commit waiting for its confirmation (RFC 6241 8.4)."""
+
+    backup: Tree  # running before the first confirmed commit
+    session_id: int | None  # the issuing session, when not persist
+    persist: str | None
+    timer: asyncio.TimerHandle | None = None
+
+
 class Datastore:
-    def __init__(self, schema: Schema, running: Tree, persistence: Persistence | None = None) -> None:
+    def __init__(self, schema: Schema, startup: Tree, persistence: Persistence | None = None) -> None:
         self.schema = schema
-        self.running = running
+        self.startup = startup
+        self.running = startup.duplicate()
+        self.candidate = self.running.duplicate()
+        #: the candidate holds edits not yet committed or discarded
+        self.candidate_dirty = False
         self._persistence = persistence
         self._listeners: list[Listener] = []
         #: datastore name -> id of the session holding its lock
         self.locks: dict[str, int] = {}
-        #: bumped on every commit; lets readers cache what they print
+        #: held around every read-modify-write of a datastore
+        self.write_lock = asyncio.Lock()
+        #: bumped on every change of running; lets readers cache what they print
         self.version = 0
+        #: set when a commit failed unexpectedly (see healthy())
+        self.broken: str | None = None
+        self.pending: PendingConfirm | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    def healthy(self) -> bool:
+        """False once a change failed in a way the datastore cannot vouch for
+        (not a refused edit: an internal error). The watchdog then lets the
+        board reset rather than keep a wedged agent on the network."""
+        return self.broken is None
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def get(self, name: str) -> Tree:
+        """A datastore's tree, borrowed: do not free it, do not keep it across awaits."""
+        return {RUNNING: self.running, CANDIDATE: self.candidate, STARTUP: self.startup}[name]
 
     # -- locks (RFC 6241 7.5, 7.6) --
 
     def lock(self, name: str, session_id: int) -> None:
         holder = self.locks.get(name)
         if holder is not None:
-            raise LockDenied(
-                f"{name} is already locked by session {holder}", info={"session-id": str(holder)}
-            )
+            raise LockDenied(f"{name} is already locked by session {holder}", info={"session-id": str(holder)})
+        if name == CANDIDATE and self.candidate_dirty:
+            # RFC 6241 7.5: no lock on a candidate holding someone's uncommitted edits
+            raise LockDenied("the candidate holds uncommitted changes; commit or discard them first", info={"session-id": "0"})
+        if name == RUNNING and self.pending is not None and self.pending.session_id not in (None, session_id):
+            raise LockDenied("a confirmed commit of another session is pending", info={"session-id": str(self.pending.session_id)})
         self.locks[name] = session_id
 
     def unlock(self, name: str, session_id: int) -> None:
@@ -69,6 +132,9 @@ class Datastore:
         released = [n for n, sid in self.locks.items() if sid == session_id]
         for n in released:
             del self.locks[n]
+        if CANDIDATE in released and self.candidate_dirty:
+            # RFC 6241 8.3.5.2: the lock holder's uncommitted changes go with it
+            self.discard_candidate()
         return released
 
     def check_writable(self, name: str, session_id: int) -> None:
@@ -76,7 +142,7 @@ class Datastore:
         if holder is not None and holder != session_id:
             raise InUse(f"{name} is locked by session {holder}", type="protocol", info={"session-id": str(holder)})
 
-    # -- commit --
+    # -- changes --
 
     def validate(self, tree: Tree) -> None:
         try:
@@ -84,30 +150,145 @@ class Datastore:
         except YangError as exc:
             raise rpc_error_from(exc, self.schema) from None
 
-    def commit(self, new: Tree) -> None:
-        """Make ``new`` the running configuration; it is owned by the store afterwards.
+    async def replace(self, name: str, new: Tree, by: ChangedBy = ChangedBy()) -> None:
+        """Make ``new`` the content of datastore ``name``; ``new`` is owned by
+        the store afterwards, and freed on error (the datastore is then unchanged).
 
-        On error ``new`` is freed and running is unchanged."""
+        The candidate is not validated here: it may hold an unfinished
+        configuration until <commit> or <validate>."""
         try:
+            if name == CANDIDATE:
+                old, self.candidate = self.candidate, new
+                self.candidate_dirty = True
+                old.free()
+                return
             self.validate(new)
-            if self._persistence is not None:
+            if name == STARTUP and self._persistence is not None:
                 try:
-                    self._persistence.save(new)
+                    # off the event loop: flash can be slow, other sessions go on
+                    await asyncio.to_thread(self._persistence.save, new)
                 except OSError as exc:
                     log.error("cannot store the configuration: %s", exc)
                     raise ResourceDenied(
                         f"the configuration could not be stored ({exc.strerror or exc}); nothing was changed"
                     ) from None
-        except BaseException:
+        except RpcError:
             new.free()
             raise
-        old, self.running = self.running, new
-        self.version += 1
+        except Exception as exc:
+            new.free()
+            self.broken = f"change of {name} failed: {exc!r}"
+            log.exception("change of %s failed unexpectedly", name)
+            raise
+        if name == STARTUP:
+            old, self.startup = self.startup, new
+        else:
+            old, self.running = self.running, new
+            self.version += 1
         try:
             for listener in self._listeners:
                 try:
-                    listener(old, new)
+                    listener(name, old, new, by)
                 except Exception:
                     log.exception("configuration listener failed")
         finally:
             old.free()
+
+    def discard_candidate(self) -> None:
+        old, self.candidate = self.candidate, self.running.duplicate()
+        self.candidate_dirty = False
+        old.free()
+
+    # -- commit (RFC 6241 8.3, 8.4) --
+
+    async def commit(
+        self,
+        session_id: int,
+        by: ChangedBy,
+        *,
+        confirmed: bool = False,
+        timeout: int = DEFAULT_CONFIRM_TIMEOUT,
+        persist: str | None = None,
+        persist_id: str | None = None,
+    ) -> None:
+        pending = self.pending
+        if pending is not None:
+            if pending.persist is not None:
+                if persist_id != pending.persist:
+                    raise InvalidValue("a persistent confirmed commit is pending: give its <persist-id>",
+                                       type="protocol", info={"bad-element": "persist-id"})
+            elif pending.session_id != session_id:
+                raise InUse(f"a confirmed commit of session {pending.session_id} is pending",
+                            type="protocol", info={"session-id": str(pending.session_id)})
+        elif persist_id is not None:
+            raise InvalidValue("no confirmed commit is pending for this <persist-id>", type="protocol",
+                               info={"bad-element": "persist-id"})
+        backup = None
+        if confirmed and pending is None:
+            backup = self.running.duplicate()
+        new = self.candidate.duplicate()
+        try:
+            await self.replace(RUNNING, new, by)
+        except BaseException:
+            if backup is not None:
+                backup.free()
+            raise
+        self.candidate_dirty = False
+        if not confirmed:
+            if pending is not None:
+                self._end_pending()
+                log.info("confirmed commit confirmed")
+            return
+        if pending is None:
+            pending = self.pending = PendingConfirm(backup, None if persist else session_id, persist)
+        else:
+            pending.persist = persist  # a follow-up may set or change it
+            pending.session_id = None if persist else session_id
+        if pending.timer is not None:
+            pending.timer.cancel()
+        pending.timer = asyncio.get_running_loop().call_later(timeout, self._spawn, "confirm-timeout expired")
+        log.info("confirmed commit: rolls back in %d s unless confirmed", timeout)
+
+    async def cancel_commit(self, session_id: int, persist_id: str | None) -> None:
+        pending = self.pending
+        if pending is None:
+            raise OperationFailed("no confirmed commit is pending", type="protocol")
+        if pending.persist is not None:
+            if persist_id != pending.persist:
+                raise InvalidValue("give the pending commit's <persist-id>", type="protocol", info={"bad-element": "persist-id"})
+        elif pending.session_id != session_id:
+            raise InUse("the pending confirmed commit belongs to another session", type="protocol",
+                        info={"session-id": str(pending.session_id)})
+        await self.rollback("cancel-commit")
+
+    async def rollback(self, reason: str) -> None:
+        """Restore running as it was before the pending confirmed commit."""
+        pending = self.pending
+        if pending is None:
+            return
+        async with self.write_lock:
+            if self.pending is not pending:
+                return
+            self._end_pending(free_backup=False)
+            log.warning("confirmed commit rolled back: %s", reason)
+            await self.replace(RUNNING, pending.backup, ChangedBy())
+            self.discard_candidate()
+
+    def session_ended(self, session_id: int) -> None:
+        """RFC 6241 8.4.1: a confirmed commit without persist dies with its session."""
+        if self.pending is not None and self.pending.session_id == session_id:
+            self._spawn(f"session {session_id} ended before confirming")
+
+    def _spawn(self, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.rollback(reason))
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
+
+    def _end_pending(self, free_backup: bool = True) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if free_backup:
+            pending.backup.free()

@@ -51,6 +51,11 @@ class Nics(Protocol):
     def subscribe(self, listener: LinkListener) -> None:
         """Call ``listener`` on every link change, from the event loop."""
 
+    def interface_of(self, address: str) -> str | None:
+        """The interface holding a local IP address (which NIC a socket uses)."""
+
+    def close(self) -> None: ...
+
 
 class Watchdog(Protocol):
     #: True when the last reset of the board was caused by the watchdog

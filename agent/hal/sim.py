@@ -9,6 +9,9 @@ from .base import Identity, LinkListener, NicCounters, NicInfo
 
 
 class SimNics:
+    #: loopback stands in for the management network in tests and the demo
+    ADDRESSES = {"eth0": ("127.0.0.1", "127.0.0.2", "::1")}
+
     def __init__(self) -> None:
         self._links = {"eth0": True}
         self._listeners: list[LinkListener] = []
@@ -22,6 +25,12 @@ class SimNics:
 
     def subscribe(self, listener: LinkListener) -> None:
         self._listeners.append(listener)
+
+    def interface_of(self, address: str) -> str | None:
+        return next((n for n, addrs in self.ADDRESSES.items() if address in addrs), None)
+
+    def close(self) -> None:
+        self._listeners.clear()
 
     def set_link(self, name: str, up: bool) -> None:
         """Test hook: change the link state and notify as a real NIC would."""
@@ -40,25 +49,35 @@ class SimWatchdog:
         self.last_kick: float | None = None
         self.stopped = False
         self.last_reset_by_watchdog = False
+        #: set once a kick came later than the timeout: real hardware would
+        #: have reset the board by then
+        self.fired = False
 
     def start(self, timeout: int) -> None:
         self.timeout = timeout
         self.stopped = False
+        self.last_kick = None
         self.kick()
 
     def kick(self) -> None:
+        now = self._clock()
+        if self.expired_at(now):
+            self.fired = True
         self.kicks += 1
-        self.last_kick = self._clock()
+        self.last_kick = now
 
     def stop(self) -> None:
         self.stopped = True
 
-    @property
-    def expired(self) -> bool:
-        """What the hardware would have done by now: reset the board."""
+    def expired_at(self, now: float) -> bool:
         if self.timeout is None or self.stopped or self.last_kick is None:
             return False
-        return self._clock() - self.last_kick > self.timeout
+        return now - self.last_kick > self.timeout
+
+    @property
+    def expired(self) -> bool:
+        """True when the hardware would have reset the board by now."""
+        return self.fired or self.expired_at(self._clock())
 
 
 class SimBoard:
@@ -72,4 +91,5 @@ class SimBoard:
         return Identity(serial_number="SIM0000001", model="dpu-sim", firmware_version="sim", manufacturer="dpu-agent")
 
     def close(self) -> None:
+        self.nics.close()
         self.watchdog.stop()

@@ -1,10 +1,11 @@
-"""The RFC 6241 base operations on the running datastore."""
+"""The RFC 6241 operations: base, :candidate, :confirmed-commit:1.1,
+:startup, :validate:1.1, :rollback-on-error, with-defaults (RFC 6243)."""
 
 from __future__ import annotations
 
 from ..datastore.edit import apply_edit
 from ..datastore.filter import subtree_to_xpaths
-from ..datastore.store import RUNNING
+from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -17,10 +18,14 @@ from ..yang import Tree
 from . import RpcContext, handler
 
 NS_WITH_DEFAULTS = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
-DATASTORES = ("running", "candidate", "startup")
 
 
-def _datastore(op: Element, param: str, allow_config: bool = False) -> str | Element:
+def changed_by(ctx: RpcContext) -> ChangedBy:
+    s = ctx.session
+    return ChangedBy(s.id, s.username, s.peer.rsplit(":", 1)[0] if s.peer else None)
+
+
+def _datastore(op: Element, param: str, allow_config: bool = False, allowed: tuple[str, ...] = DATASTORES) -> str | Element:
     """The datastore named by <target>/<source>, or the inline <config> element."""
     el = op.find(param, NS_BASE)
     if el is None or not el.children:
@@ -32,8 +37,9 @@ def _datastore(op: Element, param: str, allow_config: bool = False) -> str | Ele
         raise OperationNotSupported("the :url capability is not supported", info={"bad-element": "url"})
     if choice.ns != NS_BASE or choice.name not in DATASTORES:
         raise BadElement(f"<{param}> names an unknown datastore <{choice.name}>", info={"bad-element": choice.name})
-    if choice.name != RUNNING:
-        raise OperationNotSupported(f"the {choice.name} datastore is not supported", info={"bad-element": choice.name})
+    if choice.name not in allowed:
+        raise InvalidValue(f"<{op.name}> cannot use the {choice.name} datastore as <{param}>", type="protocol",
+                           info={"bad-element": choice.name})
     return choice.name
 
 
@@ -76,8 +82,8 @@ def _render(ctx: RpcContext, source: Tree, op: Element, owned: bool) -> str:
 
 @handler(NS_BASE, "get-config")
 async def get_config(ctx: RpcContext, op: Element) -> str:
-    _datastore(op, "source")
-    return f"<data>{_render(ctx, ctx.server.datastore.running, op, owned=False)}</data>"
+    source = _datastore(op, "source")
+    return f"<data>{_render(ctx, ctx.server.datastore.get(source), op, owned=False)}</data>"
 
 
 @handler(NS_BASE, "get")
@@ -104,7 +110,7 @@ def _config_tree(ctx: RpcContext, config: Element) -> Tree:
 @handler(NS_BASE, "edit-config")
 async def edit_config(ctx: RpcContext, op: Element) -> None:
     ds = ctx.server.datastore
-    target = _datastore(op, "target")
+    target = _datastore(op, "target", allowed=(RUNNING, CANDIDATE))
     ds.check_writable(target, ctx.session.id)
     default_op = _leaf(op, "default-operation", "merge", ("merge", "replace", "none"))
     test_option = _leaf(op, "test-option", "test-then-set", ("test-then-set", "set", "test-only"))
@@ -116,18 +122,19 @@ async def edit_config(ctx: RpcContext, op: Element) -> None:
         if op.find("url", NS_BASE) is not None:
             raise OperationNotSupported("the :url capability is not supported", info={"bad-element": "url"})
         raise MissingElement("<edit-config> needs <config>", info={"bad-element": "config"})
-    new = ds.running.duplicate()
-    try:
-        apply_edit(ctx.server.schema, new, config, default_op)
-        if test_option == "test-only":
-            ds.validate(new)
+    async with ds.write_lock:
+        new = ds.get(target).duplicate()
+        try:
+            apply_edit(ctx.server.schema, new, config, default_op)
+            if test_option == "test-only":
+                ds.validate(new)
+                new.free()
+                return None
+        except BaseException:
             new.free()
-            return None
-    except BaseException:
-        new.free()
-        raise
-    # "set" still validates: an invalid configuration is never stored.
-    ds.commit(new)
+            raise
+        # "set" still validates running: an invalid configuration is never applied.
+        await ds.replace(target, new, changed_by(ctx))
     return None
 
 
@@ -148,29 +155,75 @@ async def copy_config(ctx: RpcContext, op: Element) -> None:
     target = _datastore(op, "target")
     source = _datastore(op, "source", allow_config=True)
     ds.check_writable(target, ctx.session.id)
-    if isinstance(source, str):
-        return None  # running onto running: nothing to copy
-    ds.commit(_config_tree(ctx, source))
+    if source == target:
+        return None
+    async with ds.write_lock:
+        new = ds.get(source).duplicate() if isinstance(source, str) else _config_tree(ctx, source)
+        await ds.replace(target, new, changed_by(ctx))
     return None
 
 
 @handler(NS_BASE, "delete-config")
 async def delete_config(ctx: RpcContext, op: Element) -> None:
-    target = _datastore(op, "target")
-    raise OperationFailed(f"the {target} datastore cannot be deleted (RFC 6241 7.4)", type="protocol")
+    ds = ctx.server.datastore
+    target = _datastore(op, "target", allowed=(STARTUP,))
+    ds.check_writable(target, ctx.session.id)
+    async with ds.write_lock:
+        await ds.replace(target, ctx.server.schema.empty(), changed_by(ctx))
+    return None
 
 
 @handler(NS_BASE, "validate")
 async def validate(ctx: RpcContext, op: Element) -> None:
     source = _datastore(op, "source", allow_config=True)
-    if isinstance(source, str):
-        return None  # running is valid by construction
-    tree = _config_tree(ctx, source)
+    tree = ctx.server.datastore.get(source).duplicate() if isinstance(source, str) else _config_tree(ctx, source)
     try:
         ctx.server.datastore.validate(tree)
     finally:
         tree.free()
     return None
+
+
+@handler(NS_BASE, "commit")
+async def commit(ctx: RpcContext, op: Element) -> None:
+    ds = ctx.server.datastore
+    ds.check_writable(RUNNING, ctx.session.id)
+    confirmed = op.find("confirmed", NS_BASE) is not None
+    timeout = DEFAULT_CONFIRM_TIMEOUT
+    el = op.find("confirm-timeout", NS_BASE)
+    if el is not None:
+        try:
+            timeout = int(el.text.strip())
+        except ValueError:
+            timeout = 0
+        if not 1 <= timeout <= 4294967295:
+            raise InvalidValue("confirm-timeout must be 1..4294967295 seconds", info={"bad-element": "confirm-timeout"})
+    persist = _text(op, "persist")
+    persist_id = _text(op, "persist-id")
+    async with ds.write_lock:
+        await ds.commit(ctx.session.id, changed_by(ctx), confirmed=confirmed, timeout=timeout, persist=persist,
+                        persist_id=persist_id)
+    return None
+
+
+@handler(NS_BASE, "cancel-commit")
+async def cancel_commit(ctx: RpcContext, op: Element) -> None:
+    await ctx.server.datastore.cancel_commit(ctx.session.id, _text(op, "persist-id"))
+    return None
+
+
+@handler(NS_BASE, "discard-changes")
+async def discard_changes(ctx: RpcContext, op: Element) -> None:
+    ds = ctx.server.datastore
+    ds.check_writable(CANDIDATE, ctx.session.id)
+    async with ds.write_lock:
+        ds.discard_candidate()
+    return None
+
+
+def _text(op: Element, name: str) -> str | None:
+    el = op.find(name, NS_BASE)
+    return None if el is None else el.text.strip()
 
 
 @handler(NS_BASE, "lock")

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncssh
 
 from ..server import NetconfServer
-from .stream import SessionBridge
+from .stream import Activity, SessionBridge
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,10 @@ def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
 
 
 class _Channel(asyncssh.SSHServerSession):
-    def __init__(self, server: NetconfServer, peer: str) -> None:
+    def __init__(self, server: NetconfServer, peer: str, activity: Activity | None) -> None:
         self._server = server
         self._peer = peer
+        self._activity = activity
         self._chan: asyncssh.SSHServerChannel | None = None
         self._bridge: SessionBridge | None = None
 
@@ -161,6 +162,7 @@ class _Channel(asyncssh.SSHServerSession):
             close=chan.close,
             pause_reading=chan.pause_reading,
             resume_reading=chan.resume_reading,
+            activity=self._activity,
         )
 
     def data_received(self, data: bytes, datatype) -> None:
@@ -186,14 +188,19 @@ class _Channel(asyncssh.SSHServerSession):
 
 
 class _Server(asyncssh.SSHServer):
-    def __init__(self, server: NetconfServer, params: SshServerParams, peer: str) -> None:
+    def __init__(self, server: NetconfServer, params: SshServerParams, peer: str, activity: Activity | None) -> None:
         self._server = server
+        self._activity = activity
         self._users = {u.name: u for u in params.users}
         self._peer = peer
         self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self._activity is not None:
+            self._activity.lost = exc
 
     def begin_auth(self, username: str) -> bool:
         user = self._users.get(username)
@@ -218,7 +225,7 @@ class _Server(asyncssh.SSHServer):
         return False
 
     def session_requested(self):
-        return _Channel(self._server, self._peer)
+        return _Channel(self._server, self._peer, self._activity)
 
     def connection_requested(self, *args) -> bool:
         return False
@@ -234,6 +241,7 @@ async def serve(
     *,
     tcp_keepalive: bool,
     login_timeout: float = 60.0,
+    activity: Activity | None = None,
 ) -> asyncssh.SSHServerConnection:
     """Run the SSH server side over an established call-home socket.
 
@@ -248,7 +256,7 @@ async def serve(
         peer = "?"
     conn = await asyncssh.connect_reverse(
         sock=sock,
-        server_factory=lambda: _Server(server, params, peer),
+        server_factory=lambda: _Server(server, params, peer, activity),
         server_host_keys=list(params.host_keys),
         login_timeout=login_timeout,
         connect_timeout=login_timeout,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..netconf.session import NEED_DATA, HelloReceived, RpcReceived, RpcRejected, SessionClosed
@@ -20,6 +22,25 @@ from ..server import NetconfServer, ServerSession
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_RPCS = 16
+
+
+@dataclass
+class Activity:
+    """What the NETCONF sessions of one call-home connection did: the manager
+    reads it for periodic connections (idle-timeout, graceful end)."""
+
+    clock: Callable[[], float] = time.monotonic
+    last: float = field(default=0.0)
+    #: a session ended with <close-session>: the manager finished its work
+    closed_by_manager: bool = False
+    #: why the transport connection was lost, when it was an error
+    lost: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        self.last = self.clock()
+
+    def touch(self) -> None:
+        self.last = self.clock()
 
 
 class SessionBridge:
@@ -35,8 +56,10 @@ class SessionBridge:
         pause_reading: Callable[[], None] | None = None,
         resume_reading: Callable[[], None] | None = None,
         hello_timeout: float = 60.0,
+        activity: Activity | None = None,
     ) -> None:
         self.server = server
+        self.activity = activity
         self._write = write
         self._close = close
         self._pause_reading = pause_reading
@@ -59,6 +82,8 @@ class SessionBridge:
     def data_received(self, data: bytes) -> None:
         if self._ended:
             return
+        if self.activity is not None:
+            self.activity.touch()
         self.session.nc.receive_data(data)
         self._pump()
 
@@ -130,7 +155,11 @@ class SessionBridge:
                 await dispatch(ctx, item)
                 await self._writable.wait()
                 self._flush()
+                if self.activity is not None:
+                    self.activity.touch()
                 if ctx.close_after_reply:
+                    if self.activity is not None and item.operation.name == "close-session":
+                        self.activity.closed_by_manager = True
                     self.session.nc.close()
                     self.abort()
                     return

@@ -1,0 +1,120 @@
+"""Operational data served by <get>: the board's interfaces and identity
+(ietf-interfaces, ietf-hardware) and the agent's own state (dpu-agent).
+
+Built fresh on each <get>: the kernel and the HAL hold the truth, and a
+<get> is rare next to the idle hours of a DPU.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .hal.base import Identity
+
+if TYPE_CHECKING:
+    from .daemon import Agent
+
+
+def when(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def interfaces(agent: Agent) -> dict:
+    started = when(agent.started.timestamp())
+    out = []
+    for nic in agent.board.nics.list():
+        c = nic.counters
+        out.append(
+            _drop_none(
+                {
+                    "name": nic.name,
+                    "type": "iana-if-type:ethernetCsmacd",
+                    "oper-status": "up" if nic.oper_up else "down",
+                    "phys-address": nic.mac or None,
+                    "speed": str(nic.speed) if nic.speed else None,
+                    "statistics": {
+                        # counters restart with the agent's view of them
+                        "discontinuity-time": started,
+                        "in-octets": str(c.rx_bytes),
+                        "out-octets": str(c.tx_bytes),
+                        "in-unicast-pkts": str(c.rx_packets),
+                        "out-unicast-pkts": str(c.tx_packets),
+                        "in-errors": c.rx_errors,
+                        "out-errors": c.tx_errors,
+                        "in-discards": c.rx_dropped,
+                        "out-discards": c.tx_dropped,
+                    },
+                }
+            )
+        )
+    return {"ietf-interfaces:interfaces": {"interface": out}} if out else {}
+
+
+def hardware(identity: Identity) -> dict:
+    chassis = _drop_none(
+        {
+            "name": "chassis",
+            "class": "iana-hardware:chassis",
+            "serial-num": identity.serial_number,
+            "model-name": identity.model,
+            "firmware-rev": identity.firmware_version,
+            "mfg-name": identity.manufacturer,
+        }
+    )
+    return {"ietf-hardware:hardware": {"component": [chassis]}}
+
+
+def agent_state(agent: Agent) -> dict:
+    board = agent.board
+    wd = board.watchdog
+    if wd is None or board.name == "sim":
+        reset = "unknown"
+    else:
+        reset = "watchdog" if wd.last_reset_by_watchdog else "power-on"
+    clients = []
+    for st in agent.callhome.states.values():
+        clients.append(
+            _drop_none(
+                {
+                    "name": st.name,
+                    "status": st.status,
+                    "connected-endpoint": st.connected_endpoint,
+                    "connected-since": when(st.connected_since),
+                    "interface": st.interface,
+                    "last-error": st.last_error,
+                    "endpoints-exhausted-since": when(st.exhausted_since),
+                    "next-attempt": when(st.next_attempt),
+                    "connections": st.connections,
+                }
+            )
+        )
+    return {
+        "dpu-agent:agent-state": _drop_none(
+            {
+                "software-version": __version__,
+                "started": when(agent.started.timestamp()),
+                "last-reset-reason": reset,
+                "call-home": {"netconf-client": clients} if clients else None,
+                "config-store": _drop_none({"loaded-from": agent.loaded_from, "problem": agent.store_problem}),
+            }
+        )
+    }
+
+
+def provider(agent: Agent):
+    """The state provider the NETCONF server calls on every <get>."""
+
+    def build():
+        data = {**interfaces(agent), **hardware(agent.identity()), **agent_state(agent)}
+        return agent.schema.parse(json.dumps(data), "json", state=True)
+
+    return build

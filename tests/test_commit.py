@@ -1,0 +1,175 @@
+"""Candidate, commit, confirmed commit, startup — over real call-home sessions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from ncclient.operations import RPCError
+
+from agent.callhome import build
+
+from .conftest import free_port
+from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
+
+
+def max_wait(m, source="running") -> str:
+    data = m.get_config(source=source, filter=CALL_HOME_FILTER).data_xml
+    return data.split("<max-wait>")[1].split("<")[0]
+
+
+def set_max_wait(m, value, target="running"):
+    m.edit_config(target=target, config=client_edit("nms", f"<reconnect-strategy><max-wait>{value}</max-wait></reconnect-strategy>"))
+
+
+@pytest.fixture
+def two(harness):
+    """Two managers, two sessions."""
+    l1, l2 = harness.listener(), harness.listener()
+    harness.start(harness.config([
+        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
+        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
+    ]))
+    m1, m2 = l1.accept(harness), l2.accept(harness)
+    yield harness, (l1, m1), (l2, m2)
+    for m in (m1, m2):
+        try:
+            m.close_session()
+        except Exception:
+            pass
+
+
+def test_candidate_edit_commit_and_discard(two):
+    harness, (_, m1), (_, m2) = two
+    set_max_wait(m1, 4, "candidate")
+    assert max_wait(m1, "candidate") == "4" and max_wait(m1) == "1"
+    m1.discard_changes()
+    assert max_wait(m1, "candidate") == "1"
+    set_max_wait(m1, 5, "candidate")
+    m1.commit()
+    assert max_wait(m2) == "5"
+    assert max_wait(m1, "startup") == "1"  # running changes stay off flash until copied
+
+
+def test_candidate_lock_rules(two):
+    harness, (_, m1), (_, m2) = two
+    set_max_wait(m1, 6, "candidate")
+    with pytest.raises(RPCError) as e:
+        m2.lock("candidate")  # someone's uncommitted edits are in it
+    assert e.value.tag == "lock-denied"
+    m1.discard_changes()
+    m2.lock("candidate")
+    set_max_wait(m2, 7, "candidate")
+    with pytest.raises(RPCError) as e:
+        set_max_wait(m1, 8, "candidate")
+    assert e.value.tag == "in-use"
+    # the lock holder goes away: its uncommitted changes go with it
+    m2.close_session()
+    assert wait_for(lambda: "candidate" not in harness.agent.datastore.locks)
+    assert max_wait(m1, "candidate") == "1"
+
+
+def test_invalid_candidate_is_refused_at_commit_and_validate(two):
+    _, (_, m1), _ = two
+    m1.edit_config(target="candidate", config=client_edit("nms",
+        '<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><remote-address nc:operation="delete"/>'
+        "</tcp-client-parameters></ssh></endpoint></endpoints>"))
+    with pytest.raises(RPCError) as e:
+        m1.validate(source="candidate")
+    assert e.value.tag == "data-missing"
+    with pytest.raises(RPCError) as e:
+        m1.commit()
+    assert e.value.tag == "data-missing"
+    assert "<remote-address>" in m1.get_config(source="running").data_xml
+
+
+def test_confirmed_commit_confirmed_in_time(two):
+    _, (_, m1), _ = two
+    set_max_wait(m1, 9, "candidate")
+    m1.commit(confirmed=True, timeout="2")
+    m1.commit()  # confirming commit
+    time.sleep(2.5)
+    assert max_wait(m1) == "9"
+
+
+def test_confirmed_commit_rolls_back_on_timeout_and_cancel(two):
+    harness, (_, m1), (_, m2) = two
+    set_max_wait(m1, 9, "candidate")
+    m1.commit(confirmed=True, timeout="1")
+    assert max_wait(m2) == "9"
+    assert wait_for(lambda: harness.agent.datastore.pending is None, timeout=5)
+    assert max_wait(m2) == "1"
+    set_max_wait(m1, 8, "candidate")
+    m1.commit(confirmed=True, timeout="60")
+    with pytest.raises(RPCError) as e:
+        m2.commit()  # not the issuing session
+    assert e.value.tag == "in-use"
+    m1.cancel_commit()
+    assert max_wait(m2) == "1" and max_wait(m1, "candidate") == "1"
+
+
+def test_persistent_confirmed_commit_confirmed_by_another_session(two):
+    harness, (l1, m1), (_, m2) = two
+    set_max_wait(m1, 7, "candidate")
+    m1.commit(confirmed=True, timeout="30", persist="token-1")
+    m1.close_session()  # persist: the pending commit outlives its session
+    time.sleep(0.5)
+    assert harness.agent.datastore.pending is not None
+    with pytest.raises(RPCError) as e:
+        m2.commit(persist_id="wrong")
+    assert e.value.tag == "invalid-value"
+    m2.commit(persist_id="token-1")
+    assert harness.agent.datastore.pending is None and max_wait(m2) == "7"
+
+
+def test_confirmed_commit_dies_with_its_session(two):
+    harness, (_, m1), (_, m2) = two
+    set_max_wait(m1, 6, "candidate")
+    m1.commit(confirmed=True, timeout="600")
+    m1.close_session()
+    assert wait_for(lambda: max_wait(m2) == "1", timeout=5)
+
+
+def test_copy_and_delete_startup(two):
+    harness, (_, m1), _ = two
+    set_max_wait(m1, 3)
+    m1.copy_config(source="running", target="startup")
+    assert max_wait(m1, "startup") == "3"
+    m1.delete_config(target="startup")
+    assert "netconf-server" not in m1.get_config(source="startup").data_xml
+    with pytest.raises(RPCError) as e:
+        m1.delete_config(target="running")
+    assert e.value.tag == "invalid-value"
+    m1.copy_config(source="running", target="candidate")
+    m1.copy_config(source="candidate", target="startup")
+    assert max_wait(m1, "startup") == "3"
+
+
+@pytest.mark.parametrize("persist", [None, "keep-me"])
+def test_a_commit_that_cuts_the_box_off_rolls_itself_back(harness, persist):
+    """The test that matters: the manager moves the call home to an address
+    where nobody answers; the session drops; the agent rolls back and calls
+    the original manager again, which sees the old configuration."""
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)], max_wait=1)]))
+    m = lst.accept(harness)
+    before = m.get_config(source="running").data_xml
+    nowhere = free_port()
+    m.edit_config(target="candidate", config=client_edit("nms",
+        f"<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><remote-port>{nowhere}</remote-port>"
+        "</tcp-client-parameters></ssh></endpoint></endpoints>"))
+    t0 = time.monotonic()
+    m.commit(confirmed=True, timeout="3", persist=persist)
+    # the connected endpoint changed: the agent drops the session
+    assert wait_for(lambda: not m.connected, timeout=10)
+    if persist:
+        # ... dials the dead address until the confirm-timeout ...
+        state = harness.agent.callhome.states["nms"]
+        assert wait_for(lambda: any(a.result == "Connection refused" for a in state.attempts), timeout=10)
+    # (without persist the end of the issuing session is itself the trigger)
+    m2 = lst.accept(harness, timeout=20)
+    elapsed = time.monotonic() - t0
+    if persist:
+        assert elapsed >= 2.5  # held until the confirm-timeout
+    assert m2.get_config(source="running").data_xml == before
+    m2.close_session()
