@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
     st.add_argument("--board", default="sim", help="board implementation: sim or linux (default: sim)")
     st.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration (default: {DEFAULT_STATE_DIR})")
+    st.add_argument("--watchdog", default="/dev/watchdog", metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
     _add_yang_dir(st)
 
     show = sub.add_parser("show", help="print stored data without running the agent")
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "selftest":
             from .selftest import run_selftest
 
-            return run_selftest(args.board, args.state_dir, yang_dirs)
+            return run_selftest(args.board, args.state_dir, yang_dirs, None if args.watchdog == "none" else args.watchdog)
         if args.command == "show":
             return _show_config(args, yang_dirs)
         if args.command == "demo":

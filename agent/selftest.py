@@ -9,6 +9,7 @@ boards and meant for a firmware image's own smoke test.
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 from typing import Callable
@@ -20,9 +21,15 @@ from .settings import Settings
 Say = Callable[[str], None]
 
 
-def run_selftest(board_name: str, state_dir: Path, yang_dirs: tuple[str, ...] | None, say: Say = print) -> int:
+def run_selftest(
+    board_name: str,
+    state_dir: Path,
+    yang_dirs: tuple[str, ...] | None,
+    watchdog_path: str | None = "/dev/watchdog",
+    say: Say = print,
+) -> int:
     say(f"dpu-agent {__version__} selftest: python {platform.python_version()} on {platform.machine()}")
-    results = [_check_yang_and_store(state_dir, yang_dirs, say), _check_board(board_name, say)]
+    results = [_check_yang_and_store(state_dir, yang_dirs, say), _check_board(board_name, watchdog_path, say)]
     ok = all(results)
     say(f"selftest: {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
@@ -60,9 +67,9 @@ def _check_yang_and_store(state_dir: Path, yang_dirs, say: Say) -> bool:
     return _line(say, True, "configuration", f"{stored.path} is valid")
 
 
-def _check_board(name: str, say: Say) -> bool:
+def _check_board(name: str, watchdog_path: str | None, say: Say) -> bool:
     try:
-        board = hal.load(name)
+        board = hal.load(name, watchdog_path=watchdog_path)
     except Exception as exc:
         return _line(say, False, f"board {name}", f"{type(exc).__name__}: {exc}")
     try:
@@ -75,8 +82,15 @@ def _check_board(name: str, say: Say) -> bool:
         )
         ident = board.identity()
         _line(say, True, "identity", f"model {ident.model or '?'}, serial {ident.serial_number or '?'}, firmware {ident.firmware_version or '?'}")
-        # present or not, never started here: starting would arm the hardware
-        _line(say, True, "watchdog", "present" if board.watchdog is not None else "none")
+        # looked at, never started: starting (opening the device) arms it
+        wd = board.watchdog
+        device = getattr(wd, "path", None)
+        if wd is None:
+            _line(say, True, "watchdog", "none configured")
+        elif device is not None and not os.path.exists(device):
+            ok = _line(say, False, "watchdog", f"{device} does not exist")
+        else:
+            _line(say, True, "watchdog", f"{device or 'present'} (not armed)")
         return ok
     except Exception as exc:
         return _line(say, False, f"board {name}", f"{type(exc).__name__}: {exc}")
