@@ -98,6 +98,47 @@ def agent_state(m) -> dict[str, str]:
     return {re.sub(r"\{.*\}", "", e.tag): e.text for e in reply.data_ele.iterfind(".//dpu:agent-state/*", NS)}
 
 
+# The boards that need a QEMU of their own come first: the shared x86 board
+# (a module fixture) then lives only while its own tests run.
+
+
+def test_aarch64_boots_and_passes_the_selftest(tmp_path):
+    need_board("aarch64")
+    (tmp_path / "run").mkdir()
+    with Board("aarch64", tmp_path / "run", yang_dir(), BoardOptions(deadline=300, append=AGENT_OFF)) as b:
+        b.wait_ready(120)
+        assert "aarch64" in b.shell("uname -m")
+        status, out = b.run("dpu-agent selftest --board linux", timeout=240)
+        assert status == 0, out
+        assert re.search(r"^ok\s+board linux: eth0 up " + QEMU_MAC, out, re.M), out
+        assert re.search(r"^ok\s+watchdog: /dev/watchdog \(not armed\)", out, re.M), out
+        assert "python 3.11" in out and "on aarch64" in out
+
+
+def test_frozen_agent_gets_the_board_reset_by_the_watchdog(tmp_path):
+    need_board("x86_64")
+    dpu = Dpu(tmp_path, "x86_64", f"--board linux --watchdog-timeout {WATCHDOG_TIMEOUT}", BoardOptions(deadline=420))
+    try:
+        b = dpu.board
+        b.start()
+        m = dpu.accept()
+        assert agent_state(m)["last-reset-reason"] == "power-on"
+        b.shell(f"kill -STOP $({AGENT_PID})")
+        frozen = time.monotonic()
+        event = b.qmp.wait_event("WATCHDOG", WATCHDOG_TIMEOUT + 30)
+        fired_after = time.monotonic() - frozen
+        assert event["data"]["action"] == "reset"
+        # kicks come every third of the timeout: the last one was at most that long before the freeze
+        assert fired_after <= WATCHDOG_TIMEOUT + 10, fired_after
+        b.wait_serial("BOARD: init", 60, count=2)
+        m2 = dpu.accept()
+        assert agent_state(m2)["last-reset-reason"] == "watchdog"
+        b.wait_serial("the last reset of this board was caused by the watchdog", 30)
+        m2.close_session()
+    finally:
+        dpu.close()
+
+
 @pytest.fixture(scope="module")
 def x86(tmp_path_factory):
     """One x86_64 board for the call-home, state and init-script tests."""
@@ -170,38 +211,22 @@ def test_init_script_stops_cleanly_without_reset_and_starts_again(x86):
     m2.close_session()
 
 
-def test_frozen_agent_gets_the_board_reset_by_the_watchdog(tmp_path):
-    need_board("x86_64")
-    dpu = Dpu(tmp_path, "x86_64", f"--board linux --watchdog-timeout {WATCHDOG_TIMEOUT}", BoardOptions(deadline=420))
-    try:
-        b = dpu.board
-        b.start()
-        m = dpu.accept()
-        assert agent_state(m)["last-reset-reason"] == "power-on"
-        b.shell(f"kill -STOP $({AGENT_PID})")
-        frozen = time.monotonic()
-        event = b.qmp.wait_event("WATCHDOG", WATCHDOG_TIMEOUT + 30)
-        fired_after = time.monotonic() - frozen
-        assert event["data"]["action"] == "reset"
-        # kicks come every third of the timeout: the last one was at most that long before the freeze
-        assert fired_after <= WATCHDOG_TIMEOUT + 10, fired_after
-        b.wait_serial("BOARD: init", 60, count=2)
-        m2 = dpu.accept()
-        assert agent_state(m2)["last-reset-reason"] == "watchdog"
-        b.wait_serial("the last reset of this board was caused by the watchdog", 30)
-        m2.close_session()
-    finally:
-        dpu.close()
-
-
-def test_aarch64_boots_and_passes_the_selftest(tmp_path):
-    need_board("aarch64")
-    (tmp_path / "run").mkdir()
-    with Board("aarch64", tmp_path / "run", yang_dir(), BoardOptions(deadline=300, append=AGENT_OFF)) as b:
-        b.wait_ready(120)
-        assert "aarch64" in b.shell("uname -m")
-        status, out = b.run("dpu-agent selftest --board linux", timeout=240)
-        assert status == 0, out
-        assert re.search(r"^ok\s+board linux: eth0 up " + QEMU_MAC, out, re.M), out
-        assert re.search(r"^ok\s+watchdog: /dev/watchdog \(not armed\)", out, re.M), out
-        assert "python 3.11" in out and "on aarch64" in out
+def test_init_script_respawns_a_crashed_agent(x86):
+    b = x86.board
+    # no watchdog this time: under TCG the agent takes longer to start again
+    # than the board's short watchdog timeout, which would reset the board
+    b.shell("sed -i 's/--watchdog-timeout [0-9]*/--watchdog none/' /etc/default/dpu-agent")
+    b.shell("/etc/init.d/S50dpu-agent restart", timeout=60)
+    x86.listener.reset()
+    x86.accept().close_session()
+    first = b.shell(AGENT_PID).strip()
+    b.shell(f"kill -KILL {first}")
+    b.wait_serial(r"dpu-agent: exited with status 137, restarting in 2s", 30)
+    m = x86.accept()
+    second = b.shell(AGENT_PID).strip()
+    assert second and second != first
+    assert agent_state(m)["last-reset-reason"] == "unknown"
+    out = b.shell("/etc/init.d/S50dpu-agent stop", timeout=60)
+    assert re.search(r"^OK$", out, re.M), out
+    assert b.run(f"kill -0 {second}")[0] != 0
+    assert b.run("test -e /var/run/dpu-agent.pid")[0] != 0
