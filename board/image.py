@@ -277,9 +277,5 @@ def build(arch_names: list[str], mirror: str | None = None) -> None:
         log(f"{arch.name}: ready in {arch.dir.relative_to(CHECKOUT)}")
 
 
-def is_built(arch: Arch) -> bool:
-    return all((arch.dir / f).exists() for f in (arch.kernel, "initrd.gz", "root/usr/bin/python3")) and (arch.dir / ".initramfs.stamp").exists()
-
-
 def env_mirror() -> str | None:
     return os.environ.get("BOARD_DEBIAN_MIRROR") or None

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .image import ARCHES, CHECKOUT, Arch
@@ -67,7 +67,6 @@ class BoardOptions:
     deadline: float = 240.0
     #: kernel command line additions
     append: str = ""
-    extra_args: list[str] = field(default_factory=list)
 
 
 class Board:
@@ -83,6 +82,8 @@ class Board:
         # AF_UNIX paths are short: keep the sockets in a short private directory
         self._sock_dir = Path(tempfile.mkdtemp(prefix="board-"))
         self.serial_log = self.run_dir / "serial.log"
+        #: QEMU's own messages
+        self.qemu_log = self.run_dir / "qemu.log"
         self.qmp_path = self._sock_dir / "qmp.sock"
         self.ctl_path = self._sock_dir / "ctl.sock"
         self.proc: subprocess.Popen | None = None
@@ -131,7 +132,6 @@ class Board:
             *share("agent", CHECKOUT),
             *share("yang", self.yang_dir),
             *share("run", self.run_dir, readonly=False),
-            *o.extra_args,
         ]
 
     def start(self) -> Board:
@@ -140,10 +140,11 @@ class Board:
         (self.run_dir / "state").mkdir(parents=True, exist_ok=True)
         self.serial_log.write_bytes(b"")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.qemu_log, "wb") as qemu_log:
+            self.proc = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._timer = threading.Timer(self.options.deadline, self.kill)
         self._timer.daemon = True
         self._timer.start()
@@ -153,8 +154,8 @@ class Board:
 
     def _alive(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
-            out = self.proc.stdout.read().decode(errors="replace") if self.proc and self.proc.stdout else ""
-            raise BoardError(f"QEMU exited ({self.proc.returncode if self.proc else None}): {out.strip()}\n{self.tail()}")
+            out = self.qemu_log.read_text(errors="replace").strip() if self.qemu_log.exists() else ""
+            raise BoardError(f"QEMU exited ({self.proc.returncode if self.proc else None}): {out}\n{self.tail()}")
 
     def kill(self) -> None:
         """Kill QEMU by its PID (idempotent)."""

@@ -151,7 +151,6 @@ def x86(tmp_path_factory):
     try:
         dpu.board.start()
         dpu.m = dpu.accept()
-        dpu.called_home_after = dpu.board.elapsed()
         yield dpu
     finally:
         dpu.close()
