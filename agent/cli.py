@@ -40,15 +40,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the agent")
-    run.add_argument("--board", default="sim", help="board implementation: sim or linux (default: sim)")
-    run.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration and keys (default: {DEFAULT_STATE_DIR})")
+    # defaults are Settings' own: None here means "not given", so a --settings file can set it
+    run.add_argument("--settings", type=Path, metavar="FILE", help="agent settings (TOML); command-line options override it")
+    run.add_argument("--board", help="board implementation: sim or linux (default: sim)")
+    run.add_argument("--state-dir", type=Path, help=f"stored configuration and keys (default: {DEFAULT_STATE_DIR})")
     run.add_argument("--config", type=Path, metavar="FILE", help="initial configuration (XML or JSON), used while the state dir holds none")
-    run.add_argument("--login-timeout", type=float, default=60.0, metavar="SECONDS", help="drop a manager that has not authenticated by then (RFC 8071 S5)")
-    run.add_argument("--watchdog", default="/dev/watchdog", metavar="PATH", help="hardware watchdog device of the linux board, or 'none' (default: /dev/watchdog)")
-    run.add_argument("--watchdog-timeout", type=_positive_int, default=30, metavar="SECONDS", help="watchdog timeout (default: 30)")
+    run.add_argument("--login-timeout", type=_positive_float, metavar="SECONDS", help="drop a manager that has not authenticated by then (RFC 8071 S5; default: 60)")
+    run.add_argument("--watchdog", metavar="PATH", help="hardware watchdog device of the linux board, or 'none' (default: /dev/watchdog)")
+    run.add_argument("--watchdog-timeout", type=_positive_int, metavar="SECONDS", help="watchdog timeout (default: 30)")
     run.add_argument("--mgmt-interface", metavar="IFNAME", help="bind call-home sockets to this interface (SO_BINDTODEVICE)")
-    run.add_argument("--backoff-min", type=_positive_float, default=1.0, metavar="SECONDS", help="shortest wait after every endpoint failed (default: 1)")
-    run.add_argument("--backoff-max", type=_positive_float, default=300.0, metavar="SECONDS", help="longest wait after every endpoint failed (default: 300)")
+    run.add_argument("--backoff-min", type=_positive_float, metavar="SECONDS", help="shortest wait after every endpoint failed (default: 1)")
+    run.add_argument("--backoff-max", type=_positive_float, metavar="SECONDS", help="longest wait after every endpoint failed (default: 300)")
+    run.add_argument("--module", action="append", metavar="NAME[:FEATURES]", help="also implement this YANG module, with features (comma-separated, * for all); repeatable")
+    run.add_argument("--plugin", action="append", metavar="MODULE:ATTR", help="load this plugin; repeatable")
     _add_yang_dir(run)
 
     st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
@@ -67,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="call home to a manager on loopback and show what happens")
     _add_yang_dir(demo)
     return p
+
+
+def _module_spec(text: str) -> tuple[str, tuple[str, ...]]:
+    name, _, feats = text.partition(":")
+    return name, tuple(f for f in feats.split(",") if f)
 
 
 def _positive_int(text: str) -> int:
@@ -133,28 +142,48 @@ def _startup_errors():
     from .datastore.persist import StoreError
     from .yang import YangError
 
-    return (ConfigFileError, StoreError, YangError, OSError, ValueError, ImportError)
+    from .plugins.host import PluginError
+
+    return (ConfigFileError, StoreError, YangError, OSError, ValueError, ImportError, PluginError)
 
 
 def _run(args, yang_dirs) -> int:
     from .daemon import Agent
+    from .settings import SettingsError, read_file
 
-    if args.config is not None and not args.config.is_file():
-        raise CliError(f"--config {args.config}: no such file")
-    if args.backoff_min > args.backoff_max:
+    values: dict = {}
+    if args.settings is not None:
+        try:
+            values = read_file(args.settings)
+        except SettingsError as exc:
+            raise CliError(str(exc)) from None
+    given = {
+        "state_dir": args.state_dir,
+        "yang_dirs": yang_dirs,
+        "board": args.board,
+        "config_file": args.config,
+        "login_timeout": args.login_timeout,
+        "watchdog_path": args.watchdog,
+        "watchdog_timeout": args.watchdog_timeout,
+        "mgmt_interface": args.mgmt_interface,
+        "backoff_min": args.backoff_min,
+        "backoff_max": args.backoff_max,
+    }
+    values.update({k: v for k, v in given.items() if v is not None})
+    if values.get("watchdog_path") == "none":
+        values["watchdog_path"] = None
+    if args.module:
+        values["modules"] = tuple(values.get("modules", ())) + tuple(_module_spec(m) for m in args.module)
+    if args.plugin:
+        values["plugins"] = tuple(values.get("plugins", ())) + tuple(args.plugin)
+    try:
+        settings = Settings(**values)
+    except TypeError as exc:
+        raise CliError(f"bad settings: {exc}") from None
+    if settings.config_file is not None and not settings.config_file.is_file():
+        raise CliError(f"--config {settings.config_file}: no such file")
+    if settings.backoff_min > settings.backoff_max:
         raise CliError("--backoff-min is above --backoff-max")
-    settings = Settings(
-        state_dir=args.state_dir,
-        yang_dirs=yang_dirs,
-        board=args.board,
-        config_file=args.config,
-        login_timeout=args.login_timeout,
-        watchdog_path=None if args.watchdog == "none" else args.watchdog,
-        watchdog_timeout=args.watchdog_timeout,
-        mgmt_interface=args.mgmt_interface,
-        backoff_min=args.backoff_min,
-        backoff_max=args.backoff_max,
-    )
     agent = Agent(settings)
     try:
         asyncio.run(agent.run())
@@ -175,7 +204,7 @@ def _show_config(args, yang_dirs) -> int:
     if tree is None:
         raise CliError(f"{args.state_dir}: no stored configuration")
     try:
-        tree.remove_paths(schema.deny_all_paths())
+        tree.remove_paths(schema.secret_paths())
         print(tree.to_xml() if args.format == "xml" else tree.to_json())
     finally:
         tree.free()

@@ -13,11 +13,13 @@ import json
 import logging
 import signal
 
-from . import configfile, hal, modset, state
+from . import configfile, hal, modset, notify, state
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import ConfigFile
 from .datastore.store import Datastore
 from .hal.base import Identity
+from .plugins import Plugin
+from .plugins import host as plugin_host
 from .server import NetconfServer
 from .settings import Settings
 from .yang import Schema
@@ -25,14 +27,27 @@ from .yang import Schema
 log = logging.getLogger(__name__)
 
 
-def build_schema(settings: Settings) -> Schema:
-    return Schema(modset.search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modset.MODULES)
+def build_schema(settings: Settings, plugins: list[Plugin] = ()) -> Schema:
+    """The module set: the agent's, the settings', and what the plugins need."""
+    modules = settings.module_set
+    for plugin in plugins:
+        for name, features in plugin.modules.items():
+            modules[name] = sorted(set(modules.get(name, [])) | set(features))
+    return Schema(modset.search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modules)
 
 
 class Agent:
-    def __init__(self, settings: Settings, board: hal.Board | None = None, manager_settings: dict | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        board: hal.Board | None = None,
+        manager_settings: dict | None = None,
+        plugins: list[Plugin] | None = None,
+    ) -> None:
         self.settings = settings
         self.board = board
+        #: plugin objects given directly (tests, embedding), besides the settings'
+        self._extra_plugins = plugins or []
         self._manager_settings = manager_settings or {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
         #: "current", "previous", "initial-file" or "empty" (dpu-agent:agent-state)
@@ -46,7 +61,8 @@ class Agent:
         if self.board is None:
             # fail before touching the state dir
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
-        self.schema = build_schema(s)
+        plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
+        self.schema = build_schema(s, plugins)
         self.config_file = ConfigFile(s.state_dir)
         running = self.config_file.load(self.schema)
         if running is not None:
@@ -65,6 +81,10 @@ class Agent:
         self.datastore = Datastore(self.schema, running, self.config_file)
         self.server = NetconfServer(self.schema, self.datastore, max_message_size=s.max_message_size)
         self.server.state_providers.append(state.provider(self))
+        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish)
+        self.datastore.transaction_hook = self.plugins.transaction
+        self.server.state_providers.append(self.plugins.state_provider())
+        await self.plugins.replay(self.datastore.running)
         if self.board.watchdog is not None:
             self.board.watchdog.start(s.watchdog_timeout)
             self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())
@@ -81,13 +101,27 @@ class Agent:
             ),
             nics=self.board.nics,
         )
-        self.datastore.add_listener(self._running_changed)
+        self.datastore.add_listener(self._datastore_changed)
+        self.datastore.on_confirm_event = self._confirm_event
+        self.board.nics.subscribe(self._link_changed)
         self.callhome.apply(self.datastore.running)
         log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
 
-    def _running_changed(self, name: str, old, new, by) -> None:
+    def _datastore_changed(self, name: str, old, new, by) -> None:
         if name == "running":
+            self.server.nacm.update(new)
             self.callhome.apply(new)
+        events = self.server.notifications
+        if events.subscriptions:  # the diff costs a tree walk: only when someone listens
+            edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new)]
+            events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
+
+    def _confirm_event(self, event: str, by, timeout: int | None) -> None:
+        self.server.notifications.publish("ietf-netconf-notifications", "netconf-confirmed-commit",
+                                          notify.confirmed_commit(event, by, timeout))
+
+    def _link_changed(self, interface: str, up: bool) -> None:
+        self.server.notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
 
     def identity(self) -> Identity:
         """The board's identity, overridden by what factory provisioning wrote."""

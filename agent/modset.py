@@ -20,7 +20,12 @@ MODULES: dict[str, list[str]] = {
     # RFC 6241 (:url and :xpath are not implemented)
     "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
     "ietf-netconf-with-defaults": [],
+    "ietf-netconf-acm": [],
     "ietf-netconf-monitoring": [],
+    # RFC 5277 create-subscription and the NETCONF stream, RFC 6470 events
+    "notifications": [],
+    "nc-notifications": [],
+    "ietf-netconf-notifications": [],
     "ietf-tcp-common": ["keepalives-supported"],
     "ietf-tcp-client": ["local-binding-supported", "tcp-client-keepalives"],
     "ietf-crypto-types": ["one-asymmetric-key-format", "cleartext-private-keys", "hidden-private-keys"],
@@ -39,12 +44,13 @@ MODULES: dict[str, list[str]] = {
 
 
 def search_dirs(yang_dirs: list[str] | None) -> list[str]:
-    """Own modules first, then the standard module directories."""
+    """Own modules first, then the given directories, then the standard ones
+    ($DPU_AGENT_YANG_DIR, else the system directory)."""
     dirs = [OWN_MODULES_DIR]
     if yang_dirs:
         dirs += yang_dirs
-    elif os.environ.get("DPU_AGENT_YANG_DIR"):
+    if os.environ.get("DPU_AGENT_YANG_DIR"):
         dirs += os.environ["DPU_AGENT_YANG_DIR"].split(":")
-    else:
+    elif not yang_dirs:
         dirs.append(SYSTEM_YANG_DIR)
     return dirs

@@ -7,12 +7,15 @@ Transport-independent: SSH and TLS hand bytes to a
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
+from . import notify
 from .datastore.store import Datastore
+from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
 from .yang import Schema, Tree
 
@@ -45,6 +48,11 @@ def build_capabilities(schema: Schema) -> list[str]:
         if m["name"] == "ietf-netconf":
             caps += [_FEATURE_CAPS[f] for f in m["features"] if f in _FEATURE_CAPS]
     caps.append(WITH_DEFAULTS_CAP)
+    if any(m["name"] == "notifications" for m in modules):
+        caps += [
+            "urn:ietf:params:netconf:capability:notification:1.0",
+            "urn:ietf:params:netconf:capability:interleave:1.0",
+        ]
     caps.append(
         f"urn:ietf:params:netconf:capability:yang-library:1.1?revision={YANG_LIBRARY_REVISION}"
         f"&content-id={schema.content_id}"
@@ -72,14 +80,22 @@ class ServerSession:
     peer: str
     nc: NetconfSession
     #: closes the transport under this session (kill-session)
-    close_transport: Callable[[], None]
+    close_transport: Callable[..., None]
+    #: sends a notification on this session
+    notify: Callable[[str], None]
     login_time: float = field(default_factory=time.time)
     in_rpcs: int = 0
     in_bad_rpcs: int = 0
     out_rpc_errors: int = 0
+    out_notifications: int = 0
+
+    @property
+    def source_host(self) -> str | None:
+        return self.peer.rsplit(":", 1)[0] if self.peer and self.peer != "?" else None
 
 
-StateProvider = Callable[[], Tree | None]
+#: called with the XPaths a <get> asks for (None: everything); may be a coroutine
+StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 
 
 class NetconfServer:
@@ -91,32 +107,60 @@ class NetconfServer:
         self.sessions: dict[int, ServerSession] = {}
         self._next_id = 1
         #: functions adding operational data to <get>
-        self.state_providers: list[StateProvider] = [schema.yanglib]
+        self.state_providers: list[StateProvider] = [lambda _selection: schema.yanglib()]
+        self.nacm = Nacm(schema)
+        self.nacm.update(datastore.running)
+        self.notifications = notify.Notifications(access=self.nacm.can_notify)
+        self.started = time.time()
+        #: ietf-netconf-monitoring statistics of sessions that have ended
+        self.ended_stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0, "out-notifications": 0}
+        self.in_sessions = 0
+        self.in_bad_hellos = 0
+        self.dropped_sessions = 0
 
-    def open_session(self, username: str, transport: str, peer: str, close_transport: Callable[[], None]) -> ServerSession:
+    def open_session(
+        self, username: str, transport: str, peer: str, close_transport: Callable[..., None], send_notification: Callable[[str], None]
+    ) -> ServerSession:
         sid = self._next_id
         self._next_id += 1
         nc = NetconfSession(sid, self.capabilities, max_message_size=self.max_message_size)
-        session = ServerSession(sid, username, transport, peer, nc, close_transport)
+        session = ServerSession(sid, username, transport, peer, nc, close_transport, send_notification)
         self.sessions[sid] = session
+        self.in_sessions += 1
         log.info("session %d opened: user %s over %s from %s", sid, username, transport, peer)
+        self.notifications.publish("ietf-netconf-notifications", "netconf-session-start",
+                                   notify.session_start(username, sid, session.source_host))
         return session
 
-    def end_session(self, session: ServerSession, reason: str) -> None:
+    def end_session(self, session: ServerSession, reason: str, termination: str = "other", killed_by: int | None = None) -> None:
+        """RFC 6470 ``termination``: closed, killed, dropped, timeout, bad-hello, other."""
         if self.sessions.pop(session.id, None) is None:
             return
+        self.notifications.unsubscribe(session.id)
         released = self.datastore.release_all(session.id)
         self.datastore.session_ended(session.id)
+        for key, value in (("in-rpcs", session.in_rpcs), ("in-bad-rpcs", session.in_bad_rpcs),
+                           ("out-rpc-errors", session.out_rpc_errors), ("out-notifications", session.out_notifications)):
+            self.ended_stats[key] += value
+        if termination == "bad-hello":
+            self.in_bad_hellos += 1
+        elif termination in ("dropped", "timeout", "other"):
+            self.dropped_sessions += 1
         log.info(
             "session %d closed (%s)%s", session.id, reason, f"; released lock on {', '.join(released)}" if released else ""
         )
+        self.notifications.publish("ietf-netconf-notifications", "netconf-session-end",
+                                   notify.session_end(session.username, session.id, session.source_host, termination, killed_by))
 
-    def state(self) -> Tree:
-        """All operational data, freshly gathered, as one tree the caller frees."""
+    async def state(self, selection: list[str] | None = None) -> Tree:
+        """Operational data, freshly gathered, as one tree the caller frees.
+        ``selection``: the XPaths asked for, so providers can skip the rest."""
         out = self.schema.empty()
         for provider in self.state_providers:
             try:
-                tree = provider()
+                tree = provider(selection)
+                if inspect.isawaitable(tree):
+                    tree = await tree
             except Exception:
                 log.exception("state provider %r failed", provider)
                 continue

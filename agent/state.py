@@ -110,11 +110,81 @@ def agent_state(agent: Agent) -> dict:
     }
 
 
+def monitoring(agent: Agent) -> dict:
+    """ietf-netconf-monitoring (RFC 6022), the NETCONF stream (RFC 5277) and
+    the NACM counters (RFC 8341)."""
+    server = agent.server
+    ds = agent.datastore
+    datastores = []
+    for name in ("running", "candidate", "startup"):
+        entry: dict = {"name": name}
+        if name in ds.locks:
+            entry["locks"] = {"global-lock": {"locked-by-session": ds.locks[name], "locked-time": when(ds.lock_times[name])}}
+        datastores.append(entry)
+    schemas = [
+        {
+            "identifier": m["name"],
+            "version": m["revision"] or "",
+            "format": "ietf-netconf-monitoring:yang",
+            "namespace": m["namespace"],
+            "location": ["NETCONF"],
+        }
+        for m in agent.schema.implemented_modules()
+        if m["name"] != "yang"
+    ]
+    sessions = []
+    totals = dict(server.ended_stats)
+    for s in server.sessions.values():
+        sessions.append(
+            _drop_none(
+                {
+                    "session-id": s.id,
+                    "transport": "ietf-netconf-monitoring:" + s.transport,
+                    "username": s.username,
+                    "source-host": s.source_host,
+                    "login-time": when(s.login_time),
+                    "in-rpcs": s.in_rpcs,
+                    "in-bad-rpcs": s.in_bad_rpcs,
+                    "out-rpc-errors": s.out_rpc_errors,
+                    "out-notifications": s.out_notifications,
+                }
+            )
+        )
+        totals["in-rpcs"] += s.in_rpcs
+        totals["in-bad-rpcs"] += s.in_bad_rpcs
+        totals["out-rpc-errors"] += s.out_rpc_errors
+        totals["out-notifications"] += s.out_notifications
+    nacm = server.nacm
+    return {
+        "ietf-netconf-monitoring:netconf-state": {
+            "capabilities": {"capability": server.capabilities},
+            "datastores": {"datastore": datastores},
+            "schemas": {"schema": schemas},
+            "sessions": {"session": sessions} if sessions else {},
+            "statistics": {
+                "netconf-start-time": when(server.started),
+                "in-bad-hellos": server.in_bad_hellos,
+                "in-sessions": server.in_sessions,
+                "dropped-sessions": server.dropped_sessions,
+                **totals,
+            },
+        },
+        "nc-notifications:netconf": {
+            "streams": {"stream": [{"name": "NETCONF", "description": "default NETCONF event stream", "replaySupport": False}]}
+        },
+        "ietf-netconf-acm:nacm": {
+            "denied-operations": nacm.denied_rpcs,
+            "denied-data-writes": nacm.denied_writes,
+            "denied-notifications": nacm.denied_notifications,
+        },
+    }
+
+
 def provider(agent: Agent):
     """The state provider the NETCONF server calls on every <get>."""
 
-    def build():
-        data = {**interfaces(agent), **hardware(agent.identity()), **agent_state(agent)}
+    def build(_selection):
+        data = {**interfaces(agent), **hardware(agent.identity()), **agent_state(agent), **monitoring(agent)}
         return agent.schema.parse(json.dumps(data), "json", state=True)
 
     return build

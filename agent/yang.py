@@ -27,6 +27,8 @@ lib.ly_log_options(lib.LY_LOSTORE)
 lib.ly_set_log_clb(ffi.NULL, True)
 
 NACM_NS_MODULE = "ietf-netconf-acm"
+#: ietf-crypto-types leaves that carry secrets in clear
+SECRET_LEAVES = {"cleartext-private-key", "cleartext-symmetric-key", "cleartext-password"}
 
 WITH_DEFAULTS = {
     "explicit": lib.LYD_PRINT_WD_EXPLICIT,
@@ -187,13 +189,17 @@ class SchemaNode:
             self._keys = tuple(keys)
         return self._keys
 
-    @property
-    def value_has_prefixes(self) -> bool:
-        """True when XML values of this leaf may carry namespace prefixes
-        (identityref, instance-identifier, or a union holding one)."""
+    def value_has_prefixes(self, xpath_plugin=None) -> bool:
+        """True when XML values of this leaf may carry namespace prefixes:
+        identityref, instance-identifier (or a union holding one), and
+        XPath strings (typedef yang:xpath1.0, recognised by libyang's plugin
+        for it, ``xpath_plugin``)."""
         if self.kind not in (Kind.LEAF, Kind.LEAFLIST):
             return False
-        return any(t in _PREFIXED_TYPES for t in _basetypes(ffi.cast("struct lysc_node_leaf *", self.cdata).type))
+        ctype = ffi.cast("struct lysc_node_leaf *", self.cdata).type
+        if xpath_plugin is not None and ctype.plugin == xpath_plugin:
+            return True
+        return any(t in _PREFIXED_TYPES for t in _basetypes(ctype))
 
     @property
     def is_empty_type(self) -> bool:
@@ -253,9 +259,13 @@ class Schema:
                 break
             self._ns_to_module[_s(mod.ns)] = _s(mod.name)
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
-        self._deny_all: list[str] | None = None
+        self._secrets: list[str] | None = None
         self._content_id: str | None = None
         _TYPE_CACHE.clear()
+        # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
+        xp = lib.lys_find_path(self.cdata, ffi.NULL, b"/ietf-netconf-acm:nacm/rule-list/rule/path", 0)
+        lib.ly_err_clean(self.cdata, ffi.NULL)
+        self.xpath_plugin = ffi.cast("struct lysc_node_leaf *", xp).type.plugin if xp != ffi.NULL else None
 
     def _load(self, name: str, features: list[str]) -> None:
         keep = [ffi.new("char[]", f.encode()) for f in features]
@@ -340,11 +350,12 @@ class Schema:
         node = lib.lys_find_child(parent.cdata, mod, name.encode(), 0, 0, 0)
         return SchemaNode(node) if node != ffi.NULL else None
 
-    def deny_all_paths(self) -> list[str]:
-        """Schema paths (data form) of nodes marked nacm:default-deny-all.
-
-        Until NACM rules say otherwise nobody reads them: they hold private keys."""
-        if self._deny_all is None:
+    def secret_paths(self) -> list[str]:
+        """Schema paths (data form) of the nodes holding secrets: cleartext
+        private keys, symmetric keys and passwords (the ietf-crypto-types
+        leaves marked nacm:default-deny-all). They never leave the box,
+        whatever the access rules say."""
+        if self._secrets is None:
             found: list[str] = []
             it = ffi.new("uint32_t *", 0)
             while True:
@@ -352,20 +363,21 @@ class Schema:
                 if mod == ffi.NULL:
                     break
                 if mod.implemented and mod.compiled != ffi.NULL:
-                    self._collect_deny(ffi.NULL, mod.compiled, found)
-            self._deny_all = found
-        return self._deny_all
+                    self._collect_secrets(ffi.NULL, mod.compiled, found)
+            self._secrets = found
+        return self._secrets
 
-    def _collect_deny(self, parent, compiled, found: list[str]) -> None:
+    def _collect_secrets(self, parent, compiled, found: list[str]) -> None:
         last = ffi.NULL
         while True:
             node = lib.lys_getnext(last, parent, compiled if parent == ffi.NULL else ffi.NULL, 0)
             if node == ffi.NULL:
                 return
-            if SchemaNode(node).has_extension(NACM_NS_MODULE, "default-deny-all"):
+            sn = SchemaNode(node)
+            if sn.name in SECRET_LEAVES and sn.has_extension(NACM_NS_MODULE, "default-deny-all"):
                 found.append(_schema_data_path(node))
             elif node.nodetype in (lib.LYS_CONTAINER, lib.LYS_LIST):
-                self._collect_deny(node, ffi.NULL, found)
+                self._collect_secrets(node, ffi.NULL, found)
             last = node
 
     def xml_path(self, path: str) -> tuple[str, dict[str, str]]:
@@ -397,6 +409,24 @@ class Schema:
                 lib.lyd_free_all(out[0])
             raise YangError(issues)
         return Tree(self, out[0])
+
+    def notification_xml(self, json_text: str) -> tuple[str, str, str]:
+        """A notification given as RFC 7951 JSON, validated, as
+        (module, name, XML of its top element)."""
+        from libyang.util import DataType
+
+        try:
+            op = self._ctx.parse_op_mem("json", json_text, DataType.NOTIF_YANG)
+        except libyang.LibyangError:
+            raise YangError(_drain(self, None)) from None
+        root = op.cdata
+        while root.parent != ffi.NULL:
+            root = ffi.cast("struct lyd_node *", root.parent)
+        try:
+            module, name = _s(op.cdata.schema.module.name), _s(op.cdata.schema.name)
+            return module, name, Tree(self, root)._print(lib.LYD_XML, 0)
+        finally:
+            lib.lyd_free_all(root)
 
     def yanglib(self) -> Tree:
         """ietf-yang-library state data (RFC 8525) for this module set."""
@@ -579,9 +609,9 @@ class Tree:
 
     # reading
 
-    def find(self, path: str):
+    def find(self, path: str, include_defaults: bool = False):
         """The node at ``path`` (JSON form, absolute) or None. Implicit
-        default nodes count as absent."""
+        default nodes count as absent unless ``include_defaults``."""
         if self.first == ffi.NULL:
             return None
         out = ffi.new("struct lyd_node **")
@@ -590,9 +620,32 @@ class Tree:
             lib.ly_err_clean(self.schema.cdata, ffi.NULL)
             return None
         node = out[0]
-        if node.flags & lib.LYD_DEFAULT:
+        if node.flags & lib.LYD_DEFAULT and not include_defaults:
             return None
         return node
+
+    @staticmethod
+    def node_id(node) -> int:
+        """A node's identity while the tree lives (its address)."""
+        return int(ffi.cast("uintptr_t", node))
+
+    @staticmethod
+    def lineage(node, stop=None) -> list:
+        """The node's ancestors from the top (or from below ``stop``) down to itself."""
+        chain = []
+        while node != ffi.NULL and (stop is None or node != stop):
+            chain.append(node)
+            node = ffi.cast("struct lyd_node *", node.parent)
+        return chain[::-1]
+
+    def descendants(self, node) -> list:
+        out = []
+        stack = list(self.children(node))
+        while stack:
+            n = stack.pop()
+            out.append(n)
+            stack.extend(self.children(n))
+        return out
 
     def xpath(self, expr: str) -> list:
         if self.first == ffi.NULL:
@@ -729,6 +782,40 @@ class Tree:
                     top = ffi.cast("struct lyd_node *", top.parent)
                 result.merge(Tree(self.schema, top))
         return result
+
+    def diff(self, other: Tree) -> list[tuple[str, str]]:
+        """What changed from this tree to ``other``: (path, operation) for the
+        top-most created, deleted or replaced nodes (RFC 6470 edit list)."""
+        out = ffi.new("struct lyd_node **")
+        ret = lib.lyd_diff_siblings(self.first, other.first, 0, out)
+        if ret != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, self))
+        changes: list[tuple[str, str]] = []
+        try:
+            node = out[0]
+            while node != ffi.NULL:
+                self._diff_walk(node, changes)
+                node = node.next
+        finally:
+            if out[0] != ffi.NULL:
+                lib.lyd_free_all(out[0])
+        return changes
+
+    def _diff_walk(self, node, changes: list[tuple[str, str]]) -> None:
+        op = None
+        meta = node.meta
+        while meta != ffi.NULL:
+            if _s(meta.name) == "operation":
+                op = _s(lib.lyd_value_get_canonical(self.schema.cdata, ffi.addressof(meta.value)))
+                break
+            meta = meta.next
+        if op in ("create", "delete", "replace"):
+            changes.append((self.path_of(node), op))
+            return
+        child = lib.lyd_child(node)
+        while child != ffi.NULL:
+            self._diff_walk(child, changes)
+            child = child.next
 
     def remove_paths(self, paths: list[str]) -> None:
         for path in paths:

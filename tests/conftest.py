@@ -131,7 +131,7 @@ class Harness:
         return build.config_xml(clients, self.host_b64)
 
     def start(self, config_xml: str | None = None, *, netns: str | None = None, board=None,
-              manager_settings: dict | None = None, **settings) -> Agent:
+              manager_settings: dict | None = None, plugins=None, **settings) -> Agent:
         """Start the agent; ``netns`` runs its event loop (and so its sockets,
         netlink included) inside that network namespace."""
         cfg = None
@@ -139,10 +139,13 @@ class Harness:
             cfg = self.tmp / "initial.xml"
             cfg.write_text(config_xml)
         settings.setdefault("login_timeout", 10)
+        settings.setdefault("yang_dirs", tuple(self.yang_dirs))
+        settings.setdefault("discover_plugins", False)
         self.agent = Agent(
-            Settings(state_dir=self.state_dir, yang_dirs=tuple(self.yang_dirs), config_file=cfg, **settings),
+            Settings(state_dir=self.state_dir, config_file=cfg, **settings),
             board=board,
             manager_settings=manager_settings,
+            plugins=plugins,
         )
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()

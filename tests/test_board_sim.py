@@ -117,7 +117,7 @@ def test_exhausted_endpoints_are_shown(harness):
     assert state.last_error == "a: Connection refused"
     lst = harness.listener()
     harness.agent.callhome.states  # the agent's own state is served by <get> too:
-    tree = harness.call(lambda: harness.agent.server.state())
+    tree = harness.call(harness.agent.server.state())
     try:
         text = tree.to_xml()
     finally:
@@ -192,3 +192,30 @@ def test_periodic_idle_timeout_closes_an_idle_session(harness):
     assert wait_for(lambda: not m.connected, timeout=6)
     state = harness.agent.callhome.states["nms"]
     assert wait_for(lambda: state.status == "waiting-for-period", timeout=5)
+
+
+def test_monitoring_state(harness):
+    l1, l2 = harness.listener(), harness.listener()
+    harness.start(harness.config([
+        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
+        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
+    ]))
+    m1, m2 = l1.accept(harness), l2.accept(harness)
+    m2.lock("candidate")
+    flt = ("subtree", '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"/>')
+    state = m1.get(filter=flt).data_xml
+    assert state.count("<session>") == 2 and "<username>admin</username>" in state
+    assert "<transport>ncm:netconf-ssh</transport>" in state or "netconf-ssh</transport>" in state
+    assert f"<locked-by-session>{m2.session_id}</locked-by-session>" in state
+    assert "<identifier>ietf-netconf-server</identifier>" in state
+    assert "urn:ietf:params:netconf:capability:candidate:1.0" in state
+    # the hello and the library agree
+    lib = m1.get(filter=("subtree", '<yang-library xmlns="urn:ietf:params:xml:ns:yang:ietf-yang-library"/>')).data_xml
+    for cap in m1.server_capabilities:
+        if "module=" in cap:
+            name = cap.split("module=")[1].split("&")[0]
+            assert f"<name>{name}</name>" in lib
+        if "yang-library:1.1" in cap:
+            assert f"<content-id>{cap.split('content-id=')[1]}</content-id>" in lib
+    m1.close_session()
+    m2.close_session()

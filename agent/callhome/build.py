@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from ..netconf.xmltree import escape_text as esc
 
 NS_NCS = "urn:ietf:params:xml:ns:yang:ietf-netconf-server"
+NS_NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+ADMIN_GROUP = "admin"
 NS_CT = "urn:ietf:params:xml:ns:yang:ietf-crypto-types"
 
 
@@ -84,11 +86,26 @@ def client_xml(client: Client, host_key_b64: str) -> str:
     )
 
 
-def config_xml(clients: list[Client], host_key_b64: str) -> str:
-    """A whole <config> document holding the call-home subtree."""
+def nacm_xml(admins: list[str]) -> str:
+    """NACM giving the managers' users every right (RFC 8341 denies writes by
+    default): the factory starting point an operator then narrows."""
+    users = "".join(f"<user-name>{esc(u)}</user-name>" for u in sorted(set(admins)))
+    return (
+        f'<nacm xmlns="{NS_NACM}"><groups><group><name>{ADMIN_GROUP}</name>{users}</group></groups>'
+        f"<rule-list><name>{ADMIN_GROUP}</name><group>{ADMIN_GROUP}</group>"
+        f"<rule><name>permit-all</name><module-name>*</module-name><access-operations>*</access-operations>"
+        f"<action>permit</action></rule></rule-list></nacm>"
+    )
+
+
+def config_xml(clients: list[Client], host_key_b64: str, admins: list[str] | None = None) -> str:
+    """A whole <config> document: the call-home subtree and NACM for its users
+    (``admins``, by default every user the clients authenticate)."""
     body = "".join(client_xml(c, host_key_b64) for c in clients)
+    if admins is None:
+        admins = [u for c in clients for u in c.users]
     return (
         f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
         f'<netconf-server xmlns="{NS_NCS}" xmlns:ct="{NS_CT}"><call-home>{body}</call-home></netconf-server>'
-        f"</config>"
+        f"{nacm_xml(admins)}</config>"
     )

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import notify
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp
@@ -108,6 +109,7 @@ class ManagerSettings:
 class CallHomeManager:
     def __init__(self, server: NetconfServer, settings: ManagerSettings, nics=None) -> None:
         self.server = server
+        self.events = server.notifications
         self.settings = settings
         self.clock = settings.clock
         self.nics = nics
@@ -303,6 +305,8 @@ class CallHomeManager:
             log.warning("call home %s: all endpoints exhausted; next cycle in %.1f s", name, delay)
             state.status = "backing-off"
             state.next_attempt = self.clock.time() + delay
+            self.events.publish("dpu-agent", "call-home-endpoints-exhausted",
+                                notify.call_home_exhausted(name, _rfc3339(state.next_attempt)))
             if await self._nap(delay):
                 exhausted = 0  # a link came up: start the back-off afresh
 
@@ -361,6 +365,7 @@ class CallHomeManager:
         state.connections += 1
         state.attempts.append(Attempt(ep.name, self.clock.time(), "connected"))
         log.info("call home %s: connected to %s (%s:%s)", cfg.name, ep.name, ep.remote_address, ep.remote_port)
+        self.events.publish("dpu-agent", "call-home-connected", notify.call_home_connected(cfg.name, ep.name))
         idled_out = False
         try:
             if idle_timeout:
@@ -399,6 +404,10 @@ class CallHomeManager:
                     return False
         finally:
             closed.cancel()
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_anchor(text: str) -> float:

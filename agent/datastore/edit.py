@@ -77,30 +77,66 @@ def _value(ctx: EditContext, snode: SchemaNode, el: Element, path: str) -> str |
     if snode.is_empty_type:
         return None
     text = el.text
-    if snode.value_has_prefixes:
+    if snode.value_has_prefixes(ctx.schema.xpath_plugin):
         text = _json_prefixes(ctx, el, text, path)
     return text
 
 
 def _json_prefixes(ctx: EditContext, el: Element, text: str, path: str) -> str:
-    """XML values name identities with namespace prefixes; libyang's path API
-    takes the JSON form with module names."""
+    """XML values name identities and schema nodes with namespace prefixes;
+    libyang takes the JSON form (RFC 7951 6.8, 6.11): module names, and in a
+    path only where the module changes."""
 
-    def module_for(match: re.Match) -> str:
-        prefix = match.group(1)
+    def module_of(prefix: str) -> str | None:
         ns = el.nsmap.get(prefix)
         if ns is None:
-            return match.group(0)
+            return None
         module = ctx.schema.module_for_namespace(ns)
         if module is None:
             raise _fail(ctx, UnknownNamespace, f"namespace {ns} is not implemented here", path, info={"bad-namespace": ns})
-        return module + ":"
+        return module
 
-    # an identity (prefix:name) or an instance-identifier (/p:a/p:b[p:k='v'])
-    return _PREFIX.sub(module_for, text.strip())
+    value = text.strip()
+    if not value.startswith("/"):  # an identity: prefix:name
+        prefix, sep, rest = value.partition(":")
+        module = module_of(prefix) if sep else None
+        return f"{module}:{rest}" if module else value
+    out = []
+    current = None  # module of the step we are in
+    in_predicate = False
+    i = 0
+    for m in _TOKEN.finditer(value):
+        out.append(value[i : m.start()])
+        i = m.end()
+        token = m.group(0)
+        if token[0] in "'\"":
+            out.append(token)
+            continue
+        if token == "[":
+            in_predicate = True
+        elif token == "]":
+            in_predicate = False
+        if token in "[]":
+            out.append(token)
+            continue
+        prefix, name = m.group("prefix"), m.group("name")
+        module = module_of(prefix) if prefix else None
+        if module is None and prefix:
+            out.append(token)  # not a namespace prefix we know: leave it to libyang
+            continue
+        if not in_predicate and out and out[-1].endswith("/"):
+            if module is not None and module != current:
+                out.append(f"{module}:{name}")
+            else:
+                out.append(name)
+            current = module or current
+        else:  # a key or expression name inside a predicate
+            out.append(name if module in (None, current) else f"{module}:{name}")
+    out.append(value[i:])
+    return "".join(out)
 
 
-_PREFIX = re.compile(r"(?<![\w.'\"-])([A-Za-z_][\w.-]*):(?=[A-Za-z_])")
+_TOKEN = re.compile(r"'[^']*'|\"[^\"]*\"|\[|\]|(?:(?P<prefix>[A-Za-z_][\w.-]*):)?(?P<name>[A-Za-z_][\w.-]*|\*)")
 
 
 def _apply(

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from ..netconf.errors import (
     InUse,
@@ -88,6 +89,8 @@ class Datastore:
         self._listeners: list[Listener] = []
         #: datastore name -> id of the session holding its lock
         self.locks: dict[str, int] = {}
+        #: datastore name -> when its lock was taken (time.time())
+        self.lock_times: dict[str, float] = {}
         #: held around every read-modify-write of a datastore
         self.write_lock = asyncio.Lock()
         #: bumped on every change of running; lets readers cache what they print
@@ -96,6 +99,10 @@ class Datastore:
         self.broken: str | None = None
         self.pending: PendingConfirm | None = None
         self._tasks: set[asyncio.Task] = set()
+        #: runs before running changes, may refuse by raising (the plugins' transaction)
+        self.transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None
+        #: told of confirmed-commit events (RFC 6470): (event, by, timeout)
+        self.on_confirm_event: Callable[[str, ChangedBy | None, int | None], None] | None = None
 
     def healthy(self) -> bool:
         """False once a change failed in a way the datastore cannot vouch for
@@ -122,6 +129,7 @@ class Datastore:
         if name == RUNNING and self.pending is not None and self.pending.session_id not in (None, session_id):
             raise LockDenied("a confirmed commit of another session is pending", info={"session-id": str(self.pending.session_id)})
         self.locks[name] = session_id
+        self.lock_times[name] = time.time()
 
     def unlock(self, name: str, session_id: int) -> None:
         if self.locks.get(name) != session_id:
@@ -163,6 +171,8 @@ class Datastore:
                 old.free()
                 return
             self.validate(new)
+            if name == RUNNING and self.transaction_hook is not None:
+                await self.transaction_hook(self.running, new)
             if name == STARTUP and self._persistence is not None:
                 try:
                     # off the event loop: flash can be slow, other sessions go on
@@ -238,15 +248,18 @@ class Datastore:
             if pending is not None:
                 self._end_pending()
                 log.info("confirmed commit confirmed")
+                self._confirm_event("complete", by)
             return
         if pending is None:
             pending = self.pending = PendingConfirm(backup, None if persist else session_id, persist)
+            self._confirm_event("start", by, timeout)
         else:
             pending.persist = persist  # a follow-up may set or change it
             pending.session_id = None if persist else session_id
+            self._confirm_event("extend", by, timeout)
         if pending.timer is not None:
             pending.timer.cancel()
-        pending.timer = asyncio.get_running_loop().call_later(timeout, self._spawn, "confirm-timeout expired")
+        pending.timer = asyncio.get_running_loop().call_later(timeout, self._spawn, "confirm-timeout expired", "timeout")
         log.info("confirmed commit: rolls back in %d s unless confirmed", timeout)
 
     async def cancel_commit(self, session_id: int, persist_id: str | None) -> None:
@@ -259,9 +272,9 @@ class Datastore:
         elif pending.session_id != session_id:
             raise InUse("the pending confirmed commit belongs to another session", type="protocol",
                         info={"session-id": str(pending.session_id)})
-        await self.rollback("cancel-commit")
+        await self.rollback("cancel-commit", event="cancel")
 
-    async def rollback(self, reason: str) -> None:
+    async def rollback(self, reason: str, event: str = "cancel") -> None:
         """Restore running as it was before the pending confirmed commit."""
         pending = self.pending
         if pending is None:
@@ -273,16 +286,24 @@ class Datastore:
             log.warning("confirmed commit rolled back: %s", reason)
             await self.replace(RUNNING, pending.backup, ChangedBy())
             self.discard_candidate()
+            self._confirm_event(event, None)
 
     def session_ended(self, session_id: int) -> None:
         """RFC 6241 8.4.1: a confirmed commit without persist dies with its session."""
         if self.pending is not None and self.pending.session_id == session_id:
             self._spawn(f"session {session_id} ended before confirming")
 
-    def _spawn(self, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.rollback(reason))
+    def _spawn(self, reason: str, event: str = "cancel") -> None:
+        task = asyncio.get_running_loop().create_task(self.rollback(reason, event))
         self._tasks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._tasks.discard)
+
+    def _confirm_event(self, event: str, by: ChangedBy | None, timeout: int | None = None) -> None:
+        if self.on_confirm_event is not None:
+            try:
+                self.on_confirm_event(event, by, timeout)
+            except Exception:
+                log.exception("confirmed-commit listener failed")
 
     def _end_pending(self, free_backup: bool = True) -> None:
         pending, self.pending = self.pending, None

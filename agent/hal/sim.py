@@ -3,7 +3,9 @@ and a watchdog that records kicks and "fires" when it is not kicked in time."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass
 
 from .base import Identity, LinkListener, NicCounters, NicInfo
 
@@ -80,12 +82,63 @@ class SimWatchdog:
         return self.fired or self.expired_at(self._clock())
 
 
+@dataclass(frozen=True)
+class LineSettings:
+    """What a G.fast transceiver is told for one line (rates in kbit/s)."""
+
+    downstream_max_kbps: int
+    upstream_max_kbps: int
+    tdd_total_symbols: int
+    tdd_downstream_symbols: int
+
+
+class SimGfast:
+    """A simulated G.fast transceiver chip: lines train to the configured
+    rates. ``delay`` makes every call slow like a real chip's firmware."""
+
+    #: what this chip can do per direction (G.fast 212 MHz class)
+    MAX_KBPS = 2_000_000
+
+    def __init__(self) -> None:
+        self.lines: dict[str, LineSettings] = {}
+        #: every call, in order: ("configure", line, settings) / ("remove", line, None)
+        self.calls: list[tuple[str, str, LineSettings | None]] = []
+        self.delay = 0.0
+
+    async def configure(self, line: str, settings: LineSettings) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if max(settings.downstream_max_kbps, settings.upstream_max_kbps) > self.MAX_KBPS:
+            raise ValueError(f"line {line}: rate above {self.MAX_KBPS} kbit/s")
+        self.lines[line] = settings
+        self.calls.append(("configure", line, settings))
+
+    async def remove(self, line: str) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.lines.pop(line, None)
+        self.calls.append(("remove", line, None))
+
+    def status(self, line: str) -> dict | None:
+        """Trained rates: the configured maxima, shared by the TDD split."""
+        s = self.lines.get(line)
+        if s is None:
+            return None
+        ds_share = s.tdd_downstream_symbols / s.tdd_total_symbols
+        return {
+            "link-state": "l0-link-state",
+            "downstream-kbps": int(s.downstream_max_kbps * min(1.0, 2 * ds_share)),
+            "upstream-kbps": int(s.upstream_max_kbps * min(1.0, 2 * (1 - ds_share))),
+        }
+
+
 class SimBoard:
     name = "sim"
 
     def __init__(self) -> None:
         self.nics = SimNics()
         self.watchdog = SimWatchdog()
+        self.gfast = SimGfast()
 
     def identity(self) -> Identity:
         return Identity(serial_number="SIM0000001", model="dpu-sim", firmware_version="sim", manufacturer="dpu-agent")

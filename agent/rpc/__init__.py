@@ -53,6 +53,7 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
             raise OperationNotSupported(
                 f"operation <{op.name}> in namespace {op.ns or '(none)'} is not supported", info={"bad-element": op.name}
             )
+        ctx.server.nacm.check_exec(ctx.session.username, ctx.server.schema.module_for_namespace(op.ns), op.name)
         body = await fn(ctx, op)
     except RpcError as err:
         ctx.session.out_rpc_errors += 1
@@ -67,7 +68,7 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
 
 
 def _register_all() -> None:
-    from . import ietf_netconf, ietf_netconf_monitoring  # noqa: F401
+    from . import ietf_netconf, ietf_netconf_monitoring, notifications  # noqa: F401
 
 
 _register_all()

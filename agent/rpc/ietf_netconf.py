@@ -22,7 +22,7 @@ NS_WITH_DEFAULTS = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
 
 def changed_by(ctx: RpcContext) -> ChangedBy:
     s = ctx.session
-    return ChangedBy(s.id, s.username, s.peer.rsplit(":", 1)[0] if s.peer else None)
+    return ChangedBy(s.id, s.username, s.source_host)
 
 
 def _datastore(op: Element, param: str, allow_config: bool = False, allowed: tuple[str, ...] = DATASTORES) -> str | Element:
@@ -71,7 +71,9 @@ def _render(ctx: RpcContext, source: Tree, op: Element, owned: bool) -> str:
             selected = source if owned else source.duplicate()
             owned = False  # now owned by ``selected``
         try:
-            selected.remove_paths(schema.deny_all_paths())
+            ctx.server.nacm.filter_read(ctx.session.username, selected)
+            # private keys stay on the box, whatever the NACM rules say
+            selected.remove_paths(schema.secret_paths())
             return selected.to_xml(mode)
         finally:
             selected.free()
@@ -92,8 +94,12 @@ async def get(ctx: RpcContext, op: Element) -> str:
     if filter_el is not None and not filter_el.children:
         _with_defaults(op)
         return "<data></data>"
+    selection = None
+    if filter_el is not None and (filter_el.attr("type") or "subtree") == "subtree":
+        selection = subtree_to_xpaths(ctx.server.schema, filter_el)
+    state = await ctx.server.state(selection)
     combined = ctx.server.datastore.running.duplicate()
-    combined.merge(ctx.server.state())
+    combined.merge(state)
     return f"<data>{_render(ctx, combined, op, owned=True)}</data>"
 
 
@@ -134,7 +140,7 @@ async def edit_config(ctx: RpcContext, op: Element) -> None:
             new.free()
             raise
         # "set" still validates running: an invalid configuration is never applied.
-        await ds.replace(target, new, changed_by(ctx))
+        await _write(ctx, target, new)
     return None
 
 
@@ -159,7 +165,7 @@ async def copy_config(ctx: RpcContext, op: Element) -> None:
         return None
     async with ds.write_lock:
         new = ds.get(source).duplicate() if isinstance(source, str) else _config_tree(ctx, source)
-        await ds.replace(target, new, changed_by(ctx))
+        await _write(ctx, target, new)
     return None
 
 
@@ -169,7 +175,7 @@ async def delete_config(ctx: RpcContext, op: Element) -> None:
     target = _datastore(op, "target", allowed=(STARTUP,))
     ds.check_writable(target, ctx.session.id)
     async with ds.write_lock:
-        await ds.replace(target, ctx.server.schema.empty(), changed_by(ctx))
+        await _write(ctx, target, ctx.server.schema.empty())
     return None
 
 
@@ -201,6 +207,7 @@ async def commit(ctx: RpcContext, op: Element) -> None:
     persist = _text(op, "persist")
     persist_id = _text(op, "persist-id")
     async with ds.write_lock:
+        ctx.server.nacm.check_write(ctx.session.username, ds.running, ds.candidate)
         await ds.commit(ctx.session.id, changed_by(ctx), confirmed=confirmed, timeout=timeout, persist=persist,
                         persist_id=persist_id)
     return None
@@ -219,6 +226,16 @@ async def discard_changes(ctx: RpcContext, op: Element) -> None:
     async with ds.write_lock:
         ds.discard_candidate()
     return None
+
+
+async def _write(ctx: RpcContext, target: str, new: Tree) -> None:
+    """NACM, then the datastore; ``new`` is consumed either way."""
+    try:
+        ctx.server.nacm.check_write(ctx.session.username, ctx.server.datastore.get(target), new)
+    except BaseException:
+        new.free()
+        raise
+    await ctx.server.datastore.replace(target, new, changed_by(ctx))
 
 
 def _text(op: Element, name: str) -> str | None:
@@ -255,6 +272,6 @@ async def kill_session(ctx: RpcContext, op: Element) -> None:
     victim = ctx.server.sessions.get(sid)
     if victim is None:
         raise InvalidValue(f"no session {sid}", info={"bad-element": "session-id"})
-    ctx.server.end_session(victim, f"killed by session {ctx.session.id}")
+    ctx.server.end_session(victim, f"killed by session {ctx.session.id}", "killed", killed_by=ctx.session.id)
     victim.close_transport()
     return None

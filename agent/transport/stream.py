@@ -70,7 +70,7 @@ class SessionBridge:
         self._writable = asyncio.Event()
         self._writable.set()
         self._ended = False
-        self.session: ServerSession = server.open_session(username, transport, peer, self.abort)
+        self.session: ServerSession = server.open_session(username, transport, peer, self.abort, self.notify)
         self.done = asyncio.get_running_loop().create_future()
         self._flush()  # our <hello>
         loop = asyncio.get_running_loop()
@@ -93,7 +93,7 @@ class SessionBridge:
             self._pump()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._end("transport closed" + (f": {exc}" if exc else ""))
+        self._end("transport closed" + (f": {exc}" if exc else ""), "dropped")
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -129,7 +129,7 @@ class SessionBridge:
 
     def _hello_timeout(self) -> None:
         log.warning("session %d: no <hello> in time; closing it", self.session.id)
-        self.abort()
+        self.abort("no hello in time", "timeout")
 
     async def _worker(self) -> None:
         try:
@@ -144,7 +144,11 @@ class SessionBridge:
                     if self._resume_reading:
                         self._resume_reading()
                 if isinstance(item, SessionClosed):
-                    self.abort()
+                    if not item.error:
+                        termination = "dropped"
+                    else:
+                        termination = "bad-hello" if self.session.nc.base is None else "other"
+                    self.abort(item.reason, termination)
                     return
                 if isinstance(item, RpcRejected):
                     self.session.in_bad_rpcs += 1
@@ -161,13 +165,13 @@ class SessionBridge:
                     if self.activity is not None and item.operation.name == "close-session":
                         self.activity.closed_by_manager = True
                     self.session.nc.close()
-                    self.abort()
+                    self.abort("close-session", "closed")
                     return
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("session %d: worker failed", self.session.id)
-            self.abort()
+            self.abort("internal error", "other")
 
     def _flush(self) -> None:
         data = self.session.nc.data_to_send()
@@ -177,22 +181,32 @@ class SessionBridge:
             except Exception as exc:  # transport already gone
                 log.debug("session %d: write failed: %s", self.session.id, exc)
 
-    def abort(self) -> None:
-        """Close the transport (kill-session, protocol error, end of session)."""
+    def abort(self, reason: str = "closed by the agent", termination: str = "other") -> None:
+        """Close the transport (kill-session, protocol error, end of session).
+
+        ``termination`` is the RFC 6470 termination-reason."""
         if not self._ended:
             try:
                 self._close()
             except Exception:
                 log.debug("session %d: close failed", self.session.id, exc_info=True)
-        self._end("closed by the agent")
+        self._end(reason, termination)
 
-    def _end(self, reason: str) -> None:
+    def notify(self, xml: str) -> None:
+        """Send a notification now, between replies (:interleave)."""
+        if self._ended:
+            return
+        self.session.nc.send_notification(xml)
+        self.session.out_notifications += 1
+        self._flush()
+
+    def _end(self, reason: str, termination: str) -> None:
         if self._ended:
             return
         self._ended = True
         if self._hello_timer:
             self._hello_timer.cancel()
         self._wake.set()
-        self.server.end_session(self.session, reason)
+        self.server.end_session(self.session, reason, termination)
         if not self.done.done():
             self.done.set_result(reason)

@@ -1,0 +1,209 @@
+"""NETCONF access control (RFC 8341): who may run which operation, read which
+data, change which data, receive which notification.
+
+The rules are read from running (`ietf-netconf-acm:nacm`) after every change
+and applied per session by user name. Nodes marked ``nacm:default-deny-all``
+or ``nacm:default-deny-write`` are denied unless a rule permits them; on top
+of that, private keys are never returned to anyone (agent/rpc: the agent's
+own rule, not NACM's).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from .netconf.errors import AccessDenied
+from .yang import Schema, Tree
+
+log = logging.getLogger(__name__)
+
+NACM = "ietf-netconf-acm:nacm"
+NACM_MODULE = "ietf-netconf-acm"
+#: RFC 8341 3.2.6: denied unless a rule permits them, whatever exec-default says
+DEFAULT_DENY_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config")}
+ALWAYS_PERMITTED_RPCS = {("ietf-netconf", "close-session")}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    module: str  # module name or "*"
+    kind: str  # "rpc", "notification", "data" or "any"
+    target: str | None  # rpc-name, notification-name, path ("*" = any)
+    operations: frozenset[str]  # {"*"} or create/read/update/delete/exec
+    permit: bool
+
+    def allows_op(self, op: str) -> bool:
+        return "*" in self.operations or op in self.operations
+
+
+@dataclass(frozen=True)
+class Policy:
+    enabled: bool = True
+    read_default: bool = True
+    write_default: bool = False
+    exec_default: bool = True
+    #: user -> the groups that name it
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: (groups of the rule-list, its rules), in configuration order
+    rule_lists: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = ()
+
+    def rules_for(self, user: str) -> list[Rule]:
+        mine = self.groups.get(user, frozenset())
+        out: list[Rule] = []
+        for groups, rules in self.rule_lists:
+            if "*" in groups or groups & mine:
+                out.extend(rules)
+        return out
+
+
+def read_policy(tree: Tree) -> Policy:
+    data = json.loads(tree.to_json("report-all")).get(NACM)
+    if data is None:
+        return Policy()
+    groups: dict[str, set[str]] = {}
+    for g in data.get("groups", {}).get("group", []):
+        for user in g.get("user-name", []):
+            groups.setdefault(user, set()).add(g["name"])
+    lists = []
+    for rl in data.get("rule-list", []):
+        rules = []
+        for r in rl.get("rule", []):
+            if "rpc-name" in r:
+                kind, target = "rpc", r["rpc-name"]
+            elif "notification-name" in r:
+                kind, target = "notification", r["notification-name"]
+            elif "path" in r:
+                kind, target = "data", r["path"]
+            else:
+                kind, target = "any", None
+            ops = r.get("access-operations", "*")
+            rules.append(Rule(r["name"], r.get("module-name", "*"), kind, target,
+                              frozenset(ops.split()) if isinstance(ops, str) else frozenset(ops), r.get("action") == "permit"))
+        lists.append((frozenset(rl.get("group", [])), tuple(rules)))
+    return Policy(
+        enabled=data.get("enable-nacm", True),
+        read_default=data.get("read-default", "permit") == "permit",
+        write_default=data.get("write-default", "deny") == "permit",
+        exec_default=data.get("exec-default", "permit") == "permit",
+        groups={u: frozenset(g) for u, g in groups.items()},
+        rule_lists=tuple(lists),
+    )
+
+
+class Nacm:
+    def __init__(self, schema: Schema, policy: Policy | None = None) -> None:
+        self.schema = schema
+        self.policy = policy or Policy()
+        # ietf-netconf-acm counters (RFC 8341 3.5.1)
+        self.denied_rpcs = 0
+        self.denied_writes = 0
+        self.denied_notifications = 0
+
+    def update(self, running: Tree) -> None:
+        self.policy = read_policy(running)
+
+    # -- operations --
+
+    def check_exec(self, user: str, module: str | None, rpc: str) -> None:
+        if not self.policy.enabled or (module, rpc) in ALWAYS_PERMITTED_RPCS:
+            return
+        for rule in self.policy.rules_for(user):
+            if rule.kind not in ("rpc", "any") or not rule.allows_op("exec"):
+                continue
+            if rule.module not in ("*", module) or (rule.kind == "rpc" and rule.target not in ("*", rpc)):
+                continue
+            if rule.permit:
+                return
+            self._deny_rpc(user, rpc, f"rule {rule.name}")
+        if (module, rpc) in DEFAULT_DENY_RPCS or not self.policy.exec_default:
+            self._deny_rpc(user, rpc, "the default")
+
+    def _deny_rpc(self, user: str, rpc: str, why: str):
+        self.denied_rpcs += 1
+        log.info("NACM: %s may not run <%s> (%s)", user, rpc, why)
+        raise AccessDenied(f"access to <{rpc}> denied", type="protocol")
+
+    # -- notifications --
+
+    def can_notify(self, user: str, module: str, name: str) -> bool:
+        if not self.policy.enabled:
+            return True
+        for rule in self.policy.rules_for(user):
+            if rule.kind not in ("notification", "any") or not rule.allows_op("read"):
+                continue
+            if rule.module not in ("*", module) or (rule.kind == "notification" and rule.target not in ("*", name)):
+                continue
+            if not rule.permit:
+                self.denied_notifications += 1
+            return rule.permit
+        return self.policy.read_default
+
+    # -- data --
+
+    def _data_rules(self, user: str, op: str, tree: Tree) -> list[tuple[Rule, set[int] | None]]:
+        """The data rules that may apply, each with the node set its path selects."""
+        out = []
+        for rule in self.policy.rules_for(user):
+            if rule.kind not in ("data", "any") or not rule.allows_op(op):
+                continue
+            selected = None
+            if rule.kind == "data" and rule.target != "*":
+                selected = {tree.node_id(n) for n in tree.xpath(rule.target)}
+            out.append((rule, selected))
+        return out
+
+    def _decide(self, tree: Tree, node, lineage: list[int], rules, default: bool, deny_ext: tuple[str, ...]) -> bool:
+        sn = tree.schema_of(node)
+        for rule, selected in rules:
+            if rule.module not in ("*", sn.module):
+                continue
+            if selected is not None and not any(i in selected for i in lineage):
+                continue
+            return rule.permit
+        if any(sn.has_extension(NACM_MODULE, ext) for ext in deny_ext):
+            return False
+        return default
+
+    def filter_read(self, user: str, tree: Tree) -> None:
+        """Remove from ``tree`` what ``user`` may not read (RFC 8341 3.4.5)."""
+        if not self.policy.enabled:
+            return
+        rules = self._data_rules(user, "read", tree)
+        denied = []
+
+        def walk(parent, lineage):
+            for node in tree.children(parent):
+                here = lineage + [tree.node_id(node)]
+                if not self._decide(tree, node, here, rules, self.policy.read_default, ("default-deny-all",)):
+                    denied.append(node)
+                    continue
+                walk(node, here)
+
+        walk(None, [])
+        for node in denied:
+            tree.delete(node)
+
+    def check_write(self, user: str, old: Tree, new: Tree) -> None:
+        """Refuse the change from ``old`` to ``new`` if ``user`` may not make it."""
+        if not self.policy.enabled:
+            return
+        for path, op in old.diff(new):
+            access = {"create": "create", "delete": "delete", "replace": "update"}[op]
+            tree = old if op == "delete" else new
+            node = tree.find(path, include_defaults=True)
+            if node is None:
+                continue
+            rules = self._data_rules(user, access, tree)
+            lineage = [tree.node_id(n) for n in tree.lineage(node)]
+            targets = [(node, lineage)]
+            if op in ("create", "delete"):  # the whole subtree is created or deleted
+                targets += [(d, lineage + [tree.node_id(x) for x in tree.lineage(d, stop=node)]) for d in tree.descendants(node)]
+            for target, line in targets:
+                if not self._decide(tree, target, line, rules, self.policy.write_default, ("default-deny-all", "default-deny-write")):
+                    self.denied_writes += 1
+                    xpath, nsmap = self.schema.xml_path(tree.path_of(target))
+                    log.info("NACM: %s may not %s %s", user, access, tree.path_of(target))
+                    raise AccessDenied(f"{access} access to this node is denied", path=xpath, path_namespaces=nsmap)

@@ -1,0 +1,174 @@
+"""Event notifications (RFC 5277) and the events the agent emits: RFC 6470
+base notifications and the agent's own (link state, call home).
+
+A subscription is a session's wish to receive the NETCONF stream, with an
+optional subtree filter. Events are delivered in the event loop, to every
+subscribed session that may read them (NACM) and whose filter they match.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .netconf.xmltree import Element, XmlError, escape_attr, escape_text, parse
+
+log = logging.getLogger(__name__)
+
+NS_NOTIFICATION = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+NS_BASE_NOTIFICATIONS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+NS_AGENT = "urn:dpu-agent:yang:dpu-agent"
+STREAM = "NETCONF"
+
+#: (username, module, notification name) -> may this user receive it
+AccessCheck = Callable[[str, str, str], bool]
+
+
+def event_time(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Subscription:
+    session_id: int
+    username: str
+    send: Callable[[str], None]
+    filter: Element | None = None
+    sent: int = 0
+
+
+@dataclass
+class Notifications:
+    access: AccessCheck | None = None
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)
+    #: events published, for statistics
+    published: int = 0
+
+    def subscribe(self, sub: Subscription) -> None:
+        self.subscriptions[sub.session_id] = sub
+
+    def unsubscribe(self, session_id: int) -> None:
+        self.subscriptions.pop(session_id, None)
+
+    def publish(self, module: str, name: str, body: str) -> None:
+        """Send one event; ``body`` is the XML of the notification's top element."""
+        self.published += 1
+        if not self.subscriptions:
+            return
+        xml = f'<notification xmlns="{NS_NOTIFICATION}"><eventTime>{event_time()}</eventTime>{body}</notification>'
+        parsed: Element | None = None
+        for sub in list(self.subscriptions.values()):
+            if self.access is not None and not self.access(sub.username, module, name):
+                continue
+            if sub.filter is not None:
+                if parsed is None:
+                    try:
+                        parsed = parse(body.encode())
+                    except XmlError:
+                        log.error("notification %s:%s is not well-formed; dropped", module, name)
+                        return
+                if not matches(parsed, sub.filter):
+                    continue
+            try:
+                sub.send(xml)
+                sub.sent += 1
+            except Exception:
+                log.exception("session %d: cannot deliver a notification", sub.session_id)
+
+
+def _is_content_match(el: Element) -> bool:
+    return not el.children and el.text.strip() != ""
+
+
+def matches(event: Element, filter_el: Element) -> bool:
+    """Does the event pass this subtree filter (RFC 6241 6.2, RFC 5277 3.6)?"""
+    if not filter_el.children:
+        return False
+    return any(_node_matches(event, f) for f in filter_el.children)
+
+
+def _node_matches(node: Element, f: Element) -> bool:
+    if f.name != node.name or (f.ns and f.ns != node.ns):
+        return False
+    if _is_content_match(f):
+        return node.text.strip() == f.text.strip()
+    content = [c for c in f.children if _is_content_match(c)]
+    others = [c for c in f.children if not _is_content_match(c)]
+    for c in content:
+        if not any(_node_matches(n, c) for n in node.children):
+            return False
+    if not others:
+        return True
+    return any(_node_matches(n, c) for c in others for n in node.children)
+
+
+# -- the events ------------------------------------------------------------
+
+
+def _user(username: str | None, session_id: int | None, source_host: str | None) -> str:
+    parts = []
+    if username:
+        parts.append(f"<username>{escape_text(username)}</username>")
+    if session_id is not None:
+        parts.append(f"<session-id>{session_id}</session-id>")
+    if source_host:
+        parts.append(f"<source-host>{escape_text(source_host)}</source-host>")
+    return "".join(parts)
+
+
+def session_start(username: str, session_id: int, source_host: str | None) -> str:
+    return f'<netconf-session-start xmlns="{NS_BASE_NOTIFICATIONS}">{_user(username, session_id, source_host)}</netconf-session-start>'
+
+
+def session_end(username: str, session_id: int, source_host: str | None, reason: str, killed_by: int | None = None) -> str:
+    killed = f"<killed-by>{killed_by}</killed-by>" if killed_by is not None else ""
+    return (
+        f'<netconf-session-end xmlns="{NS_BASE_NOTIFICATIONS}">{_user(username, session_id, source_host)}{killed}'
+        f"<termination-reason>{reason}</termination-reason></netconf-session-end>"
+    )
+
+
+def _changed_by(by) -> str:
+    if by is None or by.session_id is None:
+        return "<changed-by><server/></changed-by>"
+    return f"<changed-by>{_user(by.username, by.session_id, by.source_host)}</changed-by>"
+
+
+def config_change(datastore: str, by, edits: list[tuple[str, dict[str, str], str]]) -> str:
+    """``edits``: (XML instance-identifier, its prefix map, operation)."""
+    parts = []
+    for path, nsmap, operation in edits:
+        decls = "".join(f' xmlns:{p}="{escape_attr(ns)}"' for p, ns in sorted(nsmap.items()))
+        parts.append(f"<edit><target{decls}>{escape_text(path)}</target><operation>{operation}</operation></edit>")
+    return (
+        f'<netconf-config-change xmlns="{NS_BASE_NOTIFICATIONS}">{_changed_by(by)}'
+        f"<datastore>{datastore}</datastore>{''.join(parts)}</netconf-config-change>"
+    )
+
+
+def confirmed_commit(event: str, by, timeout: int | None = None) -> str:
+    user = _user(by.username, by.session_id, by.source_host) if by is not None and by.session_id is not None else ""
+    t = f"<timeout>{timeout}</timeout>" if timeout is not None else ""
+    return f'<netconf-confirmed-commit xmlns="{NS_BASE_NOTIFICATIONS}">{user}<confirm-event>{event}</confirm-event>{t}</netconf-confirmed-commit>'
+
+
+def link_change(interface: str, up: bool) -> str:
+    return (
+        f'<interface-link-change xmlns="{NS_AGENT}"><name>{escape_text(interface)}</name>'
+        f"<oper-status>{'up' if up else 'down'}</oper-status></interface-link-change>"
+    )
+
+
+def call_home_exhausted(client: str, next_attempt: str | None) -> str:
+    nxt = f"<next-attempt>{next_attempt}</next-attempt>" if next_attempt else ""
+    return f'<call-home-endpoints-exhausted xmlns="{NS_AGENT}"><netconf-client>{escape_text(client)}</netconf-client>{nxt}</call-home-endpoints-exhausted>'
+
+
+def call_home_connected(client: str, endpoint: str) -> str:
+    return (
+        f'<call-home-connected xmlns="{NS_AGENT}"><netconf-client>{escape_text(client)}</netconf-client>'
+        f"<endpoint>{escape_text(endpoint)}</endpoint></call-home-connected>"
+    )

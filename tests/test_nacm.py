@@ -1,0 +1,113 @@
+"""NACM (RFC 8341) with two users of different rights, over real sessions."""
+
+from __future__ import annotations
+
+import asyncssh
+import pytest
+from ncclient.operations import RPCError
+
+from agent.callhome import build
+
+from .conftest import b64
+from .test_callhome import CALL_HOME_FILTER, client_edit
+
+NACM = build.NS_NACM
+
+MONITOR_RULES = f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><nacm xmlns="{NACM}">
+  <groups><group><name>monitors</name><user-name>monitor</user-name></group></groups>
+  <rule-list><name>monitors</name><group>monitors</group>
+    <rule><name>no-endpoints</name><module-name>ietf-netconf-server</module-name>
+      <path xmlns:ncs="{build.NS_NCS}">/ncs:netconf-server/ncs:call-home/ncs:netconf-client/ncs:endpoints</path>
+      <access-operations>read</access-operations><action>deny</action></rule>
+    <rule><name>no-config-change-events</name><module-name>ietf-netconf-notifications</module-name>
+      <notification-name>netconf-config-change</notification-name><access-operations>read</access-operations>
+      <action>deny</action></rule>
+  </rule-list></nacm></config>"""
+
+
+@pytest.fixture
+def users(harness):
+    """admin (every right, from the factory NACM) and monitor (NACM defaults plus MONITOR_RULES)."""
+    monitor_key = asyncssh.generate_private_key("ssh-ed25519")
+    monitor_file = harness.tmp / "monitor.key"
+    monitor_key.write_private_key(str(monitor_file))
+    l1, l2 = harness.listener(), harness.listener()
+    users = {"admin": [b64(harness.client_key)], "monitor": [b64(monitor_key)]}
+    harness.start(harness.config([
+        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)], users=users),
+        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)], users=users),
+    ]).replace("<user-name>monitor</user-name>", ""))  # monitor is no admin
+    admin = l1.accept(harness)
+    admin.edit_config(target="running", config=MONITOR_RULES)
+    monitor = l2.accept(harness, username="monitor", key=monitor_file)
+    yield harness, admin, monitor
+    for m in (admin, monitor):
+        try:
+            m.close_session()
+        except Exception:
+            pass
+
+
+def test_reads_are_filtered_per_user(users):
+    _, admin, monitor = users
+    a = admin.get_config(source="running").data_xml
+    m = monitor.get_config(source="running").data_xml
+    assert "<endpoints>" in a and "<endpoints>" not in m
+    assert "<reconnect-strategy>" in m  # the rest of the client is readable
+    # the nacm container is default-deny-all: only an explicit rule opens it
+    assert "<nacm" in a and "<nacm" not in m
+    assert "<endpoints>" not in monitor.get().data_xml
+
+
+def test_writes_need_a_permit(users):
+    _, admin, monitor = users
+    edit = client_edit("nms2", "<reconnect-strategy><max-wait>4</max-wait></reconnect-strategy>")
+    with pytest.raises(RPCError) as e:
+        monitor.edit_config(target="running", config=edit)  # write-default is deny
+    assert e.value.tag == "access-denied"
+    assert "max-wait" in e.value.path
+    with pytest.raises(RPCError) as e:
+        monitor.edit_config(target="candidate", config=edit)
+    assert e.value.tag == "access-denied"
+    admin.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-wait>4</max-wait></reconnect-strategy>"))
+    assert "<max-wait>4</max-wait>" in admin.get_config(source="running", filter=CALL_HOME_FILTER).data_xml
+    with pytest.raises(RPCError) as e:
+        monitor.copy_config(source="running", target="startup")
+    assert e.value.tag == "access-denied"
+
+
+def test_operations_need_exec(users):
+    _, admin, monitor = users
+    with pytest.raises(RPCError) as e:
+        monitor.kill_session(admin.session_id)  # RFC 8341 3.2.6: denied unless permitted
+    assert e.value.tag == "access-denied"
+    with pytest.raises(RPCError) as e:
+        monitor.delete_config(target="startup")
+    assert e.value.tag == "access-denied"
+    monitor.lock("running")  # exec-default permit
+    monitor.unlock("running")
+
+
+def test_notifications_follow_the_rules(users):
+    harness, admin, monitor = users
+    admin.create_subscription()
+    monitor.create_subscription()
+    admin.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-wait>2</max-wait></reconnect-strategy>"))
+    n = admin.take_notification(timeout=10)
+    assert n is not None and "netconf-config-change" in n.notification_xml
+    assert monitor.take_notification(timeout=2) is None
+
+
+def test_private_keys_stay_hidden_even_with_a_permit_all_rule(users):
+    harness, admin, _ = users
+    import base64
+
+    secret = base64.b64encode(harness.host_key.export_private_key("pkcs8-der")).decode()
+    admin.edit_config(target="candidate", config=client_edit("nms2",
+        "<endpoints><endpoint><name>a</name><ssh><ssh-server-parameters><server-identity><host-key><name>device</name>"
+        "<public-key><inline-definition>"
+        '<private-key-format xmlns:ct="urn:ietf:params:xml:ns:yang:ietf-crypto-types">ct:one-asymmetric-key-format</private-key-format>'
+        f"<cleartext-private-key>{secret}</cleartext-private-key></inline-definition></public-key></host-key>"
+        "</server-identity></ssh-server-parameters></ssh></endpoint></endpoints>"))
+    for source in ("candidate", "running"):
+        assert secret not in admin.get_config(source=source).data_xml
