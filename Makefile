@@ -15,7 +15,14 @@ export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux \
 	libnetconf2-dev libssh-dev libssl-dev
 
-.PHONY: all demo test stress sids deps yang clean
+# The QEMU boards of the board tests (board/README.md), built into build/board/.
+BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+# `make test` builds them when it can install their packages (as root, as in
+# CI); otherwise the board tests skip, saying why.
+TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
+
+.PHONY: all demo test stress sids deps yang board clean
 
 all: test
 
@@ -36,7 +43,11 @@ endif
 demo: $(VENV)/.installed yang
 	$(BIN)/dpu-agent demo
 
-test: $(VENV)/.installed yang
+board: $(VENV)/.installed
+	@tools/system-deps $(BOARD_PACKAGES)
+	$(BIN)/python -m board build
+
+test: $(VENV)/.installed yang $(TEST_BOARD)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the configuration store's crash-injection tests at full count (make test runs fewer)
@@ -49,4 +60,4 @@ sids: $(VENV)/.installed yang
 	$(BIN)/python tools/sids $(SID_MODULES)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build/board

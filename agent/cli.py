@@ -1,4 +1,4 @@
-"""Command line: ``dpu-agent run | show config | demo``.
+"""Command line: ``dpu-agent run | selftest | show config | demo``.
 
 Exit status: 0 success, 1 a runtime or configuration error (the message
 names the file, node and reason), 2 bad arguments.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--syslog", action="store_true", help="log to the system log (/dev/log) instead of stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the agent")
@@ -52,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--module", action="append", metavar="NAME[:FEATURES]", help="also implement this YANG module, with features (comma-separated, * for all); repeatable")
     run.add_argument("--plugin", action="append", metavar="MODULE:ATTR", help="load this plugin; repeatable")
     _add_yang_dir(run)
+
+    st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
+    st.add_argument("--board", default="sim", help="board implementation: sim or linux (default: sim)")
+    st.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration (default: {DEFAULT_STATE_DIR})")
+    st.add_argument("--watchdog", default="/dev/watchdog", metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
+    _add_yang_dir(st)
 
     show = sub.add_parser("show", help="print stored data without running the agent")
     show_sub = show.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -102,15 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "show" and args.state_dir is None and args.root is None:
         parser.error("show config needs --state-dir or --root")
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _setup_logging(args)
     yang_dirs = tuple(args.yang_dir) if getattr(args, "yang_dir", None) else None
     try:
         if args.command == "run":
             return _run(args, yang_dirs)
+        if args.command == "selftest":
+            from .selftest import run_selftest
+
+            return run_selftest(args.board, args.state_dir, yang_dirs, None if args.watchdog == "none" else args.watchdog)
         if args.command == "show":
             return _show_config(args, yang_dirs)
         if args.command == "demo":
@@ -121,6 +129,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dpu-agent: error: {exc}", file=sys.stderr)
         return 1
     return 2
+
+
+def _setup_logging(args) -> None:
+    level = getattr(logging, args.log_level.upper())
+    if args.syslog:
+        # on the firmware the agent runs detached from any terminal: syslogd
+        # keeps (and rotates) its log
+        try:
+            handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        except OSError as exc:
+            print(f"dpu-agent: no system log ({exc}): logging to stderr", file=sys.stderr)
+        else:
+            handler.setFormatter(logging.Formatter("dpu-agent[%(process)d]: %(levelname)s %(name)s: %(message)s"))
+            logging.basicConfig(level=level, handlers=[handler])
+            return
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def _startup_errors():

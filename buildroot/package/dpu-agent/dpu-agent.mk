@@ -1,0 +1,27 @@
+################################################################################
+#
+# dpu-agent
+#
+################################################################################
+
+DPU_AGENT_VERSION = 0.1.0
+DPU_AGENT_SITE = $(BR2_EXTERNAL_DPU_AGENT_PATH)/..
+DPU_AGENT_SITE_METHOD = local
+DPU_AGENT_LICENSE = MIT
+DPU_AGENT_SETUP_TYPE = setuptools
+# the checkout holds more than the Python package
+DPU_AGENT_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
+	--exclude .venv --exclude build --exclude tests \
+	--exclude board --exclude buildroot --exclude bench
+
+define DPU_AGENT_INSTALL_INIT_SYSV
+	$(INSTALL) -D -m 0755 $(DPU_AGENT_PKGDIR)/S50dpu-agent \
+		$(TARGET_DIR)/etc/init.d/S50dpu-agent
+endef
+
+define DPU_AGENT_INSTALL_INIT_SYSTEMD
+	$(INSTALL) -D -m 0644 $(DPU_AGENT_PKGDIR)/dpu-agent.service \
+		$(TARGET_DIR)/usr/lib/systemd/system/dpu-agent.service
+endef
+
+$(eval $(python-package))
