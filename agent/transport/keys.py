@@ -42,14 +42,30 @@ def _parse_private_key(data: bytes) -> PrivateKey:
     return serialization.load_der_private_key(data, password=None)
 
 
+def exposed_secrets(paths: list[Path]) -> list[str]:
+    """Why each of ``paths`` (key files, files that may hold keys) is readable
+    by more than its owner, if it is: the agent refuses to run with exposed keys."""
+    problems = []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            problems.append(f"{path} is readable or writable by others (mode {mode & 0o777:o}): chmod 600 it")
+    return problems
+
+
+def key_files(keys_dir: Path) -> list[Path]:
+    if not keys_dir.is_dir():
+        return []
+    return [p for p in sorted(keys_dir.iterdir()) if p.suffix in KEY_FILE_SUFFIXES and p.is_file()]
+
+
 def load_key_dir(keys_dir: Path) -> dict[bytes, PrivateKey]:
     """Private keys provisioned as files, indexed by their public key (SPKI DER)."""
     found: dict[bytes, PrivateKey] = {}
-    if not keys_dir.is_dir():
-        return found
-    for path in sorted(keys_dir.iterdir()):
-        if path.suffix not in KEY_FILE_SUFFIXES or not path.is_file():
-            continue
+    for path in key_files(keys_dir):
         try:
             key = _parse_private_key(path.read_bytes())
         except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
