@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -54,6 +55,17 @@ def exposed_secrets(paths: list[Path]) -> list[str]:
         if mode & 0o077:
             problems.append(f"{path} is readable or writable by others (mode {mode & 0o777:o}): chmod 600 it")
     return problems
+
+
+def write_key_file(path: Path, data: bytes) -> None:
+    """Write a private key file readable by its owner only (0600)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also when the file existed with looser bits
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def key_files(keys_dir: Path) -> list[Path]:
