@@ -1,0 +1,141 @@
+"""Issue 9: the Broadband Forum module set (../shared/yang-bbf) — context
+load time and memory, each in a fresh process — and edit-config latency
+without plugins, with the BBF modules loaded, and with the reference G.fast
+plugin (agent/plugins/gfast_sim.py) driving the simulated transceiver.
+
+    python -m bench.bbf --child base|bbf DIR...   (one context load, JSON out)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent.callhome import build
+
+from .footprint import nacm_edit
+from .procs import ROOT, AgentProcess, Listener
+from .report import Row, ratio
+from .settings import BenchSettings
+
+PLUGIN = "agent.plugins.gfast_sim:GfastSimPlugin"
+BBF_MODULES = ("bbf-fast:*", "bbf-fastdsl", "bbf-if-type")
+
+
+def _child(which: str, dirs: list[str]) -> None:
+    from agent import modset
+    from agent.plugins.gfast_sim import GfastSimPlugin
+    from agent.yang import Schema
+
+    from . import proc
+
+    modules = dict(modset.MODULES)
+    if which == "bbf":
+        modules.update(GfastSimPlugin.modules)
+    before = proc.memory(os.getpid())
+    t0 = time.perf_counter()
+    schema = Schema(modset.search_dirs(dirs), modules)
+    took = time.perf_counter() - t0
+    after = proc.memory(os.getpid())
+    print(json.dumps({"seconds": took, "modules": len(schema.implemented_modules()),
+                      "pss": after.pss - before.pss, "anon": after.anon - before.anon}))
+
+
+def _context(which: str, dirs: list[str], repeats: int) -> dict:
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-m", "bench.bbf", "--child", which, *dirs], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout
+        runs.append(json.loads(out))
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def _example_xml(s: BenchSettings) -> tuple[str, str]:
+    """The Broadband Forum example line as an edit-config <config> body, and bbf-fast's namespace."""
+    from agent import modset
+    from agent.plugins.gfast_sim import GfastSimPlugin
+    from agent.yang import Schema
+
+    schema = Schema(modset.search_dirs([s.bbf_dir, *s.yang_dirs]), dict(modset.MODULES, **GfastSimPlugin.modules))
+    tree = schema.parse((Path(s.bbf_dir) / "examples" / "fast-line.json").read_text(), "json")
+    try:
+        return tree.to_xml(), schema.namespace_of("bbf-fast")
+    finally:
+        tree.free()
+
+
+def profile_edit(ns: str, k: int) -> str:
+    rate = 1_000_000 - 1000 * (k % 2)
+    return (f'<fast xmlns="{ns}"><service><downstream-data-rate-profile><name>ds-1g</name>'
+            f"<maximum-net-data-rate>{rate}</maximum-net-data-rate></downstream-data-rate-profile></service></fast>")
+
+
+async def _edit_latency(s: BenchSettings, name: str, args: tuple[str, ...], example: str | None, ns: str,
+                        repeats: int) -> dict[str, float]:
+    dirs = [s.bbf_dir, *s.yang_dirs] if example is not None else s.yang_dirs
+    a = AgentProcess(s.dir(f"bbf-{name}"), dirs, args=args)
+    lst = Listener()
+    out = {}
+    try:
+        a.start([a.client("m", [build.Endpoint("e", "127.0.0.1", lst.port)])])
+        c = await a.session(lst)
+        edits = {"nacm": lambda k: c.edit_config(nacm_edit(k))}
+        if example is not None:
+            await c.edit_config(example)
+            edits["profile"] = lambda k: c.edit_config(profile_edit(ns, k))
+        for what, call in edits.items():
+            await call(0)
+            times = []
+            for k in range(1, repeats + 1):
+                t0 = time.perf_counter()
+                await call(k)
+                times.append(time.perf_counter() - t0)
+            out[what] = statistics.median(times) * 1000
+        c.abort()
+    finally:
+        lst.close()
+        a.stop()
+    return out
+
+
+async def measure(s: BenchSettings) -> list[Row]:
+    if s.bbf_dir is None:
+        return [Row("9 BBF", "skipped: no ../shared/yang-bbf", "")]
+    repeats = 3 if s.quick else 5
+    base = _context("base", s.yang_dirs, repeats)
+    bbf = _context("bbf", [s.bbf_dir, *s.yang_dirs], repeats)
+    rows = [
+        Row("9 BBF", f"YANG context load, {bbf['modules']} modules with bbf-fast (median of {repeats} processes)",
+            f"{bbf['seconds'] * 1000:.0f} ms", f"agent's own {base['modules']} modules: {base['seconds'] * 1000:.0f} ms",
+            ratio(bbf["seconds"], base["seconds"])),
+        Row("9 BBF", "YANG context memory (process growth while loading): PSS / anon",
+            f"{bbf['pss'] / 1024:.1f} / {bbf['anon'] / 1024:.1f} MB",
+            f"agent's own modules: {base['pss'] / 1024:.1f} / {base['anon'] / 1024:.1f} MB", ratio(bbf["pss"], base["pss"])),
+    ]
+    example, ns = _example_xml(s)
+    n = 20 if s.quick else 100
+    plain = await _edit_latency(s, "plain", (), None, ns, n)
+    modules = await _edit_latency(s, "modules", tuple(a for m in BBF_MODULES for a in ("--module", m)), example, ns, n)
+    plugin = await _edit_latency(s, "plugin", ("--plugin", PLUGIN), example, ns, n)
+    rows += [
+        Row("9 BBF", f"edit-config (NACM rule), BBF modules + example line, no plugin (median of {n})",
+            f"{modules['nacm']:.2f} ms", f"agent's own modules: {plain['nacm']:.2f} ms", ratio(modules["nacm"], plain["nacm"])),
+        Row("9 BBF", "edit-config (NACM rule), with the G.fast plugin", f"{plugin['nacm']:.2f} ms",
+            f"BBF modules, no plugin: {modules['nacm']:.2f} ms", ratio(plugin["nacm"], modules["nacm"])),
+        Row("9 BBF", "edit-config (G.fast profile rate), with the G.fast plugin: validate + apply on the chip",
+            f"{plugin['profile']:.2f} ms", f"BBF modules, no plugin: {modules['profile']:.2f} ms",
+            ratio(plugin["profile"], modules["profile"])),
+    ]
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3:])
+    else:
+        raise SystemExit(__doc__)
