@@ -60,7 +60,7 @@ class Policy:
 
 
 def read_policy(tree: Tree) -> Policy:
-    data = json.loads(tree.to_json("report-all")).get(NACM)
+    data = json.loads(tree.subtree_json(f"/{NACM}", "report-all")).get(NACM)
     if data is None:
         return Policy()
     groups: dict[str, set[str]] = {}
