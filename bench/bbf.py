@@ -89,31 +89,42 @@ def profile_edit(ns: str, k: int) -> str:
             f"<maximum-net-data-rate>{rate}</maximum-net-data-rate></downstream-data-rate-profile></service></fast>")
 
 
-async def _edit_latency(s: BenchSettings, name: str, args: tuple[str, ...], example: str | None, ns: str,
-                        repeats: int) -> dict[str, float]:
-    dirs = [s.bbf_dir, *s.yang_dirs] if example is not None else s.yang_dirs
-    a = AgentProcess(s.dir(f"bbf-{name}"), dirs, args=args)
-    lst = Listener()
-    out = {}
+async def _edit_latency(s: BenchSettings, example: str, ns: str, n: int) -> dict[str, dict[str, float]]:
+    """Median edit-config times of three agents, measured in turn edit by
+    edit, so that the machine's other load falls on all of them alike."""
+    setups = {
+        "plain": ((), s.yang_dirs, False),
+        "modules": (tuple(a for m in BBF_MODULES for a in ("--module", m)), [s.bbf_dir, *s.yang_dirs], True),
+        "plugin": (("--plugin", PLUGIN), [s.bbf_dir, *s.yang_dirs], True),
+    }
+    agents, listeners, calls = [], [], {}
     try:
-        a.start([a.client("m", [build.Endpoint("e", "127.0.0.1", lst.port)])])
-        c = await a.session(lst)
-        edits = {"nacm": lambda k: c.edit_config(nacm_edit(k))}
-        if example is not None:
-            await c.edit_config(example)
-            edits["profile"] = lambda k: c.edit_config(profile_edit(ns, k))
-        for what, call in edits.items():
-            await call(0)
-            times = []
-            for k in range(1, repeats + 1):
+        for name, (args, dirs, bbf) in setups.items():
+            a = AgentProcess(s.dir(f"bbf-{name}"), dirs, args=args)
+            agents.append(a)
+            lst = Listener()
+            listeners.append(lst)
+            a.start([a.client("m", [build.Endpoint("e", "127.0.0.1", lst.port)])])
+            c = await a.session(lst)
+            calls[(name, "nacm")] = lambda k, c=c: c.edit_config(nacm_edit(k))
+            if bbf:
+                await c.edit_config(example)
+                calls[(name, "profile")] = lambda k, c=c: c.edit_config(profile_edit(ns, k))
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+        for k in range(n + 1):
+            for key, call in calls.items():
                 t0 = time.perf_counter()
                 await call(k)
-                times.append(time.perf_counter() - t0)
-            out[what] = statistics.median(times) * 1000
-        c.abort()
+                if k:  # the first is a warm-up
+                    times[key].append(time.perf_counter() - t0)
     finally:
-        lst.close()
-        a.stop()
+        for lst in listeners:
+            lst.close()
+        for a in agents:
+            a.stop()
+    out: dict[str, dict[str, float]] = {name: {} for name in setups}
+    for (name, what), values in times.items():
+        out[name][what] = statistics.median(values) * 1000
     return out
 
 
@@ -133,9 +144,8 @@ async def measure(s: BenchSettings) -> list[Row]:
     ]
     example, ns = _example_xml(s)
     n = 20 if s.quick else 100
-    plain = await _edit_latency(s, "plain", (), None, ns, n)
-    modules = await _edit_latency(s, "modules", tuple(a for m in BBF_MODULES for a in ("--module", m)), example, ns, n)
-    plugin = await _edit_latency(s, "plugin", ("--plugin", PLUGIN), example, ns, n)
+    latency = await _edit_latency(s, example, ns, n)
+    plain, modules, plugin = latency["plain"], latency["modules"], latency["plugin"]
     rows += [
         Row("9 BBF", f"edit-config (NACM rule), BBF modules + example line, no plugin (median of {n})",
             f"{modules['nacm']:.2f} ms", f"agent's own modules: {plain['nacm']:.2f} ms", ratio(modules["nacm"], plain["nacm"])),
