@@ -31,7 +31,7 @@ def ratio(agent: float, baseline: float) -> float | None:
 def table(rows: list[Row]) -> str:
     lines = ["| # | measure | dpu-agent | baseline (same run) | agent ÷ baseline |", "|---|---|---:|---|---:|"]
     for r in rows:
-        q = "" if r.ratio is None else f"{r.ratio:.2f}"
+        q = "" if r.ratio is None else f"{r.ratio:.2f}" if r.ratio >= 0.1 else f"{r.ratio:.3f}"
         lines.append(f"| {r.item} | {r.measure} | {r.agent} | {r.baseline} | {q} |")
     return "\n".join(lines)
 
