@@ -896,11 +896,23 @@ class Tree:
     def to_json(self, with_defaults: str = "explicit") -> str:
         return self._print(lib.LYD_JSON, WITH_DEFAULTS[with_defaults])
 
-    def _print(self, fmt, wd) -> str:
+    def subtree_json(self, path: str, with_defaults: str = "explicit") -> str:
+        """The node at ``path`` with everything below it, as RFC 7951 JSON
+        ("{}" when absent): reading one top-level subtree costs what that
+        subtree holds, not what the whole tree does."""
+        node = self.find(path, include_defaults=True)
+        if node is None:
+            return "{}"
+        return self._print(lib.LYD_JSON, WITH_DEFAULTS[with_defaults], node)
+
+    def _print(self, fmt, wd, node=None) -> str:
         if self.first == ffi.NULL:
             return "" if fmt == lib.LYD_XML else "{}"
         out = ffi.new("char **")
-        ret = lib.lyd_print_mem(out, self.first, fmt, lib.LYD_PRINT_WITHSIBLINGS | lib.LYD_PRINT_SHRINK | wd)
+        flags = lib.LYD_PRINT_SHRINK | wd
+        if node is None:
+            node, flags = self.first, flags | lib.LYD_PRINT_WITHSIBLINGS
+        ret = lib.lyd_print_mem(out, node, fmt, flags)
         if ret != lib.LY_SUCCESS:
             raise YangError(_drain(self.schema, self))
         try:
