@@ -96,14 +96,17 @@ def test_every_kconfig_symbol_exists():
 
 
 def test_every_make_variable_is_set_or_buildroots():
+    kconfig = {sym for f in TREE.rglob("Config.in") for sym in re.findall(r"^\s*config (BR2_\w+)$", f.read_text(), re.M)}
     for mk in makefiles():
         text = mk.read_text()
         set_here = set(re.findall(r"^(?:define\s+)?([A-Z0-9_]+)\s*(?:[:+?]?=|$)", text, re.M))
         set_here |= set(re.findall(r"\$\(foreach (\w+),", text))  # loop variables
         prefix = mk.stem.replace("-", "_").upper() + "_"
         # <PKG>_DL_DIR and <PKG>_PKGDIR are set by the package infrastructure
-        for name in re.findall(r"\$\(([^$()\s,]+)", text):
-            ok = name in set_here or name in BUILDROOT_MAKE or name in (prefix + "DL_DIR", prefix + "PKGDIR")
+        # $(name ...) with arguments is a function call (call, foreach, ...), not a variable
+        for name in re.findall(r"\$\(([^$()\s,]+)\)", text):
+            ok = (name in set_here or name in BUILDROOT_MAKE or name in kconfig
+                  or name in (prefix + "DL_DIR", prefix + "PKGDIR"))
             assert ok, f"{mk.name}: $({name}) is neither set there nor Buildroot's"
 
 
