@@ -42,6 +42,21 @@ def _parse_private_key(data: bytes) -> PrivateKey:
     return serialization.load_der_private_key(data, password=None)
 
 
+def read_private_key(path: Path) -> PrivateKey:
+    """One private key file, in any format of the key directory; the error
+    names the file, never its content."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"{path}: {exc.strerror}") from None
+    try:
+        return _parse_private_key(data)
+    except TypeError:
+        raise KeyMaterialError(f"{path}: an encrypted private key (decrypt it first)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyMaterialError(f"{path}: not a private key (PKCS#8, SEC1, PKCS#1 or OpenSSH; PEM or DER)") from None
+
+
 def load_key_dir(keys_dir: Path) -> dict[bytes, PrivateKey]:
     """Private keys provisioned as files, indexed by their public key (SPKI DER)."""
     found: dict[bytes, PrivateKey] = {}
