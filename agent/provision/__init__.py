@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 
 from .. import configfile
 from ..callhome import build
@@ -43,6 +44,9 @@ from .staging import ConfigStep, Staging
 log = logging.getLogger(__name__)
 
 IDENTITY_FIELDS = ("serial_number", "model", "manufacturer")
+
+#: RFC 4514 has no short name for it (the X.520 name, as OpenSSL prints it)
+_ATTRIBUTE_NAMES = {NameOID.SERIAL_NUMBER: "serialNumber"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class Target:
     def on_box(self, path: Path) -> str:
         """``path`` as the box sees it."""
         if self.root is None:
-            return str(path)
+            return str(path.absolute())
         return "/" + str(path.relative_to(self.root)).lstrip("/")
 
 
@@ -70,6 +74,8 @@ def provision(profile: Profile, target: Target, force: bool = False) -> dict:
     from ..daemon import build_schema
 
     if profile.managers is None:
+        if profile.admins:
+            raise ProvisionError("--admin / admins: give the managers too (--from or --manager)")
         if force:
             raise ProvisionError(
                 "--force makes new device keys, which the stored configuration uses: "
@@ -84,42 +90,40 @@ def provision(profile: Profile, target: Target, force: bool = False) -> dict:
     schema = build_schema(Settings(state_dir=target.state_dir, yang_dirs=target.yang_dirs))
     config_file = ConfigFile(target.state_dir, schema)
     stored = _stored(config_file)
-    identity, identity_bytes = _identity(target.state_dir / "identity.json", profile)
-
-    keys_dir = target.keys_dir
-    host = devicekeys.ssh_host_key(keys_dir, force)
-    tls = None
-    if profile.uses_tls or (keys_dir / devicekeys.TLS_KEY).exists():
-        tls = devicekeys.tls_credentials(
-            keys_dir, profile.tls, identity.get("serial_number"), force, renew=profile.managers is not None
-        )
-
     tree = None
-    if profile.managers is not None:
-        tree = _configuration(schema, profile, host, tls)
+    try:
+        identity, identity_bytes = _identity(target.state_dir / "identity.json", profile)
+        keys_dir = target.keys_dir
+        host = devicekeys.ssh_host_key(keys_dir, force)
+        tls = None
+        if profile.uses_tls or (keys_dir / devicekeys.TLS_KEY).exists():
+            tls = devicekeys.tls_credentials(
+                keys_dir, profile.tls, identity.get("serial_number"), force, renew=profile.managers is not None
+            )
+        if profile.managers is not None:
+            tree = _configuration(schema, profile, host, tls)
 
-    staging = Staging([target.state_dir, keys_dir])
-    staging.put(keys_dir / devicekeys.SSH_HOST_KEY, host.file_data, 0o600)
-    if tls is not None:
-        staging.put(keys_dir / devicekeys.TLS_KEY, tls.key_file_data, 0o600)
-        staging.put(keys_dir / devicekeys.TLS_CERT, tls.chain_file_data, 0o600)
-        if tls.csr is not None:
-            staging.put(profile.tls.csr, tls.csr, 0o644)
-    if identity_bytes is not None:
-        staging.put(target.state_dir / "identity.json", identity_bytes, 0o644)
-    if tree is not None and not config_file.holds(tree):
-        staging.last = ConfigStep(config_file, tree)
-    written = staging.paths
-    try:
-        staging.commit()
-    except OSError as exc:
-        raise ProvisionError(f"nothing written: {exc.filename or target.state_dir}: {exc.strerror}") from None
-    shown = tree if tree is not None else stored
-    try:
-        return _report(target, identity, host, tls, profile, shown, written)
+        staging = Staging([target.state_dir, keys_dir])
+        staging.put(keys_dir / devicekeys.SSH_HOST_KEY, host.file_data, 0o600)
+        if tls is not None:
+            staging.put(keys_dir / devicekeys.TLS_KEY, tls.key_file_data, 0o600)
+            staging.put(keys_dir / devicekeys.TLS_CERT, tls.chain_file_data, 0o600)
+            if tls.csr is not None:
+                staging.put(profile.tls.csr, tls.csr, 0o644)
+        if identity_bytes is not None:
+            staging.put(target.state_dir / "identity.json", identity_bytes, 0o644)
+        if tree is not None and not config_file.holds(tree):
+            staging.last = ConfigStep(config_file, tree)
+        written = staging.paths
+        try:
+            staging.commit()
+        except OSError as exc:
+            raise ProvisionError(f"nothing written: {exc.filename or target.state_dir}: {exc.strerror}") from None
+        return _report(target, identity, host, tls, profile, tree if tree is not None else stored, written)
     finally:
-        for t in {id(t): t for t in (tree, stored) if t is not None}.values():
-            t.free()
+        for t in (tree, stored):
+            if t is not None:
+                t.free()
 
 
 def _stored(config_file: ConfigFile) -> Tree | None:
@@ -191,8 +195,8 @@ def _certificate(tls: devicekeys.TlsCredentials, profile: Profile) -> dict:
     leaf = tls.chain[0]
     digest = leaf.fingerprint(hashes.SHA256())
     return {
-        "subject": leaf.subject.rfc4514_string(),
-        "issuer": leaf.issuer.rfc4514_string(),
+        "subject": leaf.subject.rfc4514_string(_ATTRIBUTE_NAMES),
+        "issuer": leaf.issuer.rfc4514_string(_ATTRIBUTE_NAMES),
         "self_signed": tls.self_signed,
         "not_after": leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256_fingerprint": ":".join(f"{b:02X}" for b in digest),
