@@ -9,7 +9,6 @@ import base64
 import datetime
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess

@@ -87,7 +87,7 @@ def ssh_host_key(keys_dir: Path, force: bool) -> SshHostKey:
 
 @dataclass(frozen=True)
 class TlsCredentials:
-    key: ec.EllipticCurvePrivateKey | keys.PrivateKey
+    key: keys.PrivateKey
     #: the device certificate, then its issuers
     chain: list[x509.Certificate]
     #: a CSR (PEM) for the key, when asked for

@@ -155,7 +155,8 @@ def _read(path: Path, what: str) -> bytes:
 def ssh_public_keys(value: str, base: Path, what: str) -> list[str]:
     """An OpenSSH public-key line, or a file of them (authorized_keys: blank
     lines and # comments allowed, options not), as wire-format base64."""
-    if _SSH_KEY_TYPE.match(value.split()[0] if value.split() else ""):
+    words = value.split()
+    if len(words) > 1 and _SSH_KEY_TYPE.match(words[0]):  # a file name has no key type and base64 after it
         return [_ssh_key_line(value, what)]
     path = base / Path(value).expanduser()
     raw = _read(path, what)
