@@ -22,7 +22,7 @@ BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
 # CI); otherwise the board tests skip, saying why.
 TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
 
-.PHONY: all demo test stress sids deps yang board clean
+.PHONY: all demo test stress sids fuzz deps yang board clean
 
 all: test
 
@@ -60,4 +60,15 @@ sids: $(VENV)/.installed yang
 	$(BIN)/python tools/sids $(SID_MODULES)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build/board
+	rm -rf $(VENV) .pytest_cache build/board build/fuzz
+
+# coverage-guided fuzzing with atheris: FUZZ_RUNS inputs per target, 4 targets
+# (make test replays the seeds and regressions and a short mutation run)
+FUZZ_RUNS ?= 250000
+fuzz: $(VENV)/.installed yang
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,fuzz]'
+	@for t in framing xml session edit; do \
+	  mkdir -p build/fuzz/$$t && cp -n fuzz/corpus/$$t/* build/fuzz/$$t/ && \
+	  $(BIN)/python -m fuzz $$t -runs=$(FUZZ_RUNS) -rss_limit_mb=1024 -timeout=10 \
+	    -artifact_prefix=build/fuzz/$$t- build/fuzz/$$t || exit 1; \
+	done

@@ -15,16 +15,24 @@ import signal
 
 from . import configfile, hal, modset, notify, state
 from .callhome.manager import CallHomeManager, ManagerSettings
-from .datastore.persist import ConfigFile
+from .datastore.persist import FILENAME, PREVIOUS, ConfigFile
 from .datastore.store import Datastore
 from .hal.base import Identity
 from .plugins import Plugin
 from .plugins import host as plugin_host
 from .server import Limits, NetconfServer
+from .transport import keys
+
+#: the stored configuration may hold cleartext keys: it is guarded like them
+STORE_FILES = (FILENAME, PREVIOUS)
 from .settings import Settings
 from .yang import Schema
 
 log = logging.getLogger(__name__)
+
+
+class SecretsExposed(Exception):
+    """Key files or the store are readable by others: the agent will not run so."""
 
 
 def build_schema(settings: Settings, plugins: list[Plugin] = ()) -> Schema:
@@ -61,6 +69,9 @@ class Agent:
         if self.board is None:
             # fail before touching the state dir
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
+        exposed = keys.exposed_secrets(keys.key_files(s.keys_dir) + [s.state_dir / n for n in STORE_FILES])
+        if exposed:
+            raise SecretsExposed("refusing to start with exposed private keys: " + "; ".join(exposed))
         plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
         self.schema = build_schema(s, plugins)
         self.config_file = ConfigFile(s.state_dir, self.schema)

@@ -22,7 +22,7 @@ import asyncssh
 from .callhome import build
 from .daemon import Agent
 from .settings import Settings
-from .transport import tcp
+from .transport import keys, tcp
 
 CLIENT = "operator-pma"
 NS_NCS = build.NS_NCS
@@ -73,7 +73,7 @@ async def _demo(work: Path, yang_dirs) -> int:
     state = work / "state"
     (state / "keys").mkdir(parents=True, mode=0o700)
     host_key = asyncssh.generate_private_key("ssh-ed25519")
-    host_key.write_private_key(str(state / "keys" / "host.key"))
+    keys.write_key_file(state / "keys" / "host.key", host_key.export_private_key())
     host_b64 = base64.b64encode(host_key.public_data).decode()
     pma_key = asyncssh.generate_private_key("ssh-ed25519")
     pma_key.write_private_key(str(work / "pma.key"))

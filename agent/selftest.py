@@ -51,20 +51,17 @@ def _check_yang_and_store(state_dir: Path, yang_dirs, say: Say) -> bool:
     dirs = modset.search_dirs(list(yang_dirs) if yang_dirs else None)
     _line(say, True, "yang", f"{len(schema.implemented_modules())} modules implemented, from {':'.join(dirs)}")
 
-    stored = ConfigFile(state_dir)
-    if not stored.exists():
-        return _line(say, True, "configuration", f"none stored in {state_dir}")
+    stored = ConfigFile(state_dir, schema)
     try:
-        tree = stored.load(schema)
-        if tree is None:
-            return _line(say, True, "configuration", f"none stored in {state_dir}")
-        try:
-            tree.validate()
-        finally:
-            tree.free()
+        loaded = stored.load()
     except Exception as exc:
-        return _line(say, False, "configuration", f"{stored.path}: {exc}")
-    return _line(say, True, "configuration", f"{stored.path} is valid")
+        return _line(say, False, "configuration", str(exc))
+    if loaded is None:
+        return _line(say, True, "configuration", f"none stored in {state_dir}")
+    loaded.tree.free()
+    if loaded.source == "previous":
+        return _line(say, False, "configuration", f"current slot unusable, previous one loads: {loaded.problem}")
+    return _line(say, True, "configuration", f"{stored.path} is valid (format {loaded.format})")
 
 
 def _check_board(name: str, watchdog_path: str | None, say: Say) -> bool:

@@ -16,6 +16,7 @@ import pytest
 
 from agent import modset
 from agent.callhome import build
+from agent.transport.keys import write_key_file
 from agent.daemon import Agent
 from agent.settings import Settings
 from agent.transport.cert_to_name import fingerprint
@@ -160,7 +161,7 @@ class Harness:
         self.state_dir = tmp / "state"
         (self.state_dir / "keys").mkdir(parents=True, mode=0o700)
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
-        self.host_key.write_private_key(str(self.state_dir / "keys" / "host.key"))
+        write_key_file(self.state_dir / "keys" / "host.key", self.host_key.export_private_key())
         self.host_b64 = b64(self.host_key)
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key_file = tmp / "client.key"

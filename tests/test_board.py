@@ -21,6 +21,7 @@ import asyncssh
 import pytest
 
 from agent.callhome import build
+from agent.transport.keys import write_key_file
 from board import image
 from board.qemu import AGENT_OFF, Board, BoardOptions, qemu_binary
 
@@ -71,7 +72,7 @@ class Dpu:
         keys_dir = run / "state" / "keys"
         keys_dir.mkdir(parents=True, mode=0o700)
         host_key = asyncssh.generate_private_key("ssh-ed25519")
-        host_key.write_private_key(str(keys_dir / "host.key"))
+        write_key_file(keys_dir / "host.key", host_key.export_private_key())
         client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.keys = Keys(tmp / "client.key", base64.b64encode(host_key.public_data).decode())
         client_key.write_private_key(str(self.keys.client_key_file))

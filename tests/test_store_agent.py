@@ -54,6 +54,7 @@ def test_a_store_written_before_sids_is_loaded(tmp_path, yang_dirs):
     h = Harness(tmp_path, yang_dirs)
     try:
         shutil.copy(os.path.join(DATA, "running-v1.cbor"), h.state_dir / FILENAME)
+        (h.state_dir / FILENAME).chmod(0o600)  # as the agent wrote it
         agent = h.start(None)
         assert agent.loaded_from == "current" and agent.store_problem is None
         expected = json.load(open(os.path.join(DATA, "running-v1.json")))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -57,14 +58,41 @@ def read_private_key(path: Path) -> PrivateKey:
         raise KeyMaterialError(f"{path}: not a private key (PKCS#8, SEC1, PKCS#1 or OpenSSH; PEM or DER)") from None
 
 
+def exposed_secrets(paths: list[Path]) -> list[str]:
+    """Why each of ``paths`` (key files, files that may hold keys) is readable
+    by more than its owner, if it is: the agent refuses to run with exposed keys."""
+    problems = []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            problems.append(f"{path} is readable or writable by others (mode {mode & 0o777:o}): chmod 600 it")
+    return problems
+
+
+def write_key_file(path: Path, data: bytes) -> None:
+    """Write a private key file readable by its owner only (0600)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also when the file existed with looser bits
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def key_files(keys_dir: Path) -> list[Path]:
+    if not keys_dir.is_dir():
+        return []
+    return [p for p in sorted(keys_dir.iterdir()) if p.suffix in KEY_FILE_SUFFIXES and p.is_file()]
+
+
 def load_key_dir(keys_dir: Path) -> dict[bytes, PrivateKey]:
     """Private keys provisioned as files, indexed by their public key (SPKI DER)."""
     found: dict[bytes, PrivateKey] = {}
-    if not keys_dir.is_dir():
-        return found
-    for path in sorted(keys_dir.iterdir()):
-        if path.suffix not in KEY_FILE_SUFFIXES or not path.is_file():
-            continue
+    for path in key_files(keys_dir):
         try:
             key = _parse_private_key(path.read_bytes())
         except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
