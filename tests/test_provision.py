@@ -9,6 +9,7 @@ import base64
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -487,6 +488,8 @@ def test_rootfs_layout_and_show_config(tmp_path, ydir, nms_key):
     assert (root / "var/lib/dpu-agent/keys" / devicekeys.SSH_HOST_KEY).stat().st_mode & 0o777 == 0o600
     r = run_provision("show", "config", "--root", str(root), ydir=str(tmp_path / "not-the-yang-dir"))
     assert r.returncode == 0 and report["ssh_host_key"]["public_key"].split()[1] in r.stdout
+    r = run_provision("selftest", "--state-dir", str(root / "var/lib/dpu-agent"), ydir=ydir)
+    assert r.returncode == 0 and re.search(r"^ok\s+configuration: \S+ is valid", r.stdout, re.M), r.stdout
     # --state-dir with --root is inside ROOTFS, for both commands
     report = provisioned("--root", str(root), "--state-dir", "/data/dpu", *args, ydir=ydir)
     assert (root / "data/dpu/running.cbor").exists() and report["state_dir"] == "/data/dpu"
