@@ -22,7 +22,10 @@ BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
 # CI); otherwise the board tests skip, saying why.
 TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
 
-.PHONY: all demo test stress sids fuzz deps yang board clean
+# the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
+BENCH_PACKAGES := netconfd openssh-server
+
+.PHONY: all demo test stress bench sids fuzz deps yang board clean
 
 all: test
 
@@ -53,6 +56,13 @@ test: $(VENV)/.installed yang $(TEST_BOARD)
 # the configuration store's crash-injection tests at full count (make test runs fewer)
 stress: $(VENV)/.installed yang
 	DPU_AGENT_CRASH_ITERATIONS=1000 $(BIN)/python -m pytest -q tests/test_store_crash.py $(PYTEST_ARGS)
+
+# the performance table against baselines run here and now (bench/results.md);
+# as root (netconfd's login user, a private sshd, network namespaces).
+# BENCH_QUICK=1: short windows, for development
+bench: $(VENV)/.installed yang
+	@tools/system-deps $(BENCH_PACKAGES)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # allocate YANG SIDs for new or changed modules of agent/modset.py and SID_MODULES (see tools/sids)
 sids: $(VENV)/.installed yang

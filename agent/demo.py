@@ -60,7 +60,8 @@ def _accept(port: int, key_file: Path, host_key_b64: str, timeout: float = 30):
 def run_demo(yang_dirs: tuple[str, ...] | None) -> int:
     for noisy in ("ncclient", "paramiko", "asyncssh"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("agent").setLevel(logging.WARNING)
+    # the transcript tells the story; the agent's own log would interleave with it
+    logging.getLogger("agent").setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="dpu-agent-demo-"))
     try:
         return asyncio.run(_demo(work, yang_dirs))

@@ -271,11 +271,7 @@ class Schema:
             self._load(name, features)
         self._ns_to_module: dict[str, str] = {}
         self._module_to_ns: dict[str, str] = {}
-        it = ffi.new("uint32_t *", 0)
-        while True:
-            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
-            if mod == ffi.NULL:
-                break
+        for mod in self._modules():
             self._ns_to_module[_s(mod.ns)] = _s(mod.name)
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
         self._secrets: list[str] | None = None
@@ -304,11 +300,7 @@ class Schema:
     def implemented_modules(self) -> list[dict]:
         """Implemented modules with revision, namespace, YANG version, enabled features, deviations."""
         out = []
-        it = ffi.new("uint32_t *", 0)
-        while True:
-            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
-            if mod == ffi.NULL:
-                break
+        for mod in self._modules():
             if not mod.implemented:
                 continue
             m = libyang.Module(self._ctx, mod)
@@ -328,11 +320,7 @@ class Schema:
     def module_file(self, name: str) -> tuple[str | None, str | None]:
         """(revision, file path) of a module of this context, (None, None) if absent."""
         found = None
-        it = ffi.new("uint32_t *", 0)
-        while True:
-            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
-            if mod == ffi.NULL:
-                break
+        for mod in self._modules():
             if _s(mod.name) == name and (found is None or mod.implemented):
                 found = mod
         if found is None:
@@ -383,6 +371,18 @@ class Schema:
         node = lib.lys_find_child(parent.cdata, mod, name.encode(), 0, 0, 0)
         return SchemaNode(node) if node != ffi.NULL else None
 
+    def _modules(self) -> Iterator:
+        """Every module of the context (implemented or imported only)."""
+        it = ffi.new("uint32_t *", 0)
+        while True:
+            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
+            if mod == ffi.NULL:
+                return
+            yield mod
+
+    def _compiled_modules(self) -> Iterator:
+        return (m for m in self._modules() if m.implemented and m.compiled != ffi.NULL)
+
     def secret_paths(self) -> list[str]:
         """Schema paths (data form) of the nodes holding secrets: cleartext
         private keys, symmetric keys and passwords (the ietf-crypto-types
@@ -390,13 +390,8 @@ class Schema:
         whatever the access rules say."""
         if self._secrets is None:
             found: list[str] = []
-            it = ffi.new("uint32_t *", 0)
-            while True:
-                mod = lib.ly_ctx_get_module_iter(self.cdata, it)
-                if mod == ffi.NULL:
-                    break
-                if mod.implemented and mod.compiled != ffi.NULL:
-                    self._collect_secrets(ffi.NULL, mod.compiled, found)
+            for mod in self._compiled_modules():
+                self._collect_secrets(ffi.NULL, mod.compiled, found)
             self._secrets = found
         return self._secrets
 
@@ -418,13 +413,8 @@ class Schema:
         schema-node identifier, the key of its ``.sid`` file item: choice and
         case steps included, the module name on the first step and wherever
         the module changes (as pyang's sid plugin writes them)."""
-        it = ffi.new("uint32_t *", 0)
-        while True:
-            mod = lib.ly_ctx_get_module_iter(self.cdata, it)
-            if mod == ffi.NULL:
-                break
-            if mod.implemented and mod.compiled != ffi.NULL:
-                yield from _sid_identifiers(ffi.NULL, mod.compiled, "", None)
+        for mod in self._compiled_modules():
+            yield from _sid_identifiers(ffi.NULL, mod.compiled, "", None)
 
     def xml_path(self, path: str) -> tuple[str, dict[str, str]]:
         """libyang's JSON-style data path -> XML instance-identifier and its
@@ -906,11 +896,23 @@ class Tree:
     def to_json(self, with_defaults: str = "explicit") -> str:
         return self._print(lib.LYD_JSON, WITH_DEFAULTS[with_defaults])
 
-    def _print(self, fmt, wd) -> str:
+    def subtree_json(self, path: str, with_defaults: str = "explicit") -> str:
+        """The node at ``path`` with everything below it, as RFC 7951 JSON
+        ("{}" when absent): reading one top-level subtree costs what that
+        subtree holds, not what the whole tree does."""
+        node = self.find(path, include_defaults=True)
+        if node is None:
+            return "{}"
+        return self._print(lib.LYD_JSON, WITH_DEFAULTS[with_defaults], node)
+
+    def _print(self, fmt, wd, node=None) -> str:
         if self.first == ffi.NULL:
             return "" if fmt == lib.LYD_XML else "{}"
         out = ffi.new("char **")
-        ret = lib.lyd_print_mem(out, self.first, fmt, lib.LYD_PRINT_WITHSIBLINGS | lib.LYD_PRINT_SHRINK | wd)
+        flags = lib.LYD_PRINT_SHRINK | wd
+        if node is None:
+            node, flags = self.first, flags | lib.LYD_PRINT_WITHSIBLINGS
+        ret = lib.lyd_print_mem(out, node, fmt, flags)
         if ret != lib.LY_SUCCESS:
             raise YangError(_drain(self.schema, self))
         try:

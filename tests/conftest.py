@@ -270,3 +270,29 @@ def harness(tmp_path, yang_dirs):
     h = Harness(tmp_path, yang_dirs)
     yield h
     h.close()
+
+
+def yanglint(kind: str, data_file, yang_dirs: list[str], *extra: str):
+    """Run yanglint on ``data_file`` against the agent's module set; skips without yanglint."""
+    import shutil
+    import subprocess
+
+    if shutil.which("yanglint") is None:
+        pytest.skip("yanglint (libyang2-tools) is not installed")
+    dirs = modset.search_dirs(yang_dirs)
+    args = ["yanglint", "-t", kind, *extra]
+    for d in dirs:
+        args += ["-p", d]
+    for module, feats in modset.MODULES.items():
+        if feats:
+            args += ["-F", f"{module}:{','.join(feats)}"]
+    args += [module_file(m, dirs) for m in modset.MODULES] + [str(data_file)]
+    return subprocess.run(args, capture_output=True, text=True)
+
+
+def module_file(name: str, dirs: list[str]) -> str:
+    for d in dirs:
+        found = sorted(Path(d).glob(f"{name}@*.yang")) or sorted(Path(d).glob(f"{name}.yang"))
+        if found:
+            return str(found[-1])
+    raise FileNotFoundError(name)

@@ -3,21 +3,16 @@ state, periodic connections on an accelerated clock."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-import subprocess
 import time
 
-import pytest
-from ncclient.operations import RPCError
 
-from agent import modset
 from agent.callhome import build
 from agent.callhome.manager import Clock
 from agent.hal.sim import SimBoard
 
-from .test_callhome import client_edit, module_file, wait_for
+from .conftest import yanglint
+from .test_callhome import data_content, wait_for
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -91,18 +86,8 @@ def test_operational_state_validates_with_yanglint(harness, tmp_path, yang_dirs)
     assert "<serial-num>DPU-0042</serial-num>" in data and "<model-name>DPU-8P</model-name>" in data
     assert "<firmware-rev>sim</firmware-rev>" in data  # not provisioned: the board's
     assert "<connected-endpoint>a</connected-endpoint>" in data and "<status>connected</status>" in data
-    if shutil.which("yanglint") is None:
-        pytest.skip("yanglint (libyang2-tools) is not installed")
-    inner = data[data.index(">", data.index("<data")) + 1 : data.rindex("</data>")]
-    (tmp_path / "get.xml").write_text(inner)
-    args = ["yanglint", "-y", "-t", "get"]  # -y: implement ietf-yang-library too
-    for d in modset.search_dirs(yang_dirs):
-        args += ["-p", d]
-    for module, feats in modset.MODULES.items():
-        if feats:
-            args += ["-F", f"{module}:{','.join(feats)}"]
-    args += [module_file(mod, modset.search_dirs(yang_dirs)) for mod in modset.MODULES] + [str(tmp_path / "get.xml")]
-    out = subprocess.run(args, capture_output=True, text=True)
+    (tmp_path / "get.xml").write_text(data_content(data))
+    out = yanglint("get", tmp_path / "get.xml", yang_dirs, "-y")  # -y: ietf-yang-library too
     assert out.returncode == 0, out.stderr
     m.close_session()
 

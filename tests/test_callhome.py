@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
 import time
 
 import asyncssh
 import pytest
 from ncclient.operations import RPCError
 
-from agent import modset
 from agent.callhome import build
 from agent.transport import tcp
 
-from .conftest import free_port
+from .conftest import free_port, yanglint
 
 NCS = build.NS_NCS
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -29,16 +26,6 @@ def wrap(body: str) -> str:
 
 def client_edit(name: str, body: str) -> str:
     return wrap(f"<netconf-client><name>{name}</name>{body}</netconf-client>")
-
-
-def module_file(name: str, dirs: list[str]) -> str:
-    from pathlib import Path
-
-    for d in dirs:
-        found = sorted(Path(d).glob(f"{name}@*.yang")) or sorted(Path(d).glob(f"{name}.yang"))
-        if found:
-            return str(found[-1])
-    raise FileNotFoundError(name)
 
 
 def wait_for(predicate, timeout=15.0, interval=0.05):
@@ -176,22 +163,16 @@ def test_invalid_edits_answer_rpc_error_and_change_nothing(one, body, tag, path_
     assert harness.agent.callhome.states["nms"].connections == 1
 
 
+def data_content(reply_data_xml: str) -> str:
+    """The datastore content of a <data> reply (what yanglint reads)."""
+    d = reply_data_xml
+    return d[d.index(">", d.index("<data")) + 1 : d.rindex("</data>")]
+
+
 def test_get_config_output_validates_with_yanglint(one, tmp_path, yang_dirs):
-    if shutil.which("yanglint") is None:
-        pytest.skip("yanglint (libyang2-tools) is not installed")
     _, _, m = one
-    data = m.get_config(source="running").data_xml
-    # yanglint wants the datastore content, not the <data> wrapper
-    inner = data[data.index(">", data.index("<data")) + 1 : data.rindex("</data>")]
-    (tmp_path / "running.xml").write_text(inner)
-    args = ["yanglint", "-t", "config"]
-    for d in modset.search_dirs(yang_dirs):
-        args += ["-p", d]
-    for module, feats in modset.MODULES.items():
-        if feats:
-            args += ["-F", f"{module}:{','.join(feats)}"]
-    args += [module_file(m, modset.search_dirs(yang_dirs)) for m in modset.MODULES] + [str(tmp_path / "running.xml")]
-    out = subprocess.run(args, capture_output=True, text=True)
+    (tmp_path / "running.xml").write_text(data_content(m.get_config(source="running").data_xml))
+    out = yanglint("config", tmp_path / "running.xml", yang_dirs)
     assert out.returncode == 0, out.stderr
 
 

@@ -15,7 +15,6 @@ from agent.callhome import build
 
 from . import rawclient
 from .rawclient import NC
-from .test_callhome import wait_for
 
 GET_CONFIG = "<get-config><source><running/></source></get-config>"
 

@@ -134,7 +134,7 @@ def test_link_down_then_up_calls_home_without_waiting_for_backoff(harness, topo)
     harness.listeners.append(a)
     state = start_agent(harness, topo, [build.Endpoint("a", "192.0.2.2", a.port, keepalives=KA)],
                         settings={"backoff_min": 60, "backoff_max": 60})
-    m = a.accept(harness)
+    _manager = a.accept(harness)  # its session stays open until the link goes down
     assert state.interface == topo.dpu_if
     t0 = time.monotonic()
     topo.dpu_link(False)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 
 import pytest
 from ncclient.operations import RPCError
 
-from agent import modset
 from agent.callhome import build
 from agent.hal.sim import SimBoard
 
 from .conftest import Listener
-from .test_callhome import client_edit, module_file
+from .conftest import yanglint
+from .test_callhome import client_edit, data_content
 
 NS6470 = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 
@@ -104,8 +102,6 @@ def test_filtered_subscription(harness):
 
 
 def test_notifications_validate_with_yanglint(subscribed, tmp_path, yang_dirs):
-    if shutil.which("yanglint") is None:
-        pytest.skip("yanglint (libyang2-tools) is not installed")
     harness, board, m, l2 = subscribed
     m2 = l2.accept(harness)
     m2.edit_config(target="running", config=client_edit("nms2", "<reconnect-strategy><max-wait>4</max-wait></reconnect-strategy>"))
@@ -113,20 +109,12 @@ def test_notifications_validate_with_yanglint(subscribed, tmp_path, yang_dirs):
     harness.call(lambda: board.nics.set_link("eth0", False))
     names = ["netconf-session-start", "netconf-config-change", "netconf-session-end", "interface-link-change"]
     # the config-change targets are instance-identifiers: validated against running
-    data = m.get_config(source="running").data_xml
     running = tmp_path / "running.xml"
-    running.write_text(data[data.index(">", data.index("<data")) + 1 : data.rindex("</data>")])
+    running.write_text(data_content(m.get_config(source="running").data_xml))
     for name in names:
         xml = take(m, name)
         body = xml[xml.index("</eventTime>") + len("</eventTime>") : xml.rindex("</notification>")]
         f = tmp_path / f"{name}.xml"
         f.write_text(body)
-        args = ["yanglint", "-t", "notif", "-O", str(running)]
-        for d in modset.search_dirs(yang_dirs):
-            args += ["-p", d]
-        for module, feats in modset.MODULES.items():
-            if feats:
-                args += ["-F", f"{module}:{','.join(feats)}"]
-        args += [module_file(mod, modset.search_dirs(yang_dirs)) for mod in modset.MODULES] + [str(f)]
-        out = subprocess.run(args, capture_output=True, text=True)
+        out = yanglint("notif", f, yang_dirs, "-O", str(running))
         assert out.returncode == 0, f"{name}: {out.stderr}"

@@ -43,7 +43,7 @@ class ClientConfig:
 
 
 def read_clients(tree: Tree) -> dict[str, ClientConfig]:
-    data = json.loads(tree.to_json("report-all"))
+    data = json.loads(tree.subtree_json(f"/{NCS}", "report-all"))
     clients = data.get(NCS, {}).get("call-home", {}).get("netconf-client", [])
     return {c["name"]: _client(c) for c in clients}
 

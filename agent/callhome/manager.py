@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import notify
+from ..state import when
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp, tls
@@ -306,7 +307,7 @@ class CallHomeManager:
             state.status = "backing-off"
             state.next_attempt = self.clock.time() + delay
             self.events.publish("dpu-agent", "call-home-endpoints-exhausted",
-                                notify.call_home_exhausted(name, _rfc3339(state.next_attempt)))
+                                notify.call_home_exhausted(name, when(state.next_attempt)))
             if await self._nap(delay):
                 exhausted = 0  # a link came up: start the back-off afresh
 
@@ -404,10 +405,6 @@ class CallHomeManager:
                     return False
         finally:
             closed.cancel()
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_anchor(text: str) -> float:

@@ -176,16 +176,9 @@ def _apply(
         else:
             value = _value(ctx, snode, el, f"{parent_path}/{step}")
             path = f"{parent_path}/{step}[.={quote(value or '')}]"
-        existing = tree.find(path)
-        if op in ("delete", "remove"):
-            if existing is None:
-                if op == "delete":
-                    raise _fail(ctx, DataMissing, f"cannot delete {snode.name}: it does not exist", path)
-                return
-            tree.delete(existing)
+        existing, done = _delete_or_check(ctx, snode, path, op)
+        if done:
             return
-        if op == "create" and existing is not None:
-            raise _fail(ctx, DataExists, f"cannot create {snode.name}: it already exists", path)
         if op == "none":
             if existing is None:
                 raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
@@ -213,16 +206,9 @@ def _apply(
             key_els.add(id(kel))
         path += "".join(preds)
 
-    existing = tree.find(path)
-    if op in ("delete", "remove"):
-        if existing is None:
-            if op == "delete":
-                raise _fail(ctx, DataMissing, f"cannot delete {snode.name}: it does not exist", path)
-            return
-        tree.delete(existing)
+    existing, done = _delete_or_check(ctx, snode, path, op)
+    if done:
         return
-    if op == "create" and existing is not None:
-        raise _fail(ctx, DataExists, f"cannot create {snode.name}: it already exists", path)
     if op == "none":
         if existing is None and not (snode.kind == Kind.CONTAINER and not snode.presence):
             raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
@@ -251,6 +237,21 @@ def _unsupported(ctx: EditContext, parent: SchemaNode | None, el: Element) -> st
     module = ctx.schema.module_for_namespace(el.ns)
     step = el.name if module == parent.module else f"{module}:{el.name}"
     return modset.UNSUPPORTED_NODES.get(f"{parent.data_path}/{step}")
+
+
+def _delete_or_check(ctx: EditContext, snode: SchemaNode, path: str, op: str):
+    """What delete, remove and create share for every kind of node: returns
+    the existing node and whether the operation is already done."""
+    existing = ctx.tree.find(path)
+    if op in ("delete", "remove"):
+        if existing is not None:
+            ctx.tree.delete(existing)
+        elif op == "delete":
+            raise _fail(ctx, DataMissing, f"cannot delete {snode.name}: it does not exist", path)
+        return None, True
+    if op == "create" and existing is not None:
+        raise _fail(ctx, DataExists, f"cannot create {snode.name}: it already exists", path)
+    return existing, False
 
 
 def _create(ctx: EditContext, path: str, value: str | None) -> None:

@@ -82,10 +82,10 @@ class Datastore:
         self.schema = schema
         self.startup = startup
         self.running = startup.duplicate()
-        self.candidate = self.running.duplicate()
-        #: the candidate holds edits not yet committed or discarded; while it
-        #: does not, it follows running
-        self.candidate_dirty = False
+        #: the candidate's own tree while it holds edits not yet committed or
+        #: discarded; None while it follows running (it is running then, and
+        #: a change of running costs no copy)
+        self._candidate: Tree | None = None
         #: running's version when the candidate's edits began
         self._candidate_base = 0
         self._persistence = persistence
@@ -112,6 +112,16 @@ class Datastore:
         (not a refused edit: an internal error). The watchdog then lets the
         board reset rather than keep a wedged agent on the network."""
         return self.broken is None
+
+    @property
+    def candidate(self) -> Tree:
+        """Borrowed, as :meth:`get`."""
+        return self.running if self._candidate is None else self._candidate
+
+    @property
+    def candidate_dirty(self) -> bool:
+        """The candidate holds edits not yet committed or discarded."""
+        return self._candidate is not None
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -169,11 +179,11 @@ class Datastore:
         configuration until <commit> or <validate>."""
         try:
             if name == CANDIDATE:
-                old, self.candidate = self.candidate, new
-                if not self.candidate_dirty:
+                if self._candidate is None:
                     self._candidate_base = self.version
-                self.candidate_dirty = True
-                old.free()
+                else:
+                    self._candidate.free()
+                self._candidate = new
                 return
             self.validate(new)
             if name == RUNNING and self.transaction_hook is not None:
@@ -200,8 +210,6 @@ class Datastore:
         else:
             old, self.running = self.running, new
             self.version += 1
-            if not self.candidate_dirty:
-                self.discard_candidate()
         try:
             for listener in self._listeners:
                 try:
@@ -212,9 +220,9 @@ class Datastore:
             old.free()
 
     def discard_candidate(self) -> None:
-        old, self.candidate = self.candidate, self.running.duplicate()
-        self.candidate_dirty = False
-        old.free()
+        old, self._candidate = self._candidate, None
+        if old is not None:
+            old.free()
 
     # -- commit (RFC 6241 8.3, 8.4) --
 
@@ -256,7 +264,7 @@ class Datastore:
             if backup is not None:
                 backup.free()
             raise
-        self.candidate_dirty = False
+        self.discard_candidate()  # it is running now
         if not confirmed:
             if pending is not None:
                 self._end_pending()

@@ -10,7 +10,6 @@ from ..netconf.errors import (
     BadElement,
     InvalidValue,
     MissingElement,
-    OperationFailed,
     OperationNotSupported,
 )
 from ..netconf.xmltree import NS_BASE, Element

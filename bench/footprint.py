@@ -1,0 +1,161 @@
+"""Items 2 and 3: memory (RSS, PSS, anon from smaps_rollup) at start, with 1
+and 5 SSH sessions and after many RPCs; start-up from process start to the
+manager holding the <hello>. netconfd's figures include OpenSSH: the sshd
+listener and every session's sshd and netconf-subsystem processes."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+from agent.callhome import build
+
+from . import proc
+from .nc import NetconfClient
+from .procs import AgentProcess, Listener, Netconfd
+from .report import Row, ratio
+from .settings import BenchSettings
+
+
+def nacm_edit(i: int) -> str:
+    """An edit both servers take and that changes something every time: the
+    comment of a rule in a rule-list that names no group."""
+    return (f'<nacm xmlns="{build.NS_NACM}"><rule-list><name>bench</name><rule><name>r1</name>'
+            f"<module-name>*</module-name><access-operations>read</access-operations><action>permit</action>"
+            f"<comment>edit {i}</comment></rule></rule-list></nacm>")
+
+
+async def exercise(c: NetconfClient, count: int, start: int = 0) -> None:
+    """``count`` RPCs: get-config and edit-config in turn."""
+    for i in range(start, start + count):
+        if i % 2:
+            await c.edit_config(nacm_edit(i))
+        else:
+            await c.get_config()
+
+
+def _mb(m: proc.Memory) -> str:
+    return f"{m.pss / 1024:.1f} MB (RSS {m.rss / 1024:.1f}, anon {m.anon / 1024:.1f})"
+
+
+async def _agent_memory(s: BenchSettings) -> dict[str, proc.Memory]:
+    a = AgentProcess(s.dir("memory-agent"), s.yang_dirs)
+    lst = Listener()
+    out: dict[str, proc.Memory] = {}
+    clients = []
+    try:
+        a.start([a.client(f"m{i}", [build.Endpoint("e", "127.0.0.1", lst.port, keepalives=(60, 3, 10))]) for i in range(5)])
+        first = await lst.accept()  # started: its first call home is open, no SSH yet
+        await asyncio.sleep(0.5)
+        out["start"] = a.memory()
+        c = await NetconfClient.connect(sock=first, username="admin", key=a.client_key)
+        clients.append(c)
+        await c.get_config()
+        out["1"] = a.memory()
+        for _ in range(4):
+            clients.append(await a.session(lst))
+        await asyncio.sleep(0.5)
+        out["5"] = a.memory()
+        await exercise(c, s.rpcs)
+        out["rpcs"] = a.memory()
+        await exercise(c, s.rpcs, s.rpcs)
+        out["rpcs2"] = a.memory()
+    finally:
+        for c in clients:
+            c.abort()
+        lst.close()
+        a.stop()
+    return out
+
+
+async def _netconfd_memory(s: BenchSettings) -> dict[str, proc.Memory]:
+    d = Netconfd()
+    out: dict[str, proc.Memory] = {}
+    clients = []
+    try:
+        d.start()
+        c = await d.session()  # waits for netconfd to be ready
+        await c.close()
+        await asyncio.sleep(0.5)
+        out["start"] = proc.total_memory(d.pids())
+        c = await d.session()
+        clients.append(c)
+        await c.get_config()
+        out["1"] = proc.total_memory(d.pids())
+        for _ in range(4):
+            clients.append(await d.session())
+        await asyncio.sleep(0.5)
+        out["5"] = proc.total_memory(d.pids())
+        await exercise(c, s.rpcs)
+        out["rpcs"] = proc.total_memory(d.pids())
+        await exercise(c, s.rpcs, s.rpcs)
+        out["rpcs2"] = proc.total_memory(d.pids())
+    finally:
+        for c in clients:
+            c.abort()
+        d.stop()
+    return out
+
+
+async def memory(s: BenchSettings) -> list[Row]:
+    agent = await _agent_memory(s)
+    base = await _netconfd_memory(s)
+    rows = []
+    labels = {"start": "at start (agent: loaded, call home open, no SSH yet)", "1": "1 SSH session",
+              "5": "5 SSH sessions", "rpcs": f"5 sessions, after {s.rpcs} RPCs",
+              "rpcs2": f"5 sessions, after {2 * s.rpcs} RPCs"}
+    for key, label in labels.items():
+        rows.append(Row("2 memory", f"{label}: PSS", _mb(agent[key]), f"netconfd + OpenSSH: {_mb(base[key])}",
+                        ratio(agent[key].pss, base[key].pss)))
+    grow_a = agent["rpcs2"].pss - agent["rpcs"].pss
+    grow_b = base["rpcs2"].pss - base["rpcs"].pss
+    rows.append(Row("2 memory", f"growth over the second {s.rpcs} RPCs: PSS kB", f"{grow_a:+d}",
+                    f"netconfd + OpenSSH: {grow_b:+d}"))
+    return rows
+
+
+async def startup(s: BenchSettings) -> list[Row]:
+    """Process start to the manager holding the <hello>: the agent's first
+    boot (store written from --config) and boots from its store; netconfd
+    from its start (sshd already listening) to a session's <hello>."""
+    a = AgentProcess(s.dir("startup-agent"), s.yang_dirs)
+    lst = Listener()
+    boots = []
+    first = None
+    try:
+        clients = [a.client("m", [build.Endpoint("e", "127.0.0.1", lst.port)])]
+        for i in range(s.repeats + 1):
+            a.start(clients if i == 0 else None)
+            c = await a.session(lst)
+            took = time.monotonic() - a.started_at
+            if i == 0:
+                first = took
+            else:
+                boots.append(took)
+            a.stop()
+            c.abort()
+            lst = lst.reset()
+    finally:
+        lst.close()
+        a.stop()
+    d = Netconfd()
+    base = []
+    try:
+        d.start_sshd()
+        for _ in range(s.repeats):
+            t0 = time.monotonic()
+            d.start_netconfd()
+            c = await d.session()
+            base.append(time.monotonic() - t0)
+            c.abort()
+            d.stop_netconfd()
+    finally:
+        d.stop()
+    agent, netconfd = statistics.median(boots), statistics.median(base)
+    return [
+        Row("3 start-up", f"process start → manager has <hello>, boot from the store (median of {len(boots)})",
+            f"{agent * 1000:.0f} ms", f"netconfd start → <hello> over OpenSSH: {netconfd * 1000:.0f} ms",
+            ratio(agent, netconfd)),
+        Row("3 start-up", "first boot (store written from --config)", f"{first * 1000:.0f} ms"),
+    ]

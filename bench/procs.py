@@ -1,0 +1,305 @@
+"""The processes the bench measures, each started by the bench and killed by
+it: the agent (``dpu-agent run``, a separate process calling home to a
+listener here), and netconfd behind a private OpenSSH on loopback.
+
+Nothing of the system's is changed: sshd runs with its own configuration
+and host key in a temporary directory; the netconfd login user is created
+only if missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import asyncssh
+
+from agent.callhome import build
+
+from . import proc
+from .nc import NetconfClient
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = "admin"
+
+
+def b64(key: asyncssh.SSHKey) -> str:
+    return base64.b64encode(key.public_data).decode()
+
+
+class Listener:
+    """A manager's call-home listener on loopback."""
+
+    def __init__(self, host: str = "127.0.0.1", sock: socket.socket | None = None, port: int = 0) -> None:
+        if sock is None:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        sock.listen(16)
+        sock.setblocking(False)
+        self.sock = sock
+        self.host, self.port = sock.getsockname()[:2]
+
+    async def accept(self, timeout: float = 60) -> socket.socket:
+        conn, _ = await asyncio.wait_for(asyncio.get_running_loop().sock_accept(self.sock), timeout)
+        return conn
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def reset(self) -> Listener:
+        """A new listener on the same port: connections left in the backlog
+        (by an agent since stopped) are dropped."""
+        self.close()
+        return Listener(self.host, port=self.port)
+
+
+def _kill(p: subprocess.Popen | None, sig: int = signal.SIGTERM, wait: float = 10) -> None:
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(sig)
+    try:
+        p.wait(wait)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+class AgentProcess:
+    """``dpu-agent run`` with its state dir and keys under ``workdir``; the
+    manager's user ``admin`` logs in with :attr:`client_key`."""
+
+    def __init__(self, workdir: Path, yang_dirs: list[str], *, args: tuple[str, ...] = (), netns: str | None = None) -> None:
+        self.dir = workdir
+        self.state_dir = workdir / "state"
+        (self.state_dir / "keys").mkdir(parents=True, mode=0o700)
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.host_key.write_private_key(str(self.state_dir / "keys" / "host.key"))
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.yang_dirs = yang_dirs
+        self.args = args
+        self.netns = netns
+        self.popen: subprocess.Popen | None = None
+        #: (time.monotonic(), line) of everything the agent logged
+        self.log: list[tuple[float, str]] = []
+        self.started_at = 0.0
+
+    def client(self, name: str, endpoints: list[build.Endpoint], **kw) -> build.Client:
+        kw.setdefault("users", {ADMIN: [b64(self.client_key)]})
+        kw.setdefault("max_wait", 2)
+        return build.Client(name, endpoints, **kw)
+
+    def write_config(self, clients: list[build.Client]) -> Path:
+        path = self.dir / "initial.xml"
+        path.write_text(build.config_xml(clients, b64(self.host_key)))
+        return path
+
+    def start(self, clients: list[build.Client] | None = None, log_level: str = "warning") -> None:
+        cmd = [sys.executable, "-m", "agent", "--log-level", log_level, "run", "--board", "sim",
+               "--state-dir", str(self.state_dir)]
+        if clients is not None:
+            cmd += ["--config", str(self.write_config(clients))]
+        for d in self.yang_dirs:
+            cmd += ["--yang-dir", d]
+        cmd += list(self.args)
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.started_at = time.monotonic()
+        self.popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read_log, args=(self.popen,), daemon=True).start()
+
+    def _read_log(self, popen: subprocess.Popen) -> None:
+        for line in popen.stderr:
+            self.log.append((time.monotonic(), line.rstrip()))
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def cpu(self) -> proc.Cpu:
+        return proc.cpu(self.pid)
+
+    def memory(self) -> proc.Memory:
+        return proc.memory(self.pid)
+
+    async def session(self, listener: Listener, timeout: float = 60) -> NetconfClient:
+        """Accept the agent's next call home and log in as the manager."""
+        sock = await listener.accept(timeout)
+        return await NetconfClient.connect(sock=sock, username=ADMIN, key=self.client_key)
+
+    def stop(self) -> None:
+        _kill(self.popen)
+        if self.popen is not None and self.popen.returncode not in (0, None, -signal.SIGTERM):
+            tail = "\n".join(line for _, line in self.log[-20:])
+            print(f"bench: agent exited with {self.popen.returncode}:\n{tail}", file=sys.stderr)
+
+
+NETCONFD_USER = "nctest"
+
+
+def ensure_user(name: str = NETCONFD_USER) -> None:
+    """The login user of the netconfd baseline, created only if missing (no
+    password: '*' lets public-key logins in and nothing else)."""
+    try:
+        pwd.getpwnam(name)
+        return
+    except KeyError:
+        pass
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", name], check=True)
+    subprocess.run(["usermod", "-p", "*", name], check=True)
+
+
+class Netconfd:
+    """yuma123 netconfd behind a private OpenSSH sshd on 127.0.0.1:``port``
+    (Debian packages; the set-up of ../shared/research/anchors.md §8).
+
+    ``client_alive``: OpenSSH's keepalives (ClientAliveInterval), seconds.
+    netconfd keeps running in memory only (--with-startup: saved on
+    <copy-config>, like the agent) and edits go to running (--target)."""
+
+    def __init__(self, *, client_alive: int = 0, modules: tuple[str, ...] = ()) -> None:
+        # its own directory: netconf-subsystem runs as the login user and must
+        # reach netconfd's socket there
+        self.dir = Path(tempfile.mkdtemp(prefix="dpu-bench-netconfd-"))
+        self.dir.chmod(0o755)
+        self.port = _free_port()
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_alive = client_alive
+        self.modules = modules
+        self.sshd: subprocess.Popen | None = None
+        self.netconfd: subprocess.Popen | None = None
+        self.sockname = self.dir / "ncxserver.sock"
+
+    def _write_sshd_config(self) -> Path:
+        host_key = self.dir / "ssh_host_ed25519_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        auth = self.dir / "authorized_keys"
+        auth.write_text(self.client_key.export_public_key("openssh").decode())
+        auth.chmod(0o644)
+        cfg = self.dir / "sshd_config"
+        cfg.write_text(
+            f"ListenAddress 127.0.0.1:{self.port}\n"
+            f"HostKey {host_key}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {auth}\n"
+            # the key file lies under /tmp, which StrictModes refuses
+            "StrictModes no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            f"AllowUsers {NETCONFD_USER}\n"
+            f"ClientAliveInterval {self.client_alive}\nClientAliveCountMax 3\n"
+            f'Subsystem netconf "/usr/sbin/netconf-subsystem --ncxserver-sockname={self.port}@{self.sockname}"\n'
+        )
+        return cfg
+
+    def start_sshd(self) -> None:
+        ensure_user()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+        cfg = self._write_sshd_config()
+        self.sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(cfg), "-E", str(self.dir / "sshd.log")],
+                                     stdin=subprocess.DEVNULL)
+        _wait_port(self.port)
+
+    def start_netconfd(self) -> None:
+        startup = self.dir / "startup-cfg.xml"
+        if not startup.exists():
+            startup.write_text('<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"/>\n')
+        cmd = ["/usr/sbin/netconfd", f"--superuser={NETCONFD_USER}", f"--port={self.port}", f"--startup={startup}",
+               "--with-startup=true", "--target=running", f"--ncxserver-sockname={self.sockname}",
+               f"--log={self.dir / 'netconfd.log'}", "--log-level=warn"]
+        cmd += [f"--module={m}" for m in self.modules]
+        self.netconfd = subprocess.Popen(cmd, cwd=self.dir, env=dict(os.environ, HOME=str(self.dir)),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        self.start_sshd()
+        self.start_netconfd()
+
+    async def session(self, timeout: float = 30) -> NetconfClient:
+        """Log in, retrying while netconfd is still starting (its socket not there yet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await NetconfClient.connect(host="127.0.0.1", port=self.port, username=NETCONFD_USER,
+                                                   key=self.client_key)
+            except (ConnectionError, asyncssh.Error, OSError):
+                if time.monotonic() > deadline or (self.netconfd and self.netconfd.poll() is not None):
+                    raise
+                await asyncio.sleep(0.01)
+
+    def pids(self) -> list[int]:
+        """netconfd, the sshd listener and every session's OpenSSH processes
+        (privileged monitor, user process, netconf-subsystem)."""
+        out = []
+        if self.netconfd is not None:
+            out.append(self.netconfd.pid)
+        if self.sshd is not None:
+            out += proc.descendants(self.sshd.pid)
+        return out
+
+    def stop_netconfd(self) -> None:
+        _kill(self.netconfd)
+        self.netconfd = None
+        try:
+            self.sockname.unlink()
+        except FileNotFoundError:
+            pass
+
+    def stop(self) -> None:
+        self.stop_netconfd()
+        if self.sshd is not None:
+            # sessions' sshd processes go with their connections, the listener with SIGTERM
+            for pid in proc.descendants(self.sshd.pid)[1:]:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            _kill(self.sshd)
+            self.sshd = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name, cmd in (("netconfd", ["dpkg-query", "-W", "-f", "${Version}", "netconfd"]),
+                      ("OpenSSH", ["dpkg-query", "-W", "-f", "${Version}", "openssh-server"]),
+                      ("libyang2", ["dpkg-query", "-W", "-f", "${Version}", "libyang2"])):
+        try:
+            out[name] = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            out[name] = "?"
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def require(tool: str) -> None:
+    if shutil.which(tool) is None and not Path(tool).exists():
+        raise SystemExit(f"bench: {tool} is missing (make bench installs it)")
