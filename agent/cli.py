@@ -1,4 +1,4 @@
-"""Command line: ``dpu-agent run | selftest | show config | demo``.
+"""Command line: ``dpu-agent run | selftest | show config | provision | demo``.
 
 Exit status: 0 success, 1 a runtime or configuration error (the message
 names the file, node and reason), 2 bad arguments.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import logging.handlers
 import sys
@@ -64,20 +65,53 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print stored data without running the agent")
     show_sub = show.add_subparsers(dest="what", required=True, metavar="WHAT")
     sc = show_sub.add_parser("config", help="the stored configuration (private keys left out)")
-    sc.add_argument("--state-dir", type=Path, help=f"the state dir (default with --root: ROOTFS{DEFAULT_STATE_DIR})")
-    sc.add_argument(
-        "--root",
-        type=Path,
-        metavar="ROOTFS",
-        help=f"an unbooted root filesystem (mounted or unpacked): read ROOTFS{DEFAULT_STATE_DIR} "
-        f"with the YANG modules of ROOTFS{modset.SYSTEM_YANG_DIR}",
-    )
+    _add_state_dir_and_root(sc, "read")
     sc.add_argument("--format", choices=["json", "xml", "cbor-diag"], default="json")
     _add_yang_dir(sc)
+
+    pv = sub.add_parser(
+        "provision",
+        help="factory provisioning: identity, device keys, call-home managers, written to the startup store",
+        description="Make a DPU call home to its operator: writes STATE_DIR (the startup store, identity.json, "
+        "keys/) and prints a JSON report. Everything is checked before anything is written; on an error "
+        "nothing is written. Running it again with the same inputs changes nothing.",
+    )
+    _add_state_dir_and_root(pv, "write")
+    _add_yang_dir(pv)
+    from .provision.args import add_arguments
+
+    add_arguments(pv)
 
     demo = sub.add_parser("demo", help="call home to a manager on loopback and show what happens")
     _add_yang_dir(demo)
     return p
+
+
+def _add_state_dir_and_root(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("--state-dir", type=Path, help=f"the state dir (with --root: inside ROOTFS, default {DEFAULT_STATE_DIR})")
+    p.add_argument(
+        "--root",
+        type=Path,
+        metavar="ROOTFS",
+        help=f"an unbooted root filesystem (mounted or unpacked; / for this box): {verb} ROOTFS{DEFAULT_STATE_DIR} "
+        f"with the YANG modules of ROOTFS{modset.SYSTEM_YANG_DIR}",
+    )
+
+
+def _on_rootfs(root: Path, state_dir: Path | None, yang_dirs) -> tuple[Path, tuple[str, ...]]:
+    """The state dir and YANG modules of an unbooted root file system, as the box will see them."""
+    if not root.is_dir():
+        raise CliError(f"--root {root}: no such directory")
+    inside = state_dir or DEFAULT_STATE_DIR
+    state = root / inside.relative_to(inside.anchor)
+    if not state.resolve().is_relative_to(root.resolve()):
+        raise CliError(f"{state} leads out of {root} (a symbolic link): give the directory it stands for")
+    if yang_dirs is None:
+        yang_dir = root / Path(modset.SYSTEM_YANG_DIR).relative_to("/")
+        if not yang_dir.is_dir():
+            raise CliError(f"{yang_dir}: no such directory (give --yang-dir)")
+        yang_dirs = (str(yang_dir),)
+    return state, yang_dirs
 
 
 def _module_spec(text: str) -> tuple[str, tuple[str, ...]]:
@@ -108,8 +142,8 @@ def _positive_float(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "show" and args.state_dir is None and args.root is None:
-        parser.error("show config needs --state-dir or --root")
+    if args.command in ("show", "provision") and args.state_dir is None and args.root is None:
+        parser.error(f"{args.command}{' config' if args.command == 'show' else ''} needs --state-dir or --root")
     _setup_logging(args)
     yang_dirs = tuple(args.yang_dir) if getattr(args, "yang_dir", None) else None
     try:
@@ -121,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_selftest(args.board, args.state_dir, yang_dirs, None if args.watchdog == "none" else args.watchdog)
         if args.command == "show":
             return _show_config(args, yang_dirs)
+        if args.command == "provision":
+            return _provision(args, yang_dirs)
         if args.command == "demo":
             from .demo import run_demo
 
@@ -211,14 +247,7 @@ def _show_config(args, yang_dirs) -> int:
 
     state_dir = args.state_dir
     if args.root is not None:
-        if not args.root.is_dir():
-            raise CliError(f"--root {args.root}: no such directory")
-        state_dir = state_dir or args.root / DEFAULT_STATE_DIR.relative_to("/")
-        if yang_dirs is None:
-            yang_dir = args.root / Path(modset.SYSTEM_YANG_DIR).relative_to("/")
-            if not yang_dir.is_dir():
-                raise CliError(f"{yang_dir}: no such directory (give --yang-dir)")
-            yang_dirs = (str(yang_dir),)
+        state_dir, yang_dirs = _on_rootfs(args.root, state_dir, yang_dirs)
     try:
         schema = build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
         store = ConfigFile(state_dir, schema)
@@ -242,4 +271,26 @@ def _show_config(args, yang_dirs) -> int:
             print(diagnostic(encode_tree(tree, store.sids), store.sids))
     finally:
         tree.free()
+    return 0
+
+
+def _provision(args, yang_dirs) -> int:
+    from .provision import Target, provision
+    from .provision.args import to_dict
+    from .provision.profile import Profile, ProvisionError, merge, profile_from_dict, read_file
+
+    state_dir = args.state_dir
+    if args.root is not None:
+        state_dir, yang_dirs = _on_rootfs(args.root, state_dir, yang_dirs)
+    try:
+        base = Profile()
+        if args.from_file is not None:
+            base = profile_from_dict(read_file(args.from_file), args.from_file.parent)
+        profile = merge(base, profile_from_dict(to_dict(args), Path.cwd()))
+        report = provision(profile, Target(state_dir, args.root, yang_dirs), force=args.force)
+    except ProvisionError as exc:
+        raise CliError(str(exc)) from None
+    except _startup_errors() as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(report, indent=2))
     return 0

@@ -21,6 +21,13 @@ def load(schema: Schema, path: Path) -> Tree:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigFileError(f"{path}: {exc.strerror}") from None
+    return read(schema, raw, path)
+
+
+def read(schema: Schema, raw: bytes | str, path: Path | str) -> Tree:
+    """A configuration document (XML or RFC 7951 JSON), validated; errors name ``path``."""
+    if isinstance(raw, str):
+        raw = raw.encode()
     if raw.lstrip()[:1] == b"{":
         try:
             return schema.parse(raw, "json")

@@ -12,6 +12,7 @@ the QEMU board (test_board.py); the post-build script on a fake TARGET_DIR.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -246,23 +247,43 @@ def test_python_libyang_is_the_version_the_agent_is_tested_with():
     assert f"libyang-{pinned}.tar.gz" in (TREE / "package/python-libyang/python-libyang.hash").read_text()
 
 
-def _has_provision() -> bool:
-    from agent import cli
-
-    sub = next(a for a in cli._parser()._actions if a.dest == "command")
-    return "provision" in sub.choices
-
-
 def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
-    if not _has_provision():
-        pytest.skip("`dpu-agent provision` is not implemented yet (factory provisioning, a later issue)")
+    import asyncssh
+
     target = tmp_path / "target"
     (target / "usr/share/dpu-agent").mkdir(parents=True)
     (target / "usr/share/dpu-agent/yang").symlink_to(yang_dirs[0])
-    env = dict(os.environ, BR2_EXTERNAL_DPU_AGENT_PATH=str(TREE), DPU_AGENT=str(Path(sys.executable).with_name("dpu-agent")))
-    r = subprocess.run([str(TREE / "board/dpu/common/post-build.sh"), str(target)], env=env, capture_output=True, text=True, timeout=120)
+    (target / "var/lib").mkdir(parents=True)
+    images = tmp_path / "images"
+    images.mkdir()
+    env = dict(os.environ, BR2_EXTERNAL_DPU_AGENT_PATH=str(TREE), DPU_AGENT=str(Path(sys.executable).with_name("dpu-agent")),
+               BINARIES_DIR=str(images))
+    env.pop("DPU_AGENT_PROVISION_ARGS", None)
+    script = str(TREE / "board/dpu/common/post-build.sh")
+
+    # without site arguments the image is left unprovisioned (the same keys in every box would be worse)
+    r = subprocess.run([script, str(target)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "not provisioned" in r.stderr
+    assert not (target / "var/lib/dpu-agent").exists()
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_public_key(str(tmp_path / "noc.pub"))
+    (tmp_path / "site.toml").write_text(
+        '[[managers]]\nname = "nms"\nendpoints = [ { name = "pma", url = "ssh://192.0.2.10" } ]\n'
+        '[managers.users]\nadmin = "noc.pub"\n'
+    )
+    env["DPU_AGENT_PROVISION_ARGS"] = f"--from {tmp_path / 'site.toml'} --serial-number LAB-0001"
+    r = subprocess.run([script, str(target)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+    report = json.loads((images / "dpu-agent-provision.json").read_text())
+    assert report["serial_number"] == "LAB-0001" and report["state_dir"] == "/var/lib/dpu-agent"
+    assert report["managers"] == [{"name": "nms", "endpoints": [{"name": "pma", "url": "ssh://192.0.2.10:4334"}]}]
     state = target / "var/lib/dpu-agent"
-    assert state.is_dir() and any(state.iterdir())
-    for key in (state / "keys").glob("*.key"):
-        assert key.stat().st_mode & 0o777 == 0o600
+    assert (state / "running.cbor").stat().st_mode & 0o777 == 0o600
+    assert (state / "keys").stat().st_mode & 0o777 == 0o700
+    keys = list((state / "keys").glob("*.key"))
+    assert keys and all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
+    # the image's own modules read it back
+    show = subprocess.run([env["DPU_AGENT"], "show", "config", "--root", str(target)], capture_output=True, text=True,
+                          timeout=60, env=dict(env, DPU_AGENT_YANG_DIR=str(tmp_path / "none")))
+    assert show.returncode == 0 and '"remote-address":"192.0.2.10"' in show.stdout

@@ -195,15 +195,21 @@ def nacm_xml(admins: list[str]) -> str:
     )
 
 
+def default_admins(clients: list[Client]) -> list[str]:
+    """Every SSH user of the clients and every TLS user named by a
+    ``specified`` cert-to-name entry (a name a certificate's SAN or CN gives
+    is known only to the caller)."""
+    admins = [u for c in clients for u in c.users]
+    admins += [m.name for c in clients if c.tls for m in c.tls.cert_to_name if m.map_type == "specified" and m.name]
+    return admins
+
+
 def config_xml(clients: list[Client], host_key_b64: str, admins: list[str] | None = None) -> str:
     """A whole <config> document: the call-home subtree and NACM for its users
-    (``admins``, by default every SSH user of the clients and every TLS user
-    named by a ``specified`` cert-to-name entry; a name a certificate's SAN or
-    CN gives is known only to the caller)."""
+    (``admins``, by default :func:`default_admins`)."""
     body = "".join(client_xml(c, host_key_b64) for c in clients)
     if admins is None:
-        admins = [u for c in clients for u in c.users]
-        admins += [m.name for c in clients if c.tls for m in c.tls.cert_to_name if m.map_type == "specified" and m.name]
+        admins = default_admins(clients)
     return (
         f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
         f'<netconf-server xmlns="{NS_NCS}" xmlns:ct="{NS_CT}"><call-home>{body}</call-home></netconf-server>'

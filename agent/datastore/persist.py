@@ -71,6 +71,14 @@ class Loaded:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A configuration written beside the current slot, not yet in it."""
+
+    tmp: Path
+    data: bytes
+
+
 def write_synced(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Create (or truncate) ``path`` with ``data`` and fsync it; on error
     nothing is left behind."""
@@ -166,23 +174,40 @@ class ConfigFile:
         payload = cbor2.dumps(yangcbor.encode_tree(tree, self.sids))
         return pack(payload, self.sids.digest)
 
+    def holds(self, tree: Tree) -> bool:
+        """Whether the current slot already holds exactly ``tree`` (a save would change nothing)."""
+        return self._read(self.path) == self.encode(tree)
+
     def save(self, tree: Tree) -> None:
         """Store ``tree`` as the current configuration and the current one as
         the previous. An OSError before the new file is renamed into place
         leaves the current slot as it was (and raises); one after it is only logged."""
+        self.install(self.stage(tree))
+
+    def stage(self, tree: Tree) -> Staged:
+        """The first half of :meth:`save`, for a caller that replaces other
+        files with it (provisioning): the new file written and synced beside
+        the current one, nothing replaced yet. Then :meth:`install` or :meth:`discard`."""
         data = self.encode(tree)
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.state_dir / f".{FILENAME}.tmp"
+        write_synced(tmp, data)  # complete and durable before anything is replaced
+        return Staged(tmp, data)
+
+    def discard(self, staged: Staged) -> None:
+        _unlink_quietly(staged.tmp)
+
+    def install(self, staged: Staged) -> None:
+        """The second half of :meth:`save`."""
         try:
-            write_synced(tmp, data)  # complete and durable before anything is replaced
             if self._good is not None and self._good != self._previous:
                 write_atomic(self.previous_path, self._good)  # durable before the current slot changes
                 self._previous = self._good
-            os.rename(tmp, self.path)  # the commit point
+            os.rename(staged.tmp, self.path)  # the commit point
         except BaseException:
-            _unlink_quietly(tmp)
+            _unlink_quietly(staged.tmp)
             raise
-        self._good = data
+        self._good = staged.data
         try:
             sync_dir(self.state_dir)
         except OSError as exc:

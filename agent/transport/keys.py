@@ -43,6 +43,21 @@ def _parse_private_key(data: bytes) -> PrivateKey:
     return serialization.load_der_private_key(data, password=None)
 
 
+def read_private_key(path: Path) -> PrivateKey:
+    """One private key file, in any format of the key directory; the error
+    names the file, never its content."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"{path}: {exc.strerror}") from None
+    try:
+        return _parse_private_key(data)
+    except TypeError:
+        raise KeyMaterialError(f"{path}: an encrypted private key (decrypt it first)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyMaterialError(f"{path}: not a private key (PKCS#8, SEC1, PKCS#1 or OpenSSH; PEM or DER)") from None
+
+
 def exposed_secrets(paths: list[Path]) -> list[str]:
     """Why each of ``paths`` (key files, files that may hold keys) is readable
     by more than its owner, if it is: the agent refuses to run with exposed keys."""
