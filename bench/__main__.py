@@ -87,8 +87,8 @@ def main() -> int:
         "netconfd figures include OpenSSH: the sshd listener and, per session, sshd's privileged and user "
         "processes and netconf-subsystem; netconfd runs with --with-startup=true --target=running "
         "(running in memory, as the agent)",
-        f"CPU time is the scheduler's run time of every thread (/proc/PID/task/*/schedstat); context switches "
-        f"are voluntary + involuntary (/proc/PID/task/*/status); memory is /proc/PID/smaps_rollup",
+        "CPU time is the scheduler's run time of every thread (/proc/PID/task/*/schedstat); context switches "
+        "are voluntary + involuntary (/proc/PID/task/*/status); memory is /proc/PID/smaps_rollup",
     ]
     print(report.table(rows))
     if not args.no_write and set(items) == set(ITEMS):
