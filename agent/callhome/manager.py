@@ -229,10 +229,13 @@ class CallHomeManager:
         if seconds <= 0:
             return False
         event = self._wakeup
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+        # cancel that meets the wakeup, and stop() would wait forever
         try:
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     # -- one client --
@@ -318,17 +321,15 @@ class CallHomeManager:
         # Key material is resolved per attempt: a key provisioned later, or a
         # bad one fixed by an edit, takes effect without a restart.
         params = transport.params_from_config(json.loads(ep.server_params), self.settings.keys_dir)
-        sock = await asyncio.wait_for(
-            tcp.connect(
+        async with asyncio.timeout(cfg.max_wait):  # not wait_for: see _nap
+            sock = await tcp.connect(
                 ep.remote_address,
                 ep.remote_port,
                 keepalives=ep.keepalives,
                 local_address=ep.local_address,
                 local_port=ep.local_port,
                 bind_device=self.settings.bind_interface,
-            ),
-            timeout=cfg.max_wait,
-        )
+            )
         try:
             conn = await transport.serve(
                 sock,

@@ -98,13 +98,15 @@ class PluginHost:
 
     async def _call(self, plugin: Plugin, what: str, change: Change) -> None:
         try:
-            await asyncio.wait_for(getattr(plugin, what)(change), CALL_TIMEOUT)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+            async with asyncio.timeout(CALL_TIMEOUT):
+                await getattr(plugin, what)(change)
         except RpcError as err:
             if err.path and not err.path_namespaces:
                 # plugins name nodes in the JSON form their data comes in
                 err.path, err.path_namespaces = self.schema.xml_path(err.path)
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise OperationFailed(f"plugin {plugin.name}: {what} did not finish in {CALL_TIMEOUT:.0f} s; nothing was changed") from None
         except Exception as exc:
             log.exception("plugin %s: %s failed", plugin.name, what)
@@ -129,7 +131,8 @@ class PluginHost:
         except RpcError:
             for plugin, change in reversed(applied):
                 try:
-                    await asyncio.wait_for(plugin.abort(change), CALL_TIMEOUT)
+                    async with asyncio.timeout(CALL_TIMEOUT):
+                        await plugin.abort(change)
                 except Exception:
                     log.exception("plugin %s: abort failed; its hardware may not match running", plugin.name)
             raise
@@ -154,7 +157,8 @@ class PluginHost:
                 if selection is not None and not any(overlaps(x, s) for x in selection for s in plugin.state_subtrees):
                     continue
                 try:
-                    data = await asyncio.wait_for(plugin.state(selection), CALL_TIMEOUT)
+                    async with asyncio.timeout(CALL_TIMEOUT):
+                        data = await plugin.state(selection)
                 except Exception:
                     log.exception("plugin %s: state failed", plugin.name)
                     continue

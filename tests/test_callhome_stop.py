@@ -1,0 +1,72 @@
+"""Stopping call home must stop it, whatever the client task is awaiting.
+
+On Python 3.11 ``asyncio.wait_for`` returns the result, and swallows the
+cancellation, when the awaited thing completes in the same loop turn as the
+cancel. A client task that ate its cancellation went on calling home after
+the agent stopped, and the stop waited for it forever. These tests make the
+two waits of a client task (the TCP connect bounded by max-wait, the nap
+between attempts) complete at the very moment stop() cancels them."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+from agent.callhome import build, manager
+
+
+def test_stop_wins_over_a_connect_completing_at_the_same_moment(harness, monkeypatch):
+    entered = threading.Event()
+    pending: list[asyncio.Future] = []
+    left, right = socket.socketpair()
+
+    async def connect(*args, **kw):
+        fut = asyncio.get_running_loop().create_future()
+        pending.append(fut)
+        entered.set()
+        return await fut
+
+    monkeypatch.setattr(manager.tcp, "connect", connect)
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", 9)])]))
+    assert entered.wait(10)
+
+    async def complete_then_stop():
+        pending[0].set_result(left)  # the connection is up...
+        try:
+            async with asyncio.timeout(5):
+                await harness.agent.callhome.stop()  # ...in the turn stop() cancels
+        except TimeoutError:
+            return False
+        return True
+
+    try:
+        assert harness.call(complete_then_stop()), "a client task swallowed its cancellation"
+        assert all(t.done() for t in harness.agent.callhome.tasks.values())
+    finally:
+        left.close()
+        right.close()
+
+
+def test_stop_wins_over_a_wakeup_at_the_same_moment(harness, monkeypatch):
+    napping = threading.Event()
+
+    async def refused(*args, **kw):
+        napping.set()  # the next thing the client does is nap for max-wait
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(manager.tcp, "connect", refused)
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", 9)], max_wait=30)]))
+    assert napping.wait(10)
+
+    async def wake_then_stop():
+        await asyncio.sleep(0.1)  # let it reach the nap
+        harness.agent.callhome.kick()  # a link came up...
+        try:
+            async with asyncio.timeout(5):
+                await harness.agent.callhome.stop()  # ...in the turn stop() cancels
+        except TimeoutError:
+            return False
+        return True
+
+    assert harness.call(wake_then_stop()), "a client task swallowed its cancellation"
