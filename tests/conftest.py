@@ -8,6 +8,7 @@ import base64
 import os
 import socket
 import ssl
+import select
 import threading
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from . import pki
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_YANG = ROOT.parent / "shared" / "yang"
+#: seconds Agent.stop() may take (TLS close_notify waits at most 5 s)
+STOP_TIMEOUT = 15
 
 
 def yang_dir() -> str:
@@ -107,13 +110,60 @@ class Listener:
         conn = self.accept_raw(timeout)
         conn.settimeout(timeout)
         try:
-            return Manager(Session(context.wrap_socket(conn, server_hostname="127.0.0.1")), timeout=timeout)
+            tls = context.wrap_socket(conn, server_hostname="127.0.0.1")
+            return Manager(Session(OneThreadAtATime(tls, timeout)), timeout=timeout)
         except BaseException:
             conn.close()
             raise
 
     def close(self) -> None:
         self.sock.close()
+
+
+class OneThreadAtATime:
+    """An SSLSocket that netconf-client can share between its reader thread
+    and the caller's thread.
+
+    netconf-client reads in a thread while the caller writes; CPython releases
+    the GIL inside SSL_read and SSL_write, and one OpenSSL connection must never
+    be used by two threads at once (a write racing a read can leave the reader
+    with a spurious error, and netconf-client then silently stops reading).
+    Here every SSL call holds a lock and nobody waits while holding it."""
+
+    def __init__(self, sock: ssl.SSLSocket, timeout: float) -> None:
+        self._sock = sock
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        sock.setblocking(False)
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            with self._lock:
+                try:
+                    return self._sock.recv(size)
+                except ssl.SSLWantReadError:
+                    pass
+            if not select.select([self._sock], [], [], self._timeout)[0]:
+                raise TimeoutError("timed out")
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            with self._lock:
+                try:
+                    view = view[self._sock.send(view) :]
+                    continue
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            if not select.select([], [self._sock], [], self._timeout)[1]:
+                raise TimeoutError("timed out")
+
+    def close(self) -> None:
+        with self._lock:
+            self._sock.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
 
 
 class TlsPki:
@@ -241,11 +291,12 @@ class Harness:
     def stop(self) -> None:
         if self.loop is None:
             return
+        hung = False
         if self.agent is not None:
             try:
-                self.call(self.agent.stop())
-            except Exception:
-                pass
+                self.call(self.agent.stop(), timeout=STOP_TIMEOUT)
+            except TimeoutError:
+                hung = True  # a stop that hangs is a bug: fail, after cleaning up
 
         async def cancel_leftovers():
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -258,11 +309,15 @@ class Harness:
         self._thread.join(10)
         self.loop.close()
         self.loop = None
+        if hung:
+            raise AssertionError(f"the agent did not stop within {STOP_TIMEOUT} s")
 
     def close(self) -> None:
-        self.stop()
-        for lst in self.listeners:
-            lst.close()
+        try:
+            self.stop()
+        finally:
+            for lst in self.listeners:
+                lst.close()
 
 
 @pytest.fixture
