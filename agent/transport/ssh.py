@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from ..server import NetconfServer
 from . import keys
 from .keys import KeyMaterialError
-from .stream import Activity, SessionBridge
+from .stream import Activity, BridgeEnd
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +120,13 @@ class SshRejected(Exception):
     """The manager failed SSH authentication."""
 
 
-class _Channel(asyncssh.SSHServerSession):
+class _Channel(BridgeEnd, asyncssh.SSHServerSession):
     def __init__(self, server: NetconfServer, peer: str, activity: Activity | None, on_close=None) -> None:
         self._server = server
         self._peer = peer
         self._activity = activity
         self._on_close = on_close
         self._chan: asyncssh.SSHServerChannel | None = None
-        self._bridge: SessionBridge | None = None
 
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self._chan = chan
@@ -144,40 +143,13 @@ class _Channel(asyncssh.SSHServerSession):
     def session_started(self) -> None:
         chan = self._chan
         assert chan is not None
-        self._bridge = SessionBridge(
-            self._server,
-            username=chan.get_extra_info("username"),
-            transport="netconf-ssh",
-            peer=self._peer,
-            write=chan.write,
-            close=chan.close,
-            pause_reading=chan.pause_reading,
-            resume_reading=chan.resume_reading,
-            activity=self._activity,
-        )
-
-    def data_received(self, data: bytes, datatype) -> None:
-        if self._bridge is not None:
-            self._bridge.data_received(data)
-
-    def eof_received(self) -> bool:
-        if self._bridge is not None:
-            self._bridge.eof_received()
-        return False
+        self.open_bridge(self._server, chan, username=chan.get_extra_info("username"), transport="netconf-ssh",
+                         peer=self._peer, activity=self._activity)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._bridge is not None:
-            self._bridge.connection_lost(exc)
+        super().connection_lost(exc)
         if self._on_close is not None:
             self._on_close()
-
-    def pause_writing(self) -> None:
-        if self._bridge is not None:
-            self._bridge.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._bridge is not None:
-            self._bridge.resume_writing()
 
 
 class _Server(asyncssh.SSHServer):

@@ -43,6 +43,51 @@ class Activity:
         self.last = self.clock()
 
 
+class BridgeEnd:
+    """The transport-facing end of a :class:`SessionBridge`: the callbacks
+    that an asyncio protocol (TLS) and an asyncssh session (SSH) share, each
+    passed on to the bridge once there is one (after authentication)."""
+
+    bridge: SessionBridge | None = None
+
+    def open_bridge(self, server: NetconfServer, channel, *, username: str, transport: str, peer: str,
+                    activity: Activity | None) -> None:
+        """Start the NETCONF session on ``channel`` (an asyncio transport or an
+        asyncssh channel: both write, close and pause/resume reading)."""
+        self.bridge = SessionBridge(
+            server,
+            username=username,
+            transport=transport,
+            peer=peer,
+            write=channel.write,
+            close=channel.close,
+            pause_reading=channel.pause_reading,
+            resume_reading=channel.resume_reading,
+            activity=activity,
+        )
+
+    def data_received(self, data: bytes, datatype=None) -> None:  # datatype: asyncssh's extended data
+        if self.bridge is not None:
+            self.bridge.data_received(data)
+
+    def eof_received(self) -> bool:
+        if self.bridge is not None:
+            self.bridge.eof_received()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.bridge is not None:
+            self.bridge.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.bridge is not None:
+            self.bridge.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.bridge is not None:
+            self.bridge.resume_writing()
+
+
 class SessionBridge:
     def __init__(
         self,

@@ -38,7 +38,7 @@ from ..server import NetconfServer
 from . import keys
 from .cert_to_name import CertToName, CertToNameError, fingerprint, map_certificate, parse_fingerprint
 from .keys import KeyMaterialError
-from .stream import Activity, SessionBridge
+from .stream import Activity, BridgeEnd, SessionBridge
 
 log = logging.getLogger(__name__)
 
@@ -257,21 +257,18 @@ def _describe_cert(der: bytes) -> str:
     return f"subject {cert.subject.rfc4514_string()!r}, {fingerprint(der)}"
 
 
-class _Protocol(asyncio.Protocol):
+class _Protocol(BridgeEnd, asyncio.Protocol):
     def __init__(self, server: NetconfServer, params: TlsServerParams, peer: str, activity: Activity | None) -> None:
         self._server = server
         self._params = params
         self._peer = peer
         self._activity = activity
-        self.bridge: SessionBridge | None = None
-        self.transport: asyncio.Transport | None = None
         self.refusal: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Called once the handshake (and OpenSSL's verification) is done,
         # before any application data: decide who this is, or close.
         assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
         chain = verified_chain(transport.get_extra_info("ssl_object"))
         username, why = authorize(self._params, chain)
         if username is None:
@@ -279,40 +276,13 @@ class _Protocol(asyncio.Protocol):
             transport.abort()
             return
         log.info("TLS client %s: user %r by %s (%s)", self._peer, username, why, _describe_cert(chain[0]))
-        self.bridge = SessionBridge(
-            self._server,
-            username=username,
-            transport="netconf-tls",
-            peer=self._peer,
-            write=transport.write,
-            close=transport.close,
-            pause_reading=transport.pause_reading,
-            resume_reading=transport.resume_reading,
-            activity=self._activity,
-        )
-
-    def data_received(self, data: bytes) -> None:
-        if self.bridge is not None:
-            self.bridge.data_received(data)
-
-    def eof_received(self) -> bool:
-        if self.bridge is not None:
-            self.bridge.eof_received()
-        return False
+        self.open_bridge(self._server, transport, username=username, transport="netconf-tls", peer=self._peer,
+                         activity=self._activity)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None and self._activity is not None:
             self._activity.lost = exc
-        if self.bridge is not None:
-            self.bridge.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        if self.bridge is not None:
-            self.bridge.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self.bridge is not None:
-            self.bridge.resume_writing()
+        super().connection_lost(exc)
 
 
 class TlsConnection:
