@@ -150,6 +150,8 @@ def test_edit_config_operations_over_the_wire(one):
          "</keepalives></tcp-client-parameters></ssh></endpoint></endpoints>", "invalid-value", "ietf-netconf-server:idle-time"),
         ('<endpoints><endpoint><name>primary</name><ssh><tcp-client-parameters><remote-address nc:operation="delete"/>'
          "</tcp-client-parameters></ssh></endpoint></endpoints>", "data-missing", "ietf-netconf-server:remote-address"),
+        # a period of 0 has no next start: refused here, not a dead client task later
+        ("<connection-type><periodic><period>0</period></periodic></connection-type>", "invalid-value", "ietf-netconf-server:period"),
     ],
 )
 def test_invalid_edits_answer_rpc_error_and_change_nothing(one, body, tag, path_end):
