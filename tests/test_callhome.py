@@ -193,6 +193,32 @@ def test_no_keepalives_container_means_no_keepalives(harness):
     m.close_session()
 
 
+def test_an_internal_error_does_not_end_call_home(harness, monkeypatch, caplog):
+    """A bug that escapes a client task is logged, and the client starts over."""
+    from agent.callhome import manager
+
+    hold = manager.CallHomeManager._hold
+    calls = []
+
+    async def fails_once(self, cfg, ep, state, conn, *args):
+        calls.append(ep.name)
+        if len(calls) == 1:
+            conn.close()
+            raise RuntimeError("a bug")
+        return await hold(self, cfg, ep, state, conn, *args)
+
+    monkeypatch.setattr(manager.CallHomeManager, "_hold", fails_once)
+    monkeypatch.setattr(manager, "RESTART_DELAY", 0.2)
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
+    with pytest.raises(Exception):
+        lst.accept(harness)  # authenticated, then dropped by the bug
+    m = lst.accept(harness)
+    assert calls == ["a", "a"]
+    assert "call home nms: internal error; starting over" in caplog.text and "RuntimeError: a bug" in caplog.text
+    m.close_session()
+
+
 def test_failover_to_second_endpoint_then_start_with(harness):
     dead = free_port()  # nothing listens there: connection refused
     lst = harness.listener()

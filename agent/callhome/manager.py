@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 TRANSPORTS = {"ssh": ssh, "tls": tls}
 
 
+#: seconds a client task waits after an internal error before it starts over
+RESTART_DELAY = 10.0
+
+
 class Clock:
     """Wall-clock time and sleeping, injectable so that periodic schedules
     (minutes to hours) can be tested in milliseconds."""
@@ -241,12 +245,20 @@ class CallHomeManager:
     # -- one client --
 
     async def _run(self, name: str, state: ClientState) -> None:
-        cfg = self.configs[name]
-        if cfg.connection_type == "periodic":
-            await self._run_periodic(name, state)
-            return
+        # A box whose client task died is unreachable until someone climbs
+        # the pole: a bug in here is logged and the client starts over.
         while True:
-            await self._connect_and_hold(name, state)
+            try:
+                if self.configs[name].connection_type == "periodic":
+                    await self._run_periodic(name, state)
+                else:
+                    while True:
+                        await self._connect_and_hold(name, state)
+            except Exception as exc:
+                log.exception("call home %s: internal error; starting over in %.0f s", name, RESTART_DELAY)
+                state.last_error = f"internal error: {exc!r}"
+                state.status = "backing-off"
+                await self._nap(RESTART_DELAY)
 
     async def _run_periodic(self, name: str, state: ClientState) -> None:
         cfg = self.configs[name]
