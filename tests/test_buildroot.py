@@ -276,7 +276,8 @@ def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
     assert r.returncode == 0, r.stderr
     report = json.loads((images / "dpu-agent-provision.json").read_text())
     assert report["serial_number"] == "LAB-0001" and report["state_dir"] == "/var/lib/dpu-agent"
-    assert report["managers"] == [{"name": "nms", "endpoints": [{"name": "pma", "url": "ssh://192.0.2.10:4334"}]}]
+    assert report["managers"] == [{"name": "nms", "connection-type": "persistent",
+                                   "endpoints": [{"name": "pma", "url": "ssh://192.0.2.10:4334"}]}]
     state = target / "var/lib/dpu-agent"
     assert (state / "running.cbor").stat().st_mode & 0o777 == 0o600
     assert (state / "keys").stat().st_mode & 0o777 == 0o700

@@ -105,7 +105,8 @@ def test_ssh_call_home_from_a_provisioned_state_dir(tmp_path, ydir, nms_key):
     state, port = tmp_path / "state", free_port()
     report = provisioned(*ssh_args(state, port, nms_key[1]), ydir=ydir)
     assert report["serial_number"] == "DPU-0001" and report["model"] == "DPU-8P"
-    assert report["managers"] == [{"name": "nms", "endpoints": [{"name": "main", "url": f"ssh://127.0.0.1:{port}"}]}]
+    assert report["managers"] == [{"name": "nms", "connection-type": "persistent",
+                                   "endpoints": [{"name": "main", "url": f"ssh://127.0.0.1:{port}"}]}]
     host = report["ssh_host_key"]
     assert host["public_key"].startswith("ssh-ed25519 ")
     # the fingerprint is the one OpenSSH and asyncssh show for that key
@@ -378,6 +379,48 @@ def test_file_json_and_options_make_the_same_configuration(tmp_path, ydir, nms_k
     assert sorted(data["ietf-netconf-acm:nacm"]["groups"]["group"][0]["user-name"]) == ["admin", "auditor", "ops"]
 
 
+def test_periodic_connection_and_local_address(tmp_path, ydir, nms_key):
+    """A box that calls every 30 minutes from a given source address; the
+    file and the options say the same, and the report tells the manager."""
+    site = {"managers": [{
+        "name": "nms",
+        "endpoints": [{"name": "a", "url": "ssh://pma1.example.net"},
+                      {"name": "b", "url": "ssh://[2001:db8::1]", "local-address": "2001:db8::99"}],
+        "periodic": {"period": 30, "idle-timeout": 120},
+        "local-address": "192.0.2.7",
+        "users": {"admin": [str(nms_key[1])]},
+    }]}
+    (tmp_path / "site.toml").write_text(
+        '[[managers]]\nname = "nms"\nlocal-address = "192.0.2.7"\nperiodic = { period = 30, idle-timeout = 120 }\n'
+        'endpoints = [ { name = "a", url = "ssh://pma1.example.net" },\n'
+        '  { name = "b", url = "ssh://[2001:db8::1]", local-address = "2001:db8::99" } ]\n'
+        f'[managers.users]\nadmin = ["{nms_key[1]}"]\n')
+    (tmp_path / "site.json").write_text(json.dumps(site))
+    a, b = tmp_path / "a", tmp_path / "b"
+    report = provisioned("--state-dir", str(a), "--from", str(tmp_path / "site.toml"), ydir=ydir)
+    assert report["managers"] == [{
+        "name": "nms", "connection-type": "periodic", "period-minutes": 30,
+        "endpoints": [{"name": "a", "url": "ssh://pma1.example.net:4334", "local-address": "192.0.2.7"},
+                      {"name": "b", "url": "ssh://[2001:db8::1]:4334", "local-address": "2001:db8::99"}],
+    }]
+    shutil.copytree(a / "keys", b / "keys")
+    provisioned("--state-dir", str(b), "--from", str(tmp_path / "site.json"), ydir=ydir)
+    assert (a / "running.cbor").read_bytes() == (b / "running.cbor").read_bytes()
+    config = json.loads(run_provision("show", "config", "--state-dir", str(a), ydir=ydir).stdout)
+    (client,) = config["ietf-netconf-server:netconf-server"]["call-home"]["netconf-client"]
+    assert client["connection-type"] == {"periodic": {"period": 30, "idle-timeout": 120}}
+    # the options, with the module's defaults for what is left out
+    c = tmp_path / "c"
+    report = provisioned("--state-dir", str(c), "--manager", "nms", "--endpoint", "a=ssh://pma1.example.net",
+                         "--periodic", "period=15", "--local-address", "192.0.2.7", "--user", f"admin={nms_key[1]}", ydir=ydir)
+    assert report["managers"][0]["period-minutes"] == 15
+    assert report["managers"][0]["endpoints"][0]["local-address"] == "192.0.2.7"
+    config = json.loads(run_provision("show", "config", "--state-dir", str(c), ydir=ydir).stdout)
+    (client,) = config["ietf-netconf-server:netconf-server"]["call-home"]["netconf-client"]
+    assert client["connection-type"]["periodic"]["period"] == 15
+    assert client["connection-type"]["periodic"].get("idle-timeout", 180) == 180
+
+
 # -- bad inputs: an error, and the target as it was -------------------------------
 
 SECRET = "THIS-IS-NOT-A-KEY-BUT-A-SECRET"
@@ -405,13 +448,16 @@ def bad_inputs(tmp: Path, pub: Path) -> list[tuple[list[str], int, str]]:
         (["--endpoint", "a=ssh://127.0.0.1"], 2, "--endpoint belongs to a manager"),
         (ep + ["a=ssh://127.0.0.1", "--no-such-option"], 2, "unrecognized arguments: --no-such-option"),
         (["--from", str(tmp / "bad.toml")], 1, "manager nms: unknown key(s) endpoint"),
+        (ep + ["a=ssh://127.0.0.1", "--periodic", "period=0"], 1, "period"),
+        (ep + ["a=ssh://127.0.0.1", "--periodic", "every=5"], 1, "manager nms periodic: unknown key(s) every"),
+        (ep + ["a=ssh://127.0.0.1", "--local-address", "pma.example.net"], 1, "'pma.example.net' is not an IPv4 or IPv6 address"),
     ]
 
 
-@pytest.mark.parametrize("case", range(15))
+@pytest.mark.parametrize("case", range(18))
 def test_bad_input_is_refused_and_nothing_changes(tmp_path, ydir, nms_key, case):
     cases = bad_inputs(tmp_path, nms_key[1])
-    assert len(cases) == 15
+    assert len(cases) == 18
     args, code, message = cases[case]
     # a blank target stays blank
     blank = tmp_path / "blank"

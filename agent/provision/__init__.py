@@ -178,8 +178,13 @@ def _report(target: Target, identity: dict, host, tls, profile: Profile, tree: T
     managers = []
     if tree is not None:
         for c in read_clients(tree).values():
-            eps = [{"name": e.name, "url": _url(e.transport, e.remote_address, e.remote_port)} for e in c.endpoints]
-            managers.append({"name": c.name, "endpoints": eps})
+            eps = [{"name": e.name, "url": _url(e.transport, e.remote_address, e.remote_port),
+                    **({"local-address": e.local_address} if e.local_address else {})} for e in c.endpoints]
+            # when the manager is to expect the box: always, or every period minutes
+            when = {"connection-type": c.connection_type}
+            if c.connection_type == "periodic":
+                when["period-minutes"] = c.period
+            managers.append({"name": c.name, "endpoints": eps, **when})
     return {
         **{f: identity.get(f) for f in IDENTITY_FIELDS},
         "root": str(target.root) if target.root is not None else None,

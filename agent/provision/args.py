@@ -15,8 +15,10 @@ _MANAGER_OPTIONS = {
     "--endpoint": ("endpoints", "NAME=URL"),
     "--user": ("users", "USER=KEY"),
     "--reconnect": ("reconnect", "KEY=VALUE,..."),
+    "--periodic": ("periodic", "KEY=VALUE,..."),
     "--keepalives": ("keepalives", "KEY=VALUE,..."),
     "--ssh-keepalives": ("ssh-keepalives", "KEY=VALUE,..."),
+    "--local-address": ("local-address", "ADDRESS"),
     "--ca-cert": ("ca-certs", "NAME=FILE"),
     "--ee-cert": ("ee-certs", "NAME=FILE"),
     "--cert-to-name": ("cert-to-name", "KEY=VALUE,..."),
@@ -26,7 +28,9 @@ _HELP = {
     "--endpoint": "an endpoint, ssh://host[:port] (default 4334) or tls://host[:port] (4335); repeatable, in order",
     "--user": "an SSH user and an OpenSSH public-key line or a file of them (authorized_keys); repeatable",
     "--reconnect": "start-with=first-listed|last-connected|random-selection, max-wait=S, max-attempts=N",
+    "--periodic": "call home periodically instead of staying connected: period=MIN (default 60),idle-timeout=S (180)",
     "--keepalives": "TCP keepalives of every endpoint: idle-time=S,max-probes=N,probe-interval=S",
+    "--local-address": "the local IP address the endpoints' connections are made from",
     "--ssh-keepalives": "SSH keepalives of the ssh endpoints: max-wait=S,max-attempts=N",
     "--ca-cert": "a trust anchor for the manager's TLS certificate: a name and a PEM file of CA certificates; repeatable",
     "--ee-cert": "a pinned TLS certificate of the manager: a name and its PEM file; repeatable",
@@ -78,6 +82,10 @@ class _ManagerOption(argparse.Action):
                 if name in m.setdefault(key, {}):
                     raise argparse.ArgumentError(None, f"{option_string} {name} given twice for manager {m['name']}")
                 m[key][name] = file
+            elif option_string == "--local-address":
+                if key in m:
+                    raise argparse.ArgumentError(None, f"{option_string} given twice for manager {m['name']}")
+                m[key] = value
             elif option_string == "--cert-to-name":
                 m.setdefault(key, []).append(_pairs(value, option_string))
             else:

@@ -11,6 +11,7 @@ content of a file: an operator may pass a private key by mistake.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import tomllib
@@ -211,8 +212,10 @@ def der(cert: x509.Certificate) -> bytes:
 
 _TOP = {"serial-number", "model", "manufacturer", "admins", "tls", "managers"}
 _TLS = {"certificate", "key", "chain", "csr"}
-_MANAGER = {"name", "endpoints", "reconnect", "keepalives", "ssh-keepalives", "users", "ca-certs", "ee-certs", "cert-to-name"}
-_ENDPOINT = {"name", "url", "keepalives", "ssh-keepalives"}
+_MANAGER = {"name", "endpoints", "reconnect", "periodic", "keepalives", "ssh-keepalives", "local-address", "users",
+            "ca-certs", "ee-certs", "cert-to-name"}
+_ENDPOINT = {"name", "url", "keepalives", "ssh-keepalives", "local-address"}
+_PERIODIC = {"period", "idle-timeout"}
 _RECONNECT = {"start-with", "max-wait", "max-attempts"}
 _START_WITH = ("first-listed", "last-connected", "random-selection")
 _KEEPALIVES = ("idle-time", "max-probes", "probe-interval")
@@ -273,10 +276,18 @@ def _manager(m: dict, base: Path) -> build.Client:
         raise ProvisionError(f"{what} reconnect start-with: one of {', '.join(_START_WITH)}")
     keepalives = _numbers(m.get("keepalives"), _KEEPALIVES, f"{what} keepalives")
     ssh_keepalives = _numbers(m.get("ssh-keepalives"), _SSH_KEEPALIVES, f"{what} ssh-keepalives")
+    local = _address(m["local-address"], f"{what} local-address") if "local-address" in m else None
     endpoints = [
-        _endpoint(_table(e, f"{what} endpoints"), what, keepalives, ssh_keepalives)
+        _endpoint(_table(e, f"{what} endpoints"), what, keepalives, ssh_keepalives, local)
         for e in _list(m.get("endpoints", []), f"{what} endpoints")
     ]
+    periodic = None
+    if "periodic" in m:
+        p = _table(m["periodic"], f"{what} periodic")
+        _keys(p, _PERIODIC, f"{what} periodic")
+        # the module's defaults: hourly, closed after three idle minutes
+        periodic = (_int(p.get("period", 60), f"{what} periodic period"),
+                    _int(p.get("idle-timeout", 180), f"{what} periodic idle-timeout"))
     if not endpoints:
         raise ProvisionError(f"{what}: no endpoints (give at least one ssh:// or tls:// URL)")
     _unique([e.name for e in endpoints], f"{what}: endpoint")
@@ -325,6 +336,7 @@ def _manager(m: dict, base: Path) -> build.Client:
         start_with=start_with,
         max_wait=_int(reconnect.get("max-wait", 5), f"{what} reconnect max-wait"),
         max_attempts=_int(reconnect.get("max-attempts", 3), f"{what} reconnect max-attempts"),
+        periodic=periodic,
     )
 
 
@@ -339,7 +351,15 @@ def _numbers(value, names: tuple[str, ...], what: str) -> tuple[int, ...] | None
     return tuple(_int(d[n], f"{what} {n}") for n in names)
 
 
-def _endpoint(e: dict, what: str, keepalives, ssh_keepalives) -> build.Endpoint:
+def _address(value, what: str) -> str:
+    text = _text(value, what)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ProvisionError(f"{what}: {text!r} is not an IPv4 or IPv6 address") from None
+
+
+def _endpoint(e: dict, what: str, keepalives, ssh_keepalives, local_address: str | None) -> build.Endpoint:
     name = _text(e.get("name"), f"{what} endpoint name")
     ewhat = f"{what} endpoint {name}"
     _keys(e, _ENDPOINT, ewhat)
@@ -348,7 +368,9 @@ def _endpoint(e: dict, what: str, keepalives, ssh_keepalives) -> build.Endpoint:
     ska = _numbers(e["ssh-keepalives"], _SSH_KEEPALIVES, f"{ewhat} ssh-keepalives") if "ssh-keepalives" in e else ssh_keepalives
     if transport == "tls" and "ssh-keepalives" in e:
         raise ProvisionError(f"{ewhat}: ssh-keepalives on a tls:// endpoint")
-    return build.Endpoint(name, host, port, transport=transport, keepalives=ka,
+    if "local-address" in e:
+        local_address = _address(e["local-address"], f"{ewhat} local-address")
+    return build.Endpoint(name, host, port, transport=transport, keepalives=ka, local_address=local_address,
                           ssh_keepalives=ska if transport == "ssh" else None)
 
 
