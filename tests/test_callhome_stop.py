@@ -4,14 +4,17 @@ On Python 3.11 ``asyncio.wait_for`` returns the result, and swallows the
 cancellation, when the awaited thing completes in the same loop turn as the
 cancel. A client task that ate its cancellation went on calling home after
 the agent stopped, and the stop waited for it forever. These tests make the
-two waits of a client task (the TCP connect bounded by max-wait, the nap
-between attempts) complete at the very moment stop() cancels them."""
+waits of a client task (the TCP connect bounded by max-wait, the nap between
+attempts, a transport handshake inside a library) complete at the very
+moment stop() cancels them."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
+
+from types import SimpleNamespace
 
 from agent.callhome import build, manager
 
@@ -70,3 +73,43 @@ def test_stop_wins_over_a_wakeup_at_the_same_moment(harness, monkeypatch):
         return True
 
     assert harness.call(wake_then_stop()), "a client task swallowed its cancellation"
+
+
+def test_stop_wins_over_a_library_that_swallows_the_cancel(harness, monkeypatch):
+    """asyncssh's connect_reverse ends in asyncio.wait_for: on Python 3.11 a
+    handshake that completes as stop() cancels returns the connection instead."""
+    entered = threading.Event()
+    pending: list[asyncio.Future] = []
+    closed: list[bool] = []
+    listener = harness.listener()
+
+    class Conn:
+        def close(self):
+            closed.append(True)
+
+        async def wait_closed(self):
+            await asyncio.Event().wait()  # a manager that never hangs up
+
+    async def serve(sock, *args, **kw):
+        fut = asyncio.get_running_loop().create_future()
+        pending.append(fut)
+        entered.set()
+        await asyncio.wait_for(fut, 60)  # what asyncssh does
+        return Conn()
+
+    ssh = manager.TRANSPORTS["ssh"]
+    monkeypatch.setitem(manager.TRANSPORTS, "ssh", SimpleNamespace(params_from_config=ssh.params_from_config, serve=serve))
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", listener.port)])]))
+    assert entered.wait(10)
+
+    async def complete_then_stop():
+        pending[0].set_result(None)  # the handshake is done...
+        try:
+            async with asyncio.timeout(5):
+                await harness.agent.callhome.stop()  # ...in the turn stop() cancels
+        except TimeoutError:
+            return False
+        return True
+
+    assert harness.call(complete_then_stop()), "the swallowed cancel was not honoured"
+    assert closed == [True]

@@ -354,6 +354,13 @@ class CallHomeManager:
         except BaseException:
             sock.close()
             raise
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # asyncssh bounds its handshake with wait_for, which on Python 3.11
+            # returns the connection and drops a cancel that came with it
+            conn.close()
+            sock.close()
+            raise asyncio.CancelledError
         return conn, sock
 
     def _interface_of(self, sock) -> str | None:
