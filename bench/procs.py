@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncssh
 
 from agent.callhome import build
+from agent.transport.keys import write_key_file
 
 from . import proc
 from .nc import NetconfClient
@@ -85,7 +86,8 @@ class AgentProcess:
         self.state_dir = workdir / "state"
         (self.state_dir / "keys").mkdir(parents=True, mode=0o700)
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
-        self.host_key.write_private_key(str(self.state_dir / "keys" / "host.key"))
+        # 0600, or the agent refuses to start (exposed private keys)
+        write_key_file(self.state_dir / "keys" / "host.key", self.host_key.export_private_key())
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.yang_dirs = yang_dirs
         self.args = args
