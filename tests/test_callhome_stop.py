@@ -13,10 +13,27 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-
+import time
 from types import SimpleNamespace
 
 from agent.callhome import build, manager
+
+
+def stop_in_the_same_turn(harness, complete) -> bool:
+    """Call ``complete()`` and then stop() in one loop turn; True when stop()
+    returned within 5 s and every client task it cancelled has ended."""
+
+    async def run():
+        tasks = list(harness.agent.callhome.tasks.values())
+        complete()
+        try:
+            async with asyncio.timeout(5):
+                await harness.agent.callhome.stop()
+        except TimeoutError:
+            return False
+        return all(t.done() for t in tasks)
+
+    return harness.call(run())
 
 
 def test_stop_wins_over_a_connect_completing_at_the_same_moment(harness, monkeypatch):
@@ -33,19 +50,9 @@ def test_stop_wins_over_a_connect_completing_at_the_same_moment(harness, monkeyp
     monkeypatch.setattr(manager.tcp, "connect", connect)
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", 9)])]))
     assert entered.wait(10)
-
-    async def complete_then_stop():
-        pending[0].set_result(left)  # the connection is up...
-        try:
-            async with asyncio.timeout(5):
-                await harness.agent.callhome.stop()  # ...in the turn stop() cancels
-        except TimeoutError:
-            return False
-        return True
-
     try:
-        assert harness.call(complete_then_stop()), "a client task swallowed its cancellation"
-        assert all(t.done() for t in harness.agent.callhome.tasks.values())
+        # the connection is up in the turn stop() cancels
+        assert stop_in_the_same_turn(harness, lambda: pending[0].set_result(left)), "a client task swallowed its cancellation"
     finally:
         left.close()
         right.close()
@@ -61,18 +68,9 @@ def test_stop_wins_over_a_wakeup_at_the_same_moment(harness, monkeypatch):
     monkeypatch.setattr(manager.tcp, "connect", refused)
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", 9)], max_wait=30)]))
     assert napping.wait(10)
-
-    async def wake_then_stop():
-        await asyncio.sleep(0.1)  # let it reach the nap
-        harness.agent.callhome.kick()  # a link came up...
-        try:
-            async with asyncio.timeout(5):
-                await harness.agent.callhome.stop()  # ...in the turn stop() cancels
-        except TimeoutError:
-            return False
-        return True
-
-    assert harness.call(wake_then_stop()), "a client task swallowed its cancellation"
+    time.sleep(0.1)  # let it reach the nap
+    # a link comes up in the turn stop() cancels
+    assert stop_in_the_same_turn(harness, harness.agent.callhome.kick), "a client task swallowed its cancellation"
 
 
 def test_stop_wins_over_a_library_that_swallows_the_cancel(harness, monkeypatch):
@@ -101,15 +99,6 @@ def test_stop_wins_over_a_library_that_swallows_the_cancel(harness, monkeypatch)
     monkeypatch.setitem(manager.TRANSPORTS, "ssh", SimpleNamespace(params_from_config=ssh.params_from_config, serve=serve))
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", listener.port)])]))
     assert entered.wait(10)
-
-    async def complete_then_stop():
-        pending[0].set_result(None)  # the handshake is done...
-        try:
-            async with asyncio.timeout(5):
-                await harness.agent.callhome.stop()  # ...in the turn stop() cancels
-        except TimeoutError:
-            return False
-        return True
-
-    assert harness.call(complete_then_stop()), "the swallowed cancel was not honoured"
+    # the handshake is done in the turn stop() cancels
+    assert stop_in_the_same_turn(harness, lambda: pending[0].set_result(None)), "the swallowed cancel was not honoured"
     assert closed == [True]
