@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 
@@ -278,7 +279,9 @@ def test_lock_contention_and_kill_session(harness):
     m2b.close_session()
 
 
-def test_unaffected_client_keeps_its_session(harness):
+def test_unaffected_client_keeps_its_session(harness, caplog):
+    """A change that needs a new connection re-dials that client only, and the log says why."""
+    caplog.set_level(logging.INFO, logger="agent.callhome")
     l1, l2 = harness.listener(), harness.listener()
     harness.start(harness.config([
         harness.client("nms1", [build.Endpoint("a", "127.0.0.1", l1.port)]),
@@ -286,15 +289,43 @@ def test_unaffected_client_keeps_its_session(harness):
     ]))
     m1, m2 = l1.accept(harness), l2.accept(harness)
     m1.edit_config(target="running", config=client_edit("nms2",
-        "<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><keepalives><idle-time>30</idle-time>"
-        "</keepalives></tcp-client-parameters></ssh></endpoint></endpoints>"))
+        "<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><local-address>127.0.0.3</local-address>"
+        "<keepalives><idle-time>30</idle-time></keepalives></tcp-client-parameters></ssh></endpoint></endpoints>"))
     assert wait_for(lambda: not m2.connected)
     m2 = l2.accept(harness)
-    assert tcp.read_keepalives(harness.agent.callhome.states["nms2"].sock)["TCP_KEEPIDLE"] == 30
+    state = harness.agent.callhome.states["nms2"]
+    assert state.sock.getsockname()[0] == "127.0.0.3" and state.connections == 2
+    assert tcp.read_keepalives(state.sock)["TCP_KEEPIDLE"] == 30
+    assert "call home nms2: local binding changed: re-dialling" in caplog.text
     assert m1.connected and harness.agent.callhome.states["nms1"].connections == 1
     m1.get_config(source="running")
     m1.close_session()
     m2.close_session()
+
+
+def test_keepalives_are_retuned_on_the_live_socket(harness, caplog):
+    """A manager retunes its own endpoint's keepalives: the same socket, the new
+    kernel values, no re-dial; removing the container turns them off in place."""
+    caplog.set_level(logging.INFO, logger="agent.callhome")
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port, keepalives=(60, 3, 10))])]))
+    m = lst.accept(harness)
+    state = harness.agent.callhome.states["nms"]
+    sock = state.sock
+    m.edit_config(target="running", config=client_edit("nms",
+        "<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><keepalives><idle-time>25</idle-time>"
+        "<max-probes>5</max-probes><probe-interval>7</probe-interval></keepalives></tcp-client-parameters></ssh></endpoint></endpoints>"))
+    assert tcp.read_keepalives(sock) == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 25, "TCP_KEEPINTVL": 7, "TCP_KEEPCNT": 5,
+                                         "TCP_USER_TIMEOUT": 60_000}
+    assert "TCP keepalives on a retuned in place (idle 25 s, 5 probes every 7 s)" in caplog.text
+    m.edit_config(target="running", config=client_edit("nms",
+        '<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><keepalives nc:operation="delete"/>'
+        "</tcp-client-parameters></ssh></endpoint></endpoints>"))
+    ka = tcp.read_keepalives(sock)
+    assert ka["SO_KEEPALIVE"] == 0 and ka["TCP_USER_TIMEOUT"] == 0
+    assert m.connected and state.sock is sock and state.connections == 1 and "re-dialling" not in caplog.text
+    m.get_config(source="running")
+    m.close_session()
 
 
 def test_removed_client_is_disconnected(harness):

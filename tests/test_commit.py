@@ -8,6 +8,7 @@ import pytest
 from ncclient.operations import RPCError
 
 from agent.callhome import build
+from agent.transport import tcp
 
 from .conftest import free_port
 from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
@@ -188,3 +189,38 @@ def test_a_commit_never_undoes_a_change_made_to_running_meanwhile(two):
     set_max_wait(m1, 4, "candidate")
     m1.commit()
     assert max_wait(m2) == "4"
+
+
+def _set_idle_time(m, seconds, target="candidate"):
+    m.edit_config(target=target, config=client_edit("nms",
+        "<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><keepalives>"
+        f"<idle-time>{seconds}</idle-time></keepalives></tcp-client-parameters></ssh></endpoint></endpoints>"))
+
+
+def test_a_manager_retunes_its_own_keepalives_by_confirmed_commit(harness):
+    """The issue's scenario: the confirmed commit touches the manager's own
+    endpoint, the session survives to confirm it, and the kernel holds the
+    new values on the very socket the session runs on. A confirmed commit left
+    to time out puts the old values back on that socket, still connected."""
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port, keepalives=(60, 3, 10))])]))
+    m = lst.accept(harness)
+    state = harness.agent.callhome.states["nms"]
+    sock, fd = state.sock, state.sock.fileno()
+    _set_idle_time(m, 45)
+    m.commit(confirmed=True, timeout="60")
+    assert tcp.read_keepalives(sock)["TCP_KEEPIDLE"] == 45
+    m.commit()  # confirming commit, on the same session
+    assert harness.agent.datastore.pending is None
+    assert m.connected and state.sock is sock and sock.fileno() == fd and state.connections == 1
+    assert tcp.read_keepalives(sock) == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 45, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3,
+                                         "TCP_USER_TIMEOUT": 75_000}
+    assert "<idle-time>45</idle-time>" in m.get_config(source="running", filter=CALL_HOME_FILTER).data_xml
+
+    _set_idle_time(m, 90)
+    m.commit(confirmed=True, timeout="1")
+    assert tcp.read_keepalives(sock)["TCP_KEEPIDLE"] == 90
+    assert wait_for(lambda: harness.agent.datastore.pending is None, timeout=5)
+    assert wait_for(lambda: tcp.read_keepalives(sock)["TCP_KEEPIDLE"] == 45, timeout=5)
+    assert m.connected and state.sock is sock and state.connections == 1
+    m.close_session()

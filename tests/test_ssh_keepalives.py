@@ -7,6 +7,7 @@ answers nothing)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -77,3 +78,32 @@ def test_silent_manager_is_dropped_only_with_keepalives(harness):
         for proc in (probed, plain):
             proc.kill()
             proc.wait()
+
+
+def test_ssh_keepalives_switched_on_in_place(harness, caplog):
+    """Turning SSH keepalives on for a connected manager's endpoint keeps its
+    session, and from then on a frozen manager is dropped."""
+    from .test_callhome import client_edit
+
+    caplog.set_level(logging.INFO, logger="agent.callhome")
+    l1, l2 = harness.listener(), harness.listener()
+    harness.start(harness.config([
+        harness.client("probed", [build.Endpoint("a", "127.0.0.1", l1.port)]),
+        harness.client("admin", [build.Endpoint("a", "127.0.0.1", l2.port)]),
+    ]))
+    probed = _manager(harness, l1)
+    try:
+        m = l2.accept(harness)
+        assert wait_for(lambda: _session_of(harness, "probed") == "a")
+        m.edit_config(target="running", config=client_edit("probed",
+            "<endpoints><endpoint><name>a</name><ssh><ssh-server-parameters><keepalives><max-wait>1</max-wait>"
+            "<max-attempts>2</max-attempts></keepalives></ssh-server-parameters></ssh></endpoint></endpoints>"))
+        assert "SSH keepalives on a retuned in place (every 1 s, 2 unanswered)" in caplog.text
+        time.sleep(4)  # the live manager answers the probes
+        assert _session_of(harness, "probed") == "a" and harness.agent.callhome.states["probed"].connections == 1
+        os.kill(probed.pid, signal.SIGSTOP)
+        assert wait_for(lambda: _session_of(harness, "probed") is None, timeout=15)
+        m.close_session()
+    finally:
+        probed.kill()
+        probed.wait()

@@ -1,8 +1,10 @@
 """One task per configured netconf-client, each owning its connection.
 
 The manager follows the running configuration: on every commit it compares
-each client's call-home settings and re-establishes only the clients whose
-connected endpoint changed; the others keep their sessions.
+each client's call-home settings. A change the live connection can take
+(keepalives, reconnect strategy, other endpoints) is applied to it in place;
+only a change of the connected endpoint's address, port, local binding,
+transport or credentials re-establishes that client, and the log says why.
 
 It also follows the management link: when a NIC goes down the connections
 through it are closed at once, and when a link comes up every client that
@@ -29,6 +31,7 @@ from ..server import NetconfServer
 from ..transport import ssh, tcp, tls
 from ..transport.stream import Activity
 from ..yang import Tree
+from . import retune
 from .config import ClientConfig, EndpointConfig, read_clients
 from .policy import EndpointCycle, backoff_delay, next_periodic_start
 
@@ -165,13 +168,15 @@ class CallHomeManager:
             old = self.configs.get(name)
             if new == old:
                 continue
-            if new is not None and self._keeps_connection(name, old, new):
-                # The live session is unaffected; the task uses the new
-                # settings from its next connection attempt on.
-                log.info("call home %s: settings changed; the current connection stays up", name)
-                self.configs[name] = new
-                continue
-            log.info("call home %s: %s", name, "removed" if new is None else "settings changed, reconnecting")
+            if new is None:
+                why = ["removed"]
+            else:
+                why = self._redial_reasons(name, old, new)
+                if not why:
+                    self.configs[name] = new
+                    self._retune(name, old, new)
+                    continue
+            log.info("call home %s: %s", name, "; ".join(why) + ("" if new is None else ": re-dialling"))
             self.tasks.pop(name).cancel()
             self.configs.pop(name, None)
             self._applied_at.pop(name, None)
@@ -187,20 +192,41 @@ class CallHomeManager:
             state = self.states.setdefault(name, ClientState(name))
             self.tasks[name] = asyncio.get_running_loop().create_task(self._run(name, state), name=f"call-home-{name}")
 
-    def _keeps_connection(self, name: str, old: ClientConfig | None, new: ClientConfig) -> bool:
+    def _redial_reasons(self, name: str, old: ClientConfig | None, new: ClientConfig) -> list[str]:
+        """Why the client must start over with ``new``; empty when its live
+        connection can take the change in place."""
         current = self.states.get(name)
-        if old is None or current is None or current.connected_endpoint is None:
-            return False
-        if (old.connection_type, old.period, old.anchor_time, old.idle_timeout) != (
-            new.connection_type,
-            new.period,
-            new.anchor_time,
-            new.idle_timeout,
-        ):
-            return False
-        before = {e.name: e for e in old.endpoints}.get(current.connected_endpoint)
-        after = {e.name: e for e in new.endpoints}.get(current.connected_endpoint)
-        return before is not None and before == after
+        if old is None or current is None or current.connected_endpoint is None or current.conn is None:
+            return ["settings changed while not connected"]
+        endpoint = current.connected_endpoint
+        why = retune.redial_reasons(old, new, endpoint)
+        if not why and retune.retune(old, new, endpoint).ssh and not hasattr(current.conn, "set_keepalive"):
+            why = ["SSH keepalives changed and this SSH transport cannot retune them in place"]
+        return why
+
+    def _retune(self, name: str, old: ClientConfig, new: ClientConfig) -> None:
+        """Apply a change to the live connection (see _redial_reasons)."""
+        state = self.states[name]
+        endpoint = state.connected_endpoint
+        change = retune.retune(old, new, endpoint)
+        ep = {e.name: e for e in new.endpoints}[endpoint]
+        if change.tcp:
+            try:
+                tcp.retune_keepalives(state.sock, ep.keepalives)
+            except OSError as exc:  # the connection is going anyway; the next one gets the new values
+                log.warning("call home %s: cannot retune TCP keepalives on %s: %s", name, endpoint, _describe(exc))
+            else:
+                log.info("call home %s: TCP keepalives on %s retuned in place (%s)", name, endpoint,
+                         "off" if ep.keepalives is None else
+                         f"idle {ep.keepalives.idle_time} s, {ep.keepalives.max_probes} probes every {ep.keepalives.probe_interval} s")
+        if change.ssh:
+            ka = retune.ssh_keepalives(ep)
+            # asyncssh's SSHConnection.set_keepalive (interval 0 turns them off)
+            state.conn.set_keepalive(ka.max_wait, ka.max_attempts)
+            log.info("call home %s: SSH keepalives on %s retuned in place (%s)", name, endpoint,
+                     "off" if not ka.max_wait else f"every {ka.max_wait} s, {ka.max_attempts} unanswered")
+        if not (change.tcp or change.ssh):
+            log.info("call home %s: settings changed; the connection to %s stays up and the next attempt uses them", name, endpoint)
 
     async def stop(self) -> None:
         self._stopping = True

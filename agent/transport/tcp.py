@@ -43,6 +43,18 @@ def apply_keepalives(sock: socket.socket, ka: Keepalives | None) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, ka.user_timeout_ms)
 
 
+def retune_keepalives(sock: socket.socket, ka: Keepalives | None) -> None:
+    """Apply ``ka`` to a connected socket; ``None`` turns liveness checks off.
+
+    Linux takes new keepalive options on an established connection: the
+    next idle period already uses them, no new connection is needed."""
+    if ka is None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0)
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, 0)  # 0: the system's default
+        return
+    apply_keepalives(sock, ka)
+
+
 def read_keepalives(sock) -> dict[str, int]:
     """The liveness options as the kernel holds them (for state, tests, the demo)."""
     return {
