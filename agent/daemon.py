@@ -13,7 +13,7 @@ import json
 import logging
 import signal
 
-from . import configfile, hal, modset, notify, state
+from . import configfile, eventlog, hal, modset, notify, state
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FILENAME, PREVIOUS, ConfigFile
 from .datastore.store import Datastore
@@ -98,6 +98,7 @@ class Agent:
             max_message_size=s.max_message_size,
             limits=Limits(s.max_sessions, s.max_sessions_per_connection, s.hello_timeout),
         )
+        self.server.notifications.log = eventlog.EventLog(s.state_dir / eventlog.FILENAME)
         self.server.state_providers.append(state.provider(self))
         self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish)
         self.datastore.transaction_hook = self.plugins.transaction
@@ -130,9 +131,9 @@ class Agent:
             self.server.nacm.update(new)
             self.callhome.apply(new)
         events = self.server.notifications
-        if events.subscriptions:  # the diff costs a tree walk: only when someone listens
-            edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new)]
-            events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
+        # logged for replay even when no one listens (a tree walk per change)
+        edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new)]
+        events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
 
     def _confirm_event(self, event: str, by, timeout: int | None) -> None:
         self.server.notifications.publish("ietf-netconf-notifications", "netconf-confirmed-commit",
@@ -177,6 +178,8 @@ class Agent:
             self._kicker.cancel()
         if getattr(self, "callhome", None) is not None:
             await self.callhome.stop()
+        if getattr(self, "server", None) is not None:
+            await self.server.notifications.log.close()  # the replay log's last batch
         if self.board is not None:
             self.board.close()  # disarms the watchdog: an orderly stop must not reset the board
         log.info("dpu-agent stopped")

@@ -2,17 +2,22 @@
 base notifications and the agent's own (link state, call home).
 
 A subscription is a session's wish to receive the NETCONF stream, with an
-optional subtree filter. Events are delivered in the event loop, to every
-subscribed session that may read them (NACM) and whose filter they match.
+optional subtree filter, and optionally a replay of the logged events from
+startTime (to stopTime). Events are delivered in the event loop, to every
+subscribed session that may read them (NACM) and whose filter they match;
+every event is also logged for replay (agent/eventlog.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .eventlog import Event, EventLog, date_and_time
 from .netconf.xmltree import Element, XmlError, escape_attr, escape_text, parse
 
 log = logging.getLogger(__name__)
@@ -20,6 +25,8 @@ log = logging.getLogger(__name__)
 NS_NOTIFICATION = "urn:ietf:params:xml:ns:netconf:notification:1.0"
 NS_BASE_NOTIFICATIONS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 NS_AGENT = "urn:dpu-agent:yang:dpu-agent"
+#: nc-notifications: the stream list, replayComplete, notificationComplete
+NS_NC_NOTIFICATIONS = "urn:ietf:params:xml:ns:netmod:notification"
 STREAM = "NETCONF"
 
 #: (username, module, notification name) -> may this user receive it
@@ -38,6 +45,12 @@ class Subscription:
     send: Callable[[str], None]
     filter: Element | None = None
     sent: int = 0
+    #: RFC 5277 stopTime (epoch seconds): nothing later is sent
+    stop: float | None = None
+    #: the replay has not been sent yet: live events wait in the log meanwhile
+    replaying: bool = False
+    #: ends the subscription at stopTime
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -46,37 +59,84 @@ class Notifications:
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     #: events published, for statistics
     published: int = 0
+    #: the replay log (RFC 5277 3.2); in memory only unless given a file
+    log: EventLog = field(default_factory=lambda: EventLog(None))
 
     def subscribe(self, sub: Subscription) -> None:
         self.subscriptions[sub.session_id] = sub
 
     def unsubscribe(self, session_id: int) -> None:
-        self.subscriptions.pop(session_id, None)
+        sub = self.subscriptions.pop(session_id, None)
+        if sub is not None and sub.timer is not None:
+            sub.timer.cancel()
 
     def publish(self, module: str, name: str, body: str) -> None:
-        """Send one event; ``body`` is the XML of the notification's top element."""
+        """Log and send one event; ``body`` is the XML of the notification's top element."""
         self.published += 1
+        now = time.time()
+        event = Event(now, date_and_time(now), module, name, body)
+        self.log.append(event)
         if not self.subscriptions:
             return
-        xml = f'<notification xmlns="{NS_NOTIFICATION}"><eventTime>{event_time()}</eventTime>{body}</notification>'
-        parsed: Element | None = None
+        parsed: list[Element | None] = []
         for sub in list(self.subscriptions.values()):
-            if self.access is not None and not self.access(sub.username, module, name):
+            if sub.replaying or (sub.stop is not None and now > sub.stop):
                 continue
-            if sub.filter is not None:
-                if parsed is None:
-                    try:
-                        parsed = parse(body.encode())
-                    except XmlError:
-                        log.error("notification %s:%s is not well-formed; dropped", module, name)
-                        return
-                if not matches(parsed, sub.filter):
-                    continue
-            try:
-                sub.send(xml)
-                sub.sent += 1
-            except Exception:
-                log.exception("session %d: cannot deliver a notification", sub.session_id)
+            if not self._deliver(sub, event, parsed):
+                return
+
+    def _deliver(self, sub: Subscription, event: Event, parsed: list) -> bool:
+        """Send ``event`` to ``sub`` if NACM and its filter let it through.
+        ``parsed`` caches the parsed body across subscribers. False: the
+        event is not well-formed and must go to no one."""
+        if self.access is not None and not self.access(sub.username, event.module, event.name):
+            return True
+        if sub.filter is not None:
+            if not parsed:
+                try:
+                    parsed.append(parse(event.body.encode()))
+                except XmlError:
+                    log.error("notification %s:%s is not well-formed; dropped", event.module, event.name)
+                    return False
+            if not matches(parsed[0], sub.filter):
+                return True
+        self._send(sub, event.event_time, event.body)
+        return True
+
+    def _send(self, sub: Subscription, event_time_: str, body: str) -> None:
+        xml = f'<notification xmlns="{NS_NOTIFICATION}"><eventTime>{event_time_}</eventTime>{body}</notification>'
+        try:
+            sub.send(xml)
+            sub.sent += 1
+        except Exception:
+            log.exception("session %d: cannot deliver a notification", sub.session_id)
+
+    def replay(self, sub: Subscription, start: float) -> None:
+        """Send ``sub`` the logged events from ``start`` (to its stopTime),
+        then replayComplete, then go live (RFC 5277 2.1.1, 3.2).
+
+        Called once the <create-subscription> reply is queued: in one turn of
+        the loop, so no event falls between the replay and the live ones."""
+        if self.subscriptions.get(sub.session_id) is not sub:
+            return  # the session ended meanwhile
+        for event in self.log.since(start, sub.stop):
+            self._deliver(sub, event, [])
+        # never subject to NACM or filters (RFC 8341 3.4.6)
+        self._send(sub, event_time(), f'<replayComplete xmlns="{NS_NC_NOTIFICATIONS}"/>')
+        sub.replaying = False
+        if sub.stop is not None:
+            remaining = sub.stop - time.time()
+            if remaining <= 0:
+                self.complete(sub)
+            else:
+                sub.timer = asyncio.get_running_loop().call_later(remaining, self.complete, sub)
+
+    def complete(self, sub: Subscription) -> None:
+        """stopTime reached: notificationComplete ends the subscription."""
+        if self.subscriptions.get(sub.session_id) is not sub:
+            return
+        self._send(sub, event_time(), f'<notificationComplete xmlns="{NS_NC_NOTIFICATIONS}"/>')
+        self.unsubscribe(sub.session_id)
 
 
 def _is_content_match(el: Element) -> bool:

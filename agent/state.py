@@ -169,9 +169,13 @@ def monitoring(agent: Agent) -> dict:
                 **totals,
             },
         },
-        "nc-notifications:netconf": {
-            "streams": {"stream": [{"name": "NETCONF", "description": "default NETCONF event stream", "replaySupport": False}]}
-        },
+        "nc-notifications:netconf": {"streams": {"stream": [_drop_none({
+            "name": "NETCONF",
+            "description": "default NETCONF event stream",
+            "replaySupport": True,
+            "replayLogCreationTime": server.notifications.log.created,
+            "replayLogAgedTime": server.notifications.log.aged,
+        })]}},
         "ietf-netconf-acm:nacm": {
             "denied-operations": nacm.denied_rpcs,
             "denied-data-writes": nacm.denied_writes,

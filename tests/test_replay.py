@@ -1,0 +1,227 @@
+"""RFC 5277 replay: events logged while no manager listens, across restarts,
+replayed to a subscription with startTime (ncclient as the manager)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+
+import pytest
+from ncclient.operations import RPCError
+
+from agent import eventlog
+from agent.callhome import build
+from agent.hal.sim import SimBoard
+from agent.notify import NS_NC_NOTIFICATIONS
+
+from .conftest import Listener, free_port, yanglint
+
+STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NS_NC_NOTIFICATIONS}"/>')
+
+
+def iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def drain(m, until: str, timeout: float = 10) -> list[str]:
+    """Notifications up to and including the first named ``until``."""
+    out = []
+    while True:
+        n = m.take_notification(timeout=timeout)
+        assert n is not None, f"no <{until}> within {timeout} s; got {[_name(x) for x in out]}"
+        out.append(n.notification_xml)
+        if _name(n.notification_xml) == until:
+            return out
+
+
+def _name(xml: str) -> str:
+    body = xml[xml.index("</eventTime>") + len("</eventTime>"):]
+    return body[1:].split(" ", 1)[0].split(">", 1)[0].split("/", 1)[0]
+
+
+def _time(xml: str) -> str:
+    return xml.split("<eventTime>")[1].split("<")[0]
+
+
+def _body(xml: str) -> str:
+    return xml[xml.index("</eventTime>") + len("</eventTime>"): xml.rindex("</notification>")]
+
+
+def _client(harness, port: int) -> str:
+    # the manager is reached through 127.0.0.3, not the simulated eth0
+    return harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.3", port, local_address="127.0.0.3")],
+                                          max_attempts=1)])
+
+
+def test_events_while_disconnected_and_across_a_restart_are_replayed(harness, tmp_path, yang_dirs):
+    port = free_port()  # no manager listens yet
+    t0 = time.time() - 1
+    board = SimBoard()
+    harness.start(_client(harness, port), board=board)
+    harness.call(lambda: board.nics.set_link("eth0", False))
+    harness.call(lambda: board.nics.set_link("eth0", True))
+    harness.stop()  # an orderly restart: the replay log's last batch is written
+    assert (harness.state_dir / eventlog.FILENAME).stat().st_mode & 0o777 == 0o600
+    board = SimBoard()
+    harness.start(board=board)
+    harness.call(lambda: board.nics.set_link("eth0", False))
+    lst = Listener(port, host="127.0.0.3")
+    harness.listeners.append(lst)
+    harness.call(lambda: board.nics.set_link("eth0", True))  # wakes the call home
+    m = lst.accept(harness)
+    m.create_subscription(start_time=iso(t0))
+    replayed = drain(m, "replayComplete")
+    names = [_name(x) for x in replayed]
+    links = [x.split("<oper-status>")[1].split("<")[0] for x in replayed if _name(x) == "interface-link-change"]
+    assert links == ["down", "up", "down", "up"], names
+    assert names[-1] == "replayComplete" and "netconf-session-start" in names
+    times = [_time(x) for x in replayed]
+    assert times == sorted(times) and all(t >= iso(t0)[:19] for t in times)
+    # then live events, after the replay
+    harness.call(lambda: board.nics.set_link("eth0", False))
+    live = drain(m, "interface-link-change")
+    assert "<oper-status>down</oper-status>" in live[-1] and _time(live[-1]) >= times[-1]
+    for n, xml in enumerate(replayed):
+        f = tmp_path / f"n{n}.xml"
+        f.write_text(_body(xml))
+        out = yanglint("notif", f, yang_dirs)
+        assert out.returncode == 0, f"{_name(xml)}: {out.stderr}"
+    m.close_session()
+
+
+@pytest.fixture
+def connected(harness):
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
+    m = lst.accept(harness)
+    yield harness, lst, m
+    try:
+        m.close_session()
+    except Exception:
+        pass
+
+
+def test_stop_time_ends_with_notification_complete(connected):
+    harness, lst, m = connected
+    t0 = time.time() - 5
+    harness.call(lambda: harness.agent.server.notifications.publish(
+        "dpu-agent", "interface-link-change", '<interface-link-change xmlns="urn:dpu-agent:yang:dpu-agent">'
+        "<name>eth0</name><oper-status>down</oper-status></interface-link-change>"))
+    stop = time.time() + 0.5
+    time.sleep(1)
+    m.create_subscription(start_time=iso(t0), stop_time=iso(stop))
+    got = drain(m, "notificationComplete")
+    names = [_name(x) for x in got]
+    assert names[-2:] == ["replayComplete", "notificationComplete"]
+    assert "interface-link-change" in names and "netconf-session-start" in names
+    # the subscription is over: the session may subscribe again, live
+    m.create_subscription()
+
+
+def test_stop_time_in_the_future_ends_the_live_subscription(connected):
+    harness, _, m = connected
+    now = time.time()
+    m.create_subscription(start_time=iso(now - 1), stop_time=iso(now + 1.5))
+    assert _name(drain(m, "replayComplete")[-1]) == "replayComplete"
+    assert _name(drain(m, "notificationComplete", timeout=5)[-1]) == "notificationComplete"
+    assert m.session_id and int(m.session_id) not in harness.agent.server.notifications.subscriptions
+
+
+@pytest.mark.parametrize("start,stop,element", [
+    (lambda: iso(time.time() + 3600), None, "startTime"),
+    (lambda: iso(time.time() - 10), lambda: iso(time.time() - 20), "stopTime"),
+    (lambda: "yesterday", None, "startTime"),
+    (lambda: "2026-01-01T00:00:00", None, "startTime"),  # no time zone
+])
+def test_bad_replay_times_are_refused(connected, start, stop, element):
+    _, _, m = connected
+    with pytest.raises(RPCError) as e:
+        m.create_subscription(start_time=start(), stop_time=stop() if stop else None)
+    assert e.value.tag == "invalid-value" and element in e.value.info
+    m.create_subscription()  # nothing was left half subscribed
+
+
+def test_replay_support_is_advertised_and_the_log_outlives_a_restart(connected):
+    harness, lst, m = connected
+    data = m.get(filter=STREAMS_FILTER).data_xml
+    assert "<replaySupport>true</replaySupport>" in data
+    created = data.split("<replayLogCreationTime>")[1].split("<")[0]
+    m.close_session()
+    harness.stop()
+    lst.reset()
+    harness.start()
+    m = lst.accept(harness)
+    data = m.get(filter=STREAMS_FILTER).data_xml
+    assert data.split("<replayLogCreationTime>")[1].split("<")[0] == created
+    m.close_session()
+
+
+# -- the log itself --------------------------------------------------------
+
+
+def _event(n: int, body_len: int = 10) -> eventlog.Event:
+    return eventlog.Event(1000.0 + n, eventlog.date_and_time(1000.0 + n), "m", "e", f"<e>{n:0{body_len}d}</e>")
+
+
+def test_the_log_is_bounded_and_ages_out_the_oldest(tmp_path):
+    log = eventlog.EventLog(tmp_path / "l", max_events=5, max_bytes=10_000, batch_events=3)
+    for n in range(12):
+        log.append(_event(n))
+    assert [e.time for e in log.events] == [1007.0, 1008.0, 1009.0, 1010.0, 1011.0]
+    assert log.aged == eventlog.date_and_time(1006.0)
+    assert [e.time for e in log.since(1009.0, 1010.0)] == [1009.0, 1010.0]
+    small = eventlog.EventLog(None, max_events=100, max_bytes=60)
+    for n in range(10):
+        small.append(_event(n))
+    assert sum(len(e.body) for e in small.events) <= 60 and small.events[-1].time == 1009.0
+
+
+def test_the_log_is_written_in_batches_and_bounded_on_flash(tmp_path):
+    path = tmp_path / "l"
+    log = eventlog.EventLog(path, max_events=10, batch_events=4)
+    writes = log.writes  # the header of a new log
+    for n in range(3):
+        log.append(_event(n))
+    assert log.writes == writes  # held in RAM
+    log.append(_event(3))
+    assert log.writes == writes + 1  # one append of the batch
+    for n in range(4, 100):
+        log.append(_event(n))
+    assert log.writes == writes + 25
+    lines = path.read_text().splitlines()
+    assert len(lines) - 1 <= 2 * 10  # rewritten whole at twice the bound
+    again = eventlog.EventLog(path, max_events=10)
+    assert [e.time for e in again.events] == [e.time for e in log.events]
+    assert again.created == log.created and again.aged == log.aged
+
+
+def test_a_lone_event_is_written_after_the_batch_time_off_the_loop(tmp_path):
+    import asyncio
+
+    path = tmp_path / "l"
+
+    async def scenario():
+        log = eventlog.EventLog(path, batch_events=100, batch_seconds=0.2)
+        log.append(_event(1))
+        await asyncio.sleep(0.05)
+        assert len(path.read_text().splitlines()) == 1  # still in RAM
+        await asyncio.sleep(0.4)
+        assert len(path.read_text().splitlines()) == 2
+        log.append(_event(2))
+        await log.close()  # an orderly stop writes what waits
+        assert len(path.read_text().splitlines()) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_torn_last_line_is_skipped(tmp_path):
+    path = tmp_path / "l"
+    log = eventlog.EventLog(path, batch_events=1)
+    log.append(_event(1))
+    log.append(_event(2))
+    with open(path, "a") as f:
+        f.write(json.dumps([1003.0, "x", "m", "e", "<e>3</e>"])[:17])  # the power cut
+    again = eventlog.EventLog(path)
+    assert [e.time for e in again.events] == [1001.0, 1002.0]
+    assert again.created == log.created
