@@ -111,3 +111,23 @@ def test_private_keys_stay_hidden_even_with_a_permit_all_rule(users):
         "</server-identity></ssh-server-parameters></ssh></endpoint></endpoints>"))
     for source in ("candidate", "running"):
         assert secret not in admin.get_config(source=source).data_xml
+
+
+def test_replayed_notifications_follow_the_rules(users):
+    """The replay log holds every event; each subscriber gets what NACM lets it read."""
+    harness, admin, monitor = users
+    admin.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-wait>2</max-wait></reconnect-strategy>"))
+
+    def replay(m) -> list[str]:
+        m.create_subscription(start_time="2000-01-01T00:00:00Z")
+        got = []
+        while not got or "replayComplete" not in got[-1]:
+            n = m.take_notification(timeout=10)
+            assert n is not None
+            got.append(n.notification_xml)
+        return got
+
+    a, m = replay(admin), replay(monitor)
+    assert sum("netconf-config-change" in x for x in a) >= 2
+    assert not any("netconf-config-change" in x for x in m)
+    assert any("netconf-session-start" in x for x in m)
