@@ -182,7 +182,9 @@ def test_a_commit_never_undoes_a_change_made_to_running_meanwhile(two):
     set_max_wait(m2, 6)  # straight to running, while m1's candidate edits wait
     with pytest.raises(RPCError) as e:
         m1.commit()
-    assert e.value.tag == "operation-failed" and "discard-changes" in e.value.message
+    assert e.value.tag == "operation-failed" and e.value.app_tag == "running-changed"
+    assert "running changed since the candidate was edited" in e.value.message
+    assert "<discard-changes>" in e.value.message and "lock running and candidate" in e.value.message
     assert max_wait(m1) == "6"
     m1.discard_changes()
     assert max_wait(m1, "candidate") == "6"  # a clean candidate follows running

@@ -251,7 +251,9 @@ class Datastore:
         if self.candidate_dirty and self._candidate_base != self.version:
             # committing would silently undo what was written to running meanwhile
             raise OperationFailed(
-                "running changed since the candidate was edited; <discard-changes> and edit again",
+                "running changed since the candidate was edited, and committing the candidate would silently "
+                "undo that change: nothing was committed. <discard-changes> (the candidate then equals running) "
+                "and edit again; lock running and candidate before editing to keep other writers out",
                 type="protocol", app_tag="running-changed",
             )
         backup = None
