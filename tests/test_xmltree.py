@@ -1,6 +1,6 @@
 import pytest
 
-from agent.netconf.xmltree import XmlError, parse, serialize
+from agent.netconf.xmltree import NS_BASE, XmlError, parse, serialize
 
 
 def test_namespace_declarations_kept_for_prefixed_values():
@@ -41,3 +41,62 @@ def test_depth_and_attribute_limits():
     attrs = " ".join(f'a{i}="1"' for i in range(100))
     with pytest.raises(XmlError, match="attributes"):
         parse(f"<a {attrs}/>".encode())
+
+
+def test_namespace_declarations_count_toward_the_attribute_cap():
+    decls = " ".join(f'xmlns:p{i}="urn:{i}"' for i in range(40))
+    attrs = " ".join(f'a{i}="1"' for i in range(30))
+    with pytest.raises(XmlError, match="namespace declarations"):
+        parse(f"<a {decls} {attrs}/>".encode())
+    with pytest.raises(XmlError, match="namespace declarations"):
+        parse(("<a " + " ".join(f'xmlns:p{i}="u"' for i in range(500_000)) + "/>").encode())
+    ok = parse(f"<a {decls}/>".encode())
+    assert len(ok.decls) == 40
+
+
+def test_prefixes_resolve_through_the_ancestors_without_copies():
+    root = parse(b'<a xmlns="urn:a" xmlns:x="urn:x1"><b xmlns:y="urn:y"><c xmlns:x="urn:x2">v</c></b><d/></a>')
+    b, d = root.children
+    c = b.children[0]
+    assert c.namespace_for("x") == "urn:x2" and c.namespace_for("y") == "urn:y" and c.namespace_for("") == "urn:a"
+    assert d.namespace_for("x") == "urn:x1" and d.namespace_for("y") is None
+    assert c.nsmap == {"": "urn:a", "x": "urn:x2", "y": "urn:y"}
+    assert d.decls is None and c.decls == {"x": "urn:x2"}  # each element holds only its own
+
+
+def _bomb(n: int, m: int) -> bytes:
+    """n declarations on the top element, m children declaring one more each."""
+    top = " ".join(f'xmlns:p{i}="urn:p{i}"' for i in range(n))
+    kids = "".join(f'<c xmlns:q{j}="urn:q"/>' for j in range(m))
+    return f'<rpc xmlns="{NS_BASE}" message-id="1" {top}><get>{kids}</get></rpc>'.encode()
+
+
+SHAPES = {
+    **{f"namespace bomb {n}x{m}": (n, m) for n, m in ((10, 1_000), (60, 10_000), (60, 30_000))},
+    "100 000 empty elements": b"<r>" + b"<a/>" * 30_000 + b"</r>",
+    "64 attributes x 5 000": b"<r>" + b"".join(b"<a " + b" ".join(b'a%d="v"' % i for i in range(64)) + b"/>"
+                                                for _ in range(5_000)) + b"</r>",
+    "128 deep x 500": b"<r>" + (b"<a>" * 127 + b"</a>" * 127) * 500 + b"</r>",
+    "mixed text": b"<r>" + b"<a>text<b/>more</a>" * 30_000 + b"</r>",
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_parse_memory_is_a_small_multiple_of_the_message(shape):
+    import time
+    import tracemalloc
+
+    data = SHAPES[shape]
+    if isinstance(data, tuple):
+        data = _bomb(*data)
+    tracemalloc.start()
+    try:
+        t0 = time.monotonic()
+        root = parse(data)
+        seconds = time.monotonic() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del root
+    print(f"{shape}: {len(data)} bytes, parser peak {peak / 1e6:.1f} MB ({peak / len(data):.0f}x), {seconds:.2f} s")
+    assert peak < 32 * len(data) + 1_000_000

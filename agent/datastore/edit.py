@@ -89,7 +89,7 @@ def _json_prefixes(ctx: EditContext, el: Element, text: str, path: str) -> str:
     path only where the module changes."""
 
     def module_of(prefix: str) -> str | None:
-        ns = el.nsmap.get(prefix)
+        ns = el.namespace_for(prefix)
         if ns is None:
             return None
         module = ctx.schema.module_for_namespace(ns)

@@ -2,20 +2,34 @@
 
 Why not ElementTree: it drops namespace declarations that no element name
 uses, yet YANG identityref and instance-identifier values carry prefixes that
-only those declarations resolve. Every :class:`Element` here keeps the prefix
-map in scope. Document type declarations (and with them every entity trick)
-are refused, and nesting depth and attribute count are bounded.
+only those declarations resolve. Every :class:`Element` keeps the
+declarations made on it and reaches those of its ancestors through its
+parent, so a prefix resolves as in the document while no element holds a
+copy of what it inherits (a copy per element let a 277 kB message of
+namespace declarations take gigabytes). Document type declarations (and
+with them every entity trick) are refused; nesting depth, attributes and
+namespace declarations per element are bounded. What a parse costs is a
+small multiple of the message, whatever its shape: elements without
+attributes, children or text share empty values, and element names are
+shared between elements.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from xml.parsers import expat
 
 NS_BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 MAX_DEPTH = 128
+#: attributes and namespace declarations of one element, together
 MAX_ATTRIBUTES = 64
+#: distinct element names shared between elements; past this each element keeps its own
+_MAX_SHARED_NAMES = 4096
+
+_NO_ATTRS: dict = MappingProxyType({})  # type: ignore[assignment]
+_NO_CHILDREN: tuple = ()
 
 
 class XmlError(Exception):
@@ -23,25 +37,48 @@ class XmlError(Exception):
 
 
 class Element:
-    __slots__ = ("ns", "name", "attrs", "children", "text", "nsmap", "parent")
+    __slots__ = ("ns", "name", "attrs", "children", "text", "decls", "parent")
 
     def __init__(
         self,
         ns: str,
         name: str,
         attrs: dict[tuple[str, str], str] | None = None,
-        nsmap: dict[str, str] | None = None,
+        decls: dict[str, str] | None = None,
         parent: Element | None = None,
     ) -> None:
         self.ns = ns
         self.name = name
-        #: (namespace or "", local name) -> value
-        self.attrs = attrs or {}
+        #: (namespace or "", local name) -> value; read-only and shared when empty
+        self.attrs = attrs or _NO_ATTRS
         self.children: list[Element] = []
         self.text = ""
-        #: prefix ("" for the default namespace) -> namespace, all in scope here
-        self.nsmap = nsmap or {}
+        #: the namespace declarations made on this element: prefix ("" for the default namespace) -> namespace
+        self.decls = decls
         self.parent = parent
+
+    def namespace_for(self, prefix: str) -> str | None:
+        """The namespace ``prefix`` ("" for the default) stands for here."""
+        el: Element | None = self
+        while el is not None:
+            if el.decls and prefix in el.decls:
+                return el.decls[prefix]
+            el = el.parent
+        return None
+
+    @property
+    def nsmap(self) -> dict[str, str]:
+        """Every prefix in scope here, as a new dict (walks the ancestors: not for loops)."""
+        chain = []
+        el: Element | None = self
+        while el is not None:
+            if el.decls:
+                chain.append(el.decls)
+            el = el.parent
+        out: dict[str, str] = {}
+        for decls in reversed(chain):
+            out.update(decls)
+        return out
 
     def find(self, name: str, ns: str | None = None) -> Element | None:
         for child in self.children:
@@ -73,35 +110,51 @@ class _Builder:
     def __init__(self, max_depth: int, max_attributes: int) -> None:
         self.root: Element | None = None
         self.stack: list[Element] = []
-        self.pending_ns: dict[str, str] = {}
+        self.pending_ns: dict[str, str] | None = None
         self.max_depth = max_depth
         self.max_attributes = max_attributes
-        self.text_parts: list[list[str]] = []
+        #: text pieces of the open elements (None: none yet)
+        self.text_parts: list[list[str] | None] = []
+        self.names: dict[str, tuple[str, str]] = {}
 
     def start_ns(self, prefix: str | None, uri: str | None) -> None:
+        if self.pending_ns is None:
+            self.pending_ns = {}
+        elif len(self.pending_ns) >= self.max_attributes:
+            # refused as they come: expat reports every declaration before the element
+            raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
         self.pending_ns[prefix or ""] = uri or ""
+
+    def _name(self, qname: str) -> tuple[str, str]:
+        split = self.names.get(qname)
+        if split is None:
+            split = _split(qname)
+            if len(self.names) < _MAX_SHARED_NAMES:
+                self.names[qname] = split
+        return split
 
     def start(self, qname: str, attributes: list[str]) -> None:
         if len(self.stack) >= self.max_depth:
             raise XmlError(f"elements nested deeper than {self.max_depth}")
-        if len(attributes) > 2 * self.max_attributes:
-            raise XmlError(f"more than {self.max_attributes} attributes on one element")
+        decls, self.pending_ns = self.pending_ns, None
+        if len(attributes) // 2 + (len(decls) if decls else 0) > self.max_attributes:
+            raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
         parent = self.stack[-1] if self.stack else None
         if self.root is not None and parent is None:
             raise XmlError("more than one root element")
-        nsmap = parent.nsmap if parent else {}
-        if self.pending_ns:
-            nsmap = {**nsmap, **self.pending_ns}
-            self.pending_ns = {}
-        ns, name = _split(qname)
-        attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)}
-        el = Element(ns, name, attrs, nsmap, parent)
+        ns, name = self._name(qname)
+        attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)} if attributes else None
+        el = Element(ns, name, attrs, decls, parent)
+        el.children = _NO_CHILDREN  # type: ignore[assignment]  # a list once there is a child
         if parent is None:
             self.root = el
         else:
-            parent.children.append(el)
+            if parent.children is _NO_CHILDREN:
+                parent.children = [el]
+            else:
+                parent.children.append(el)
         self.stack.append(el)
-        self.text_parts.append([])
+        self.text_parts.append(None)
 
     def end(self, qname: str) -> None:
         el = self.stack.pop()
@@ -111,7 +164,11 @@ class _Builder:
 
     def data(self, text: str) -> None:
         if self.text_parts:
-            self.text_parts[-1].append(text)
+            parts = self.text_parts[-1]
+            if parts is None:
+                self.text_parts[-1] = [text]
+            else:
+                parts.append(text)
 
 
 def _refuse(what: str):
@@ -172,14 +229,15 @@ def _serialize(el: Element, out: list[str], parent_ns: str | None, root: bool) -
     decl = []
     if el.ns != parent_ns:
         decl.append(f' xmlns="{escape_attr(el.ns)}"')
+    nsmap = el.nsmap if root or el.attrs else None
     if root:
-        for prefix, uri in sorted(el.nsmap.items()):
+        for prefix, uri in sorted(nsmap.items()):
             if prefix and prefix != "xml":
                 decl.append(f' xmlns:{prefix}="{escape_attr(uri)}"')
     attrs = []
     for (ans, aname), value in el.attrs.items():
         if ans:
-            prefix = next((p for p, u in el.nsmap.items() if u == ans and p), None)
+            prefix = next((p for p, u in nsmap.items() if u == ans and p), None)
             if prefix is None:
                 prefix = "a%d" % len(decl)
                 decl.append(f' xmlns:{prefix}="{escape_attr(ans)}"')

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from ..datastore.edit import apply_edit
-from ..datastore.filter import subtree_to_xpaths
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
+from ..datastore.view import filter_xpaths, readable
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -52,54 +52,36 @@ def _with_defaults(op: Element) -> str:
     return mode
 
 
-def _render(ctx: RpcContext, source: Tree, op: Element, owned: bool) -> str:
-    """Filter, strip what nobody may read, and print ``source`` as XML."""
-    schema = ctx.server.schema
-    filter_el = op.find("filter", NS_BASE)
+def _render(ctx: RpcContext, tree: Tree, op: Element, xpaths: list[str] | None) -> str:
+    """``tree`` (consumed) as the user may read it, filtered, printed as XML."""
     mode = _with_defaults(op)
+    out = readable(ctx.server.schema, ctx.server.nacm, ctx.session.username, tree, xpaths)
     try:
-        if filter_el is not None:
-            ftype = filter_el.attr("type") or "subtree"
-            if ftype != "subtree":
-                raise OperationNotSupported(f"filter type {ftype!r} is not supported", type="protocol",
-                                            info={"bad-attribute": "type", "bad-element": "filter"})
-            if not filter_el.children:
-                return ""  # an empty filter selects nothing: no walk at all
-            selected = source.select(subtree_to_xpaths(schema, filter_el))
-        else:
-            selected = source if owned else source.duplicate()
-            owned = False  # now owned by ``selected``
-        try:
-            ctx.server.nacm.filter_read(ctx.session.username, selected)
-            # private keys stay on the box, whatever the NACM rules say
-            selected.remove_paths(schema.secret_paths())
-            return selected.to_xml(mode)
-        finally:
-            selected.free()
+        return out.to_xml(mode)
     finally:
-        if owned:
-            source.free()
+        out.free()
 
 
 @handler(NS_BASE, "get-config")
 async def get_config(ctx: RpcContext, op: Element) -> str:
     source = _datastore(op, "source")
-    return f"<data>{_render(ctx, ctx.server.datastore.get(source), op, owned=False)}</data>"
+    xpaths = filter_xpaths(ctx.server.schema, op)
+    if xpaths == []:
+        _with_defaults(op)
+        return "<data></data>"  # an empty filter selects nothing: no walk at all
+    return f"<data>{_render(ctx, ctx.server.datastore.get(source).duplicate(), op, xpaths)}</data>"
 
 
 @handler(NS_BASE, "get")
 async def get(ctx: RpcContext, op: Element) -> str:
-    filter_el = op.find("filter", NS_BASE)
-    if filter_el is not None and not filter_el.children:
+    xpaths = filter_xpaths(ctx.server.schema, op)
+    if xpaths == []:
         _with_defaults(op)
         return "<data></data>"
-    selection = None
-    if filter_el is not None and (filter_el.attr("type") or "subtree") == "subtree":
-        selection = subtree_to_xpaths(ctx.server.schema, filter_el)
-    state = await ctx.server.state(selection)
+    state = await ctx.server.state(xpaths)
     combined = ctx.server.datastore.running.duplicate()
     combined.merge(state)
-    return f"<data>{_render(ctx, combined, op, owned=True)}</data>"
+    return f"<data>{_render(ctx, combined, op, xpaths)}</data>"
 
 
 def _config_tree(ctx: RpcContext, config: Element) -> Tree:

@@ -1,0 +1,63 @@
+"""What a read returns: the one pipeline of <get> and <get-config> (and of
+any read to come, such as <get-data>).
+
+    build (the caller: a copy of a datastore, plus state for <get>)
+      → NACM read pruning → secret removal → selection by the filter
+
+Selection comes last (RFC 8341 3.4.5): a filter selects only from what the
+user may read, so a content match on a leaf NACM denies, or on a private
+key nobody may read, answers the same whether the guess was right or not.
+
+A filter becomes a list of XPaths (``Tree.select`` keeps the nodes they
+select, with their ancestors and subtrees); a new filter kind is one more
+entry in :data:`FILTER_KINDS`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ..netconf.errors import OperationNotSupported
+from ..netconf.xmltree import NS_BASE, Element
+from ..yang import Schema, Tree
+from .filter import subtree_to_xpaths
+
+if TYPE_CHECKING:
+    from ..nacm import Nacm
+
+#: filter type -> the XPaths a <filter> of that type selects
+FILTER_KINDS: dict[str, Callable[[Schema, Element], list[str]]] = {
+    "subtree": subtree_to_xpaths,
+}
+
+
+def filter_xpaths(schema: Schema, op: Element) -> list[str] | None:
+    """The XPaths the <filter> of ``op`` selects; None without a filter
+    (everything), [] for one that selects nothing. An unknown filter type
+    is refused here, whether the filter is empty or not."""
+    filter_el = op.find("filter", NS_BASE)
+    if filter_el is None:
+        return None
+    ftype = filter_el.attr("type") or "subtree"
+    kind = FILTER_KINDS.get(ftype)
+    if kind is None:
+        raise OperationNotSupported(f"filter type {ftype!r} is not supported", type="protocol",
+                                    info={"bad-attribute": "type", "bad-element": "filter"})
+    return kind(schema, filter_el)
+
+
+def readable(schema: Schema, nacm: Nacm, user: str, tree: Tree, xpaths: list[str] | None) -> Tree:
+    """What ``user`` gets of ``tree`` for a filter selecting ``xpaths`` (None:
+    everything). ``tree`` is consumed: the result is a tree the caller frees."""
+    try:
+        nacm.filter_read(user, tree)
+        # private keys stay on the box, whatever the NACM rules say
+        tree.remove_paths(schema.secret_paths())
+        if xpaths is None:
+            return tree
+        selected = tree.select(xpaths)
+    except BaseException:
+        tree.free()
+        raise
+    tree.free()
+    return selected
