@@ -17,8 +17,9 @@ OWN_MODULES_DIR = str(Path(__file__).parent / "modules")
 SYSTEM_YANG_DIR = "/usr/share/dpu-agent/yang"
 
 MODULES: dict[str, list[str]] = {
-    # RFC 6241 (:url and :xpath are not implemented)
-    "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup"],
+    # RFC 6241 (:url is not implemented)
+    "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup",
+                     "xpath"],
     "ietf-netconf-with-defaults": [],
     "ietf-netconf-acm": [],
     "ietf-netconf-monitoring": [],

@@ -423,6 +423,15 @@ class Schema:
         text, modules = _xml_path(path)
         return text, {m: self.namespace_of(m) or "" for m in modules}
 
+    def check_xpath(self, expr: str) -> None:
+        """Raise YangError unless ``expr`` (module names as prefixes) is XPath
+        libyang can evaluate on this module set (syntax, modules)."""
+        out = ffi.new("struct ly_set **")
+        if lib.lys_find_xpath(self.cdata, ffi.NULL, expr.encode(), 0, out) != lib.LY_SUCCESS:
+            raise YangError([Issue("invalid-value", _drain_text(self.cdata) or "not valid XPath")])
+        lib.ly_set_free(out[0], ffi.NULL)
+        lib.ly_err_clean(self.cdata, ffi.NULL)  # warnings (a name no module defines)
+
     # -- data --
 
     def empty(self) -> Tree:

@@ -75,8 +75,9 @@ def test_an_unsupported_filter_type_is_refused_by_get_and_get_config_alike(users
     from ncclient.operations import RPCError
 
     _harness, admin, _monitor = users
-    xpath = ("xpath", "/nacm:nacm")  # an XPath filter is empty of elements: it must not read as "select nothing"
-    for read in (lambda: admin.get(filter=xpath), lambda: admin.get_config(source="running", filter=xpath)):
+    # empty of elements, like an XPath filter: it must not read as "select nothing"
+    unknown = f'<filter xmlns="{NC}" type="regexp" select="nacm"/>'
+    for read in (lambda: admin.get(filter=unknown), lambda: admin.get_config(source="running", filter=unknown)):
         with pytest.raises(RPCError) as e:
             read()
         assert e.value.tag == "operation-not-supported"

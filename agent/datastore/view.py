@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from ..netconf.errors import OperationNotSupported
 from ..netconf.xmltree import NS_BASE, Element
 from ..yang import Schema, Tree
+from . import xpath
 from .filter import subtree_to_xpaths
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 #: filter type -> the XPaths a <filter> of that type selects
 FILTER_KINDS: dict[str, Callable[[Schema, Element], list[str]]] = {
     "subtree": subtree_to_xpaths,
+    "xpath": xpath.filter_xpaths,
 }
 
 
@@ -44,6 +46,16 @@ def filter_xpaths(schema: Schema, op: Element) -> list[str] | None:
         raise OperationNotSupported(f"filter type {ftype!r} is not supported", type="protocol",
                                     info={"bad-attribute": "type", "bad-element": "filter"})
     return kind(schema, filter_el)
+
+
+def state_selection(op: Element, xpaths: list[str] | None) -> list[str] | None:
+    """What to tell the state providers a <get> selects: a subtree filter's
+    paths; for an XPath filter everything (a provider cannot read an
+    arbitrary expression, and the expression may test any node)."""
+    filter_el = op.find("filter", NS_BASE)
+    if filter_el is not None and filter_el.attr("type") == "xpath":
+        return None
+    return xpaths
 
 
 def readable(schema: Schema, nacm: Nacm, user: str, tree: Tree, xpaths: list[str] | None) -> Tree:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
-from ..datastore.view import filter_xpaths, readable
+from ..datastore.view import filter_xpaths, readable, state_selection
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -78,7 +78,7 @@ async def get(ctx: RpcContext, op: Element) -> str:
     if xpaths == []:
         _with_defaults(op)
         return "<data></data>"
-    state = await ctx.server.state(xpaths)
+    state = await ctx.server.state(state_selection(op, xpaths))
     combined = ctx.server.datastore.running.duplicate()
     combined.merge(state)
     return f"<data>{_render(ctx, combined, op, xpaths)}</data>"
