@@ -21,6 +21,10 @@ MODULES: dict[str, list[str]] = {
     "ietf-netconf": ["writable-running", "candidate", "confirmed-commit", "rollback-on-error", "validate", "startup",
                      "xpath"],
     "ietf-netconf-with-defaults": [],
+    # RFC 8526 NMDA operations on RFC 8342 datastores (ietf-datastores is
+    # libyang's own, with ietf-yang-library), origin metadata
+    "ietf-netconf-nmda": ["origin", "with-defaults"],
+    "ietf-origin": [],
     "ietf-netconf-acm": [],
     "ietf-netconf-monitoring": [],
     # RFC 5277 create-subscription and the NETCONF stream, RFC 6470 events

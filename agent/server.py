@@ -8,6 +8,7 @@ Transport-independent: SSH and TLS hand bytes to a
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,18 @@ def build_capabilities(schema: Schema) -> list[str]:
     return caps
 
 
+#: RFC 8342 datastores, all with the one schema (yang-library 1.1)
+DATASTORES = ("running", "candidate", "startup", "operational")
+
+
+def yang_library(schema: Schema) -> Tree:
+    """ietf-yang-library for the module set, with its datastores (RFC 8525)."""
+    tree = schema.yanglib()
+    datastores = [{"name": f"ietf-datastores:{name}", "schema": "complete"} for name in DATASTORES]
+    tree.merge(schema.parse(json.dumps({"ietf-yang-library:yang-library": {"datastore": datastores}}), "json", state=True))
+    return tree
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one peer may cost the agent."""
@@ -123,7 +136,7 @@ class NetconfServer:
         self.sessions: dict[int, ServerSession] = {}
         self._next_id = 1
         #: functions adding operational data to <get>
-        self.state_providers: list[StateProvider] = [lambda _selection: schema.yanglib()]
+        self.state_providers: list[StateProvider] = [lambda _selection: yang_library(schema)]
         self.nacm = Nacm(schema)
         self.nacm.update(datastore.running)
         self.notifications = notify.Notifications(access=self.nacm.can_notify)

@@ -897,6 +897,64 @@ class Tree:
             for node in self.xpath(path):
                 self.delete(node)
 
+    # NMDA views (RFC 8342, RFC 8526)
+
+    def keep_config(self, config: bool) -> None:
+        """Keep only configuration (``config``) or only state: a node of the
+        other kind goes, with list keys and ancestors of kept nodes staying."""
+
+        def walk(node) -> bool:  # does anything of the wanted kind stay under node
+            keep = False
+            for child in list(self.children(node)):
+                if walk(child):
+                    keep = True
+            schema = node.schema
+            is_config = bool(schema.flags & lib.LYS_CONFIG_W)
+            if schema.flags & lib.LYS_KEY:
+                return False  # stays with its entry, decides nothing
+            if keep or (is_config == config and lib.lyd_child(node) == ffi.NULL):
+                return True
+            if is_config == config and schema.nodetype & (lib.LYS_CONTAINER | lib.LYS_LIST):
+                return True  # an empty presence container or keyed entry of the kind
+            self.delete(node)
+            return False
+
+        for top in list(self.children()):
+            walk(top)
+
+    def limit_depth(self, depth: int) -> None:
+        """Drop the nodes more than ``depth`` levels down (top level is 1);
+        list keys stay with their entries."""
+
+        def walk(node, level: int) -> None:
+            for child in list(self.children(node)):
+                if level >= depth and not child.schema.flags & lib.LYS_KEY:
+                    self.delete(child)
+                else:
+                    walk(child, level + 1)
+
+        for top in list(self.children()):
+            walk(top, 1)
+
+    def annotate_origin(self) -> None:
+        """RFC 8342 ``origin`` metadata on the configuration of an operational
+        tree: ``or:intended``, ``or:default`` for default nodes, set where a
+        node's origin differs from its parent's (RFC 8527 3.2)."""
+
+        def walk(node, parent_origin: str | None) -> None:
+            origin = None
+            if node.schema.flags & lib.LYS_CONFIG_W:
+                origin = "default" if node.flags & lib.LYD_DEFAULT else "intended"
+                if origin != parent_origin:
+                    value = f"ietf-origin:{origin}".encode()
+                    if lib.lyd_new_meta(self.schema.cdata, node, ffi.NULL, b"ietf-origin:origin", value, 0, ffi.NULL):
+                        raise YangError(_drain(self.schema, self))
+            for child in self.children(node):
+                walk(child, origin)
+
+        for top in self.children():
+            walk(top, None)
+
     # printing
 
     def to_xml(self, with_defaults: str = "explicit") -> str:

@@ -64,12 +64,18 @@ def filter_xpaths(schema: Schema, filter_el: Element) -> list[str]:
     if select is None:
         raise MissingAttribute("an XPath filter needs a select attribute",
                                info={"bad-attribute": "select", "bad-element": "filter"})
-    expr = translate(schema, filter_el, select)
+    return [expression(schema, filter_el, select)]
+
+
+def expression(schema: Schema, el: Element, select: str) -> str:
+    """``select``, whose prefixes are bound where ``el`` is, as an XPath
+    libyang accepts; raises InvalidValue."""
+    expr = translate(schema, el, select)
     try:
         schema.check_xpath(expr)
     except YangError as exc:
         raise _refuse(exc.issues[0].message if exc.issues else "not valid XPath") from None
-    return [expr]
+    return expr
 
 
 def translate(schema: Schema, filter_el: Element, select: str) -> str:

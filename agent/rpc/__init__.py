@@ -68,7 +68,7 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
 
 
 def _register_all() -> None:
-    from . import ietf_netconf, ietf_netconf_monitoring, notifications  # noqa: F401
+    from . import ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, notifications  # noqa: F401
 
 
 _register_all()

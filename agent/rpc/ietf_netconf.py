@@ -109,11 +109,20 @@ async def edit_config(ctx: RpcContext, op: Element) -> None:
         if op.find("url", NS_BASE) is not None:
             raise OperationNotSupported("the :url capability is not supported", info={"bad-element": "url"})
         raise MissingElement("<edit-config> needs <config>", info={"bad-element": "config"})
+    await edit_target(ctx, target, config, default_op, test_only=test_option == "test-only")
+    return None
+
+
+async def edit_target(ctx: RpcContext, target: str, config: Element, default_op: str, *, test_only: bool = False) -> None:
+    """Apply an edit (<config> with nc:operation attributes) to a
+    conventional datastore, all or nothing: <edit-config>, <edit-data>."""
+    ds = ctx.server.datastore
+    ds.check_writable(target, ctx.session.id)
     async with ds.write_lock:
         new = ds.get(target).duplicate()
         try:
             apply_edit(ctx.server.schema, new, config, default_op)
-            if test_option == "test-only":
+            if test_only:
                 ds.validate(new)
                 new.free()
                 return None

@@ -1,0 +1,126 @@
+"""RFC 8526 NMDA operations: <get-data> on running, candidate, startup and
+operational (RFC 8342), <edit-data> on running and candidate.
+
+Reads go through the one read pipeline (agent/datastore/view.py): NACM
+pruning and secret removal before any filter selects; the NMDA views
+(config-filter, max-depth, origin) are applied to what remains.
+"""
+
+from __future__ import annotations
+
+from ..datastore.filter import subtree_to_xpaths
+from ..datastore.store import CANDIDATE, RUNNING
+from ..datastore.view import readable
+from ..datastore import xpath
+from ..netconf.errors import InvalidValue, MissingElement, OperationNotSupported
+from ..netconf.xmltree import Element
+from . import RpcContext, handler
+from .ietf_netconf import edit_target
+
+NS_NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
+NS_DATASTORES = "urn:ietf:params:xml:ns:yang:ietf-datastores"
+NS_WITH_DEFAULTS = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
+OPERATIONAL = "operational"
+CONVENTIONAL = ("running", "candidate", "startup")
+
+
+def _datastore(op: Element, allowed: tuple[str, ...]) -> str:
+    el = op.find("datastore", NS_NMDA)
+    if el is None:
+        raise MissingElement(f"<{op.name}> needs <datastore>", info={"bad-element": "datastore"})
+    text = el.text.strip()
+    prefix, colon, name = text.rpartition(":")
+    if not colon or el.namespace_for(prefix) != NS_DATASTORES:
+        raise InvalidValue(f"<datastore> {text!r} is not an ietf-datastores identity", info={"bad-element": "datastore"})
+    if name not in allowed:
+        raise InvalidValue(f"<{op.name}> works on {', '.join(allowed)}, not {name}", info={"bad-element": "datastore"})
+    return name
+
+
+def _filter(ctx: RpcContext, op: Element) -> list[str] | None:
+    subtree = op.find("subtree-filter", NS_NMDA)
+    xpath_el = op.find("xpath-filter", NS_NMDA)
+    if subtree is not None:
+        return subtree_to_xpaths(ctx.server.schema, subtree)
+    if xpath_el is not None:
+        # the expression's prefixes are bound where the leaf is (RFC 7950 9.13)
+        return [xpath.expression(ctx.server.schema, xpath_el, xpath_el.text.strip())]
+    return None
+
+
+def _max_depth(op: Element) -> int | None:
+    el = op.find("max-depth", NS_NMDA)
+    if el is None or el.text.strip() == "unbounded":
+        return None
+    try:
+        depth = int(el.text.strip())
+    except ValueError:
+        depth = 0
+    if not 1 <= depth <= 65535:
+        raise InvalidValue("max-depth is 1..65535 or unbounded", info={"bad-element": "max-depth"})
+    return depth
+
+
+def _with_defaults(op: Element) -> str:
+    el = op.find("with-defaults", NS_NMDA) or op.find("with-defaults", NS_WITH_DEFAULTS)
+    if el is None:
+        return "explicit"
+    mode = el.text.strip()
+    if mode not in ("explicit", "trim", "report-all", "report-all-tagged"):
+        raise InvalidValue(f"with-defaults mode {mode!r} is not supported", info={"bad-element": "with-defaults"})
+    return mode
+
+
+@handler(NS_NMDA, "get-data")
+async def get_data(ctx: RpcContext, op: Element) -> str:
+    server = ctx.server
+    name = _datastore(op, CONVENTIONAL + (OPERATIONAL,))
+    xpaths = _filter(ctx, op)
+    config_el = op.find("config-filter", NS_NMDA)
+    config = None if config_el is None else config_el.text.strip() == "true"
+    if config_el is not None and config_el.text.strip() not in ("true", "false"):
+        raise InvalidValue("config-filter is true or false", info={"bad-element": "config-filter"})
+    depth = _max_depth(op)
+    mode = _with_defaults(op)
+    with_origin = op.find("with-origin", NS_NMDA) is not None
+    if name != OPERATIONAL and with_origin:
+        raise InvalidValue("with-origin applies to the operational datastore only", info={"bad-element": "with-origin"})
+    for el in ("origin-filter", "negated-origin-filter"):
+        if op.find(el, NS_NMDA) is not None:
+            raise OperationNotSupported(f"{el} is not supported", info={"bad-element": el})
+    if xpaths == []:
+        return f'<data xmlns="{NS_NMDA}"/>'
+    if name == OPERATIONAL:
+        tree = server.datastore.running.duplicate()
+        tree.merge(await server.state(None if op.find("xpath-filter", NS_NMDA) is not None else xpaths))
+    else:
+        tree = server.datastore.get(name).duplicate()
+    out = readable(server.schema, server.nacm, ctx.session.username, tree, xpaths)
+    try:
+        if config is not None:
+            out.keep_config(config)
+        if depth is not None:
+            out.limit_depth(depth)
+        if with_origin:
+            out.annotate_origin()
+        return f'<data xmlns="{NS_NMDA}">{out.to_xml(mode)}</data>'
+    finally:
+        out.free()
+
+
+@handler(NS_NMDA, "edit-data")
+async def edit_data(ctx: RpcContext, op: Element) -> None:
+    target = _datastore(op, (RUNNING, CANDIDATE))
+    default_op = "merge"
+    el = op.find("default-operation", NS_NMDA)
+    if el is not None:
+        default_op = el.text.strip()
+        if default_op not in ("merge", "replace", "none"):
+            raise InvalidValue("default-operation is merge, replace or none", info={"bad-element": "default-operation"})
+    config = op.find("config", NS_NMDA)
+    if config is None:
+        if op.find("url", NS_NMDA) is not None:
+            raise OperationNotSupported("the :url capability is not supported", info={"bad-element": "url"})
+        raise MissingElement("<edit-data> needs <config>", info={"bad-element": "config"})
+    await edit_target(ctx, target, config, default_op)
+    return None
