@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import memory
 from ..netconf.session import NEED_DATA, HelloReceived, RpcReceived, RpcRejected, SessionClosed
 from ..rpc import RpcContext, dispatch
 from ..server import NetconfServer, ServerSession
@@ -130,6 +131,7 @@ class SessionBridge:
             return
         if self.activity is not None:
             self.activity.touch()
+        memory.note(len(data))
         self.session.nc.receive_data(data)
         self._pump()
 
@@ -201,15 +203,20 @@ class SessionBridge:
                     self.session.in_bad_rpcs += 1
                     self.session.nc.send_error(item, item.errors)
                     self._flush()
+                    memory.settle()
                     continue
                 ctx = RpcContext(self.server, self.session)
                 await dispatch(ctx, item)
+                closed_by_manager = item.operation.name == "close-session"
+                # the parsed message must not stay referenced while the session idles
+                del item
                 await self._writable.wait()
                 self._flush()
+                memory.settle()
                 if self.activity is not None:
                     self.activity.touch()
                 if ctx.close_after_reply:
-                    if self.activity is not None and item.operation.name == "close-session":
+                    if self.activity is not None and closed_by_manager:
                         self.activity.closed_by_manager = True
                     self.session.nc.close()
                     self.abort("close-session", "closed")
@@ -222,6 +229,7 @@ class SessionBridge:
 
     def _flush(self) -> None:
         data = self.session.nc.data_to_send()
+        memory.note(len(data))
         if data and not self._ended:
             try:
                 self._write(data)
