@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import memory
-from ..netconf.session import NEED_DATA, HelloReceived, RpcReceived, RpcRejected, SessionClosed
+from ..netconf.session import NEED_DATA, HelloReceived, MessageReceived, RpcReceived, RpcRejected, SessionClosed
 from ..rpc import RpcContext, dispatch
 from ..server import NetconfServer, ServerSession
 
@@ -110,7 +110,7 @@ class SessionBridge:
         self._pause_reading = pause_reading
         self._resume_reading = resume_reading
         self._reading_paused = False
-        self._queue: collections.deque[RpcReceived | RpcRejected] = collections.deque()
+        self._queue: collections.deque[RpcReceived | RpcRejected | MessageReceived] = collections.deque()
         self._wake = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -162,7 +162,7 @@ class SessionBridge:
                 if self._hello_timer:
                     self._hello_timer.cancel()
                 log.info("session %d: hello, %s", self.session.id, "base:1.1" if event.base.endswith("1.1") else "base:1.0")
-            elif isinstance(event, (RpcReceived, RpcRejected)):
+            elif isinstance(event, (RpcReceived, RpcRejected, MessageReceived)):
                 self._queue.append(event)
                 self._wake.set()
                 if len(self._queue) >= MAX_QUEUED_RPCS and self._pause_reading and not self._reading_paused:
@@ -199,6 +199,13 @@ class SessionBridge:
                         termination = "bad-hello" if self.session.nc.base is None else "other"
                     self.abort(item.reason, termination)
                     return
+                if isinstance(item, MessageReceived):
+                    # a large message is parsed in a worker thread: the GIL
+                    # is handed back to the event loop every few milliseconds,
+                    # so other sessions and the watchdog kicker go on meanwhile
+                    item = await asyncio.to_thread(self.session.nc.parse_rpc, item)
+                    if self._ended:
+                        return
                 if isinstance(item, RpcRejected):
                     self.session.in_bad_rpcs += 1
                     self.session.nc.send_error(item, item.errors)
