@@ -188,10 +188,9 @@ def _startup_errors():
     from .datastore.persist import StoreError
     from .yang import YangError
 
-    from .daemon import SecretsExposed
     from .plugins.host import PluginError
 
-    return (ConfigFileError, StoreError, YangError, OSError, ValueError, ImportError, PluginError, SecretsExposed)
+    return (ConfigFileError, StoreError, YangError, OSError, ValueError, ImportError, PluginError)
 
 
 def _run(args, yang_dirs) -> int:

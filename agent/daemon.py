@@ -13,9 +13,9 @@ import json
 import logging
 import signal
 
-from . import configfile, eventlog, hal, modset, notify, state
+from . import configfile, eventlog, hal, modset, notify, recovery, state
 from .callhome.manager import CallHomeManager, ManagerSettings
-from .datastore.persist import FILENAME, PREVIOUS, ConfigFile
+from .datastore.persist import FACTORY, FILENAME, PREVIOUS, ConfigFile, StoreError
 from .datastore.store import Datastore
 from .hal.base import Identity
 from .plugins import Plugin
@@ -23,16 +23,13 @@ from .plugins import host as plugin_host
 from .server import Limits, NetconfServer
 from .transport import keys
 
-#: the stored configuration may hold cleartext keys: it is guarded like them
-STORE_FILES = (FILENAME, PREVIOUS)
 from .settings import Settings
 from .yang import Schema
 
+#: the stored configuration may hold cleartext keys: it is guarded like them
+STORE_FILES = (FILENAME, PREVIOUS, FACTORY)
+
 log = logging.getLogger(__name__)
-
-
-class SecretsExposed(Exception):
-    """Key files or the store are readable by others: the agent will not run so."""
 
 
 def build_schema(settings: Settings, plugins: list[Plugin] = ()) -> Schema:
@@ -58,9 +55,13 @@ class Agent:
         self._extra_plugins = plugins or []
         self._manager_settings = manager_settings or {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
-        #: "current", "previous", "initial-file" or "empty" (dpu-agent:agent-state)
+        #: "current", "previous", "factory", "initial-file" or "empty" (dpu-agent:agent-state)
         self.loaded_from = "empty"
         self.store_problem: str | None = None
+        #: why the previous slot is unusable while the current one is fine
+        self.previous_problem: str | None = None
+        #: what start-up repaired in the state directory (dpu-agent:agent-state)
+        self.repaired: list[str] = []
         self._stop = asyncio.Event()
         self._kicker: asyncio.Task | None = None
 
@@ -69,28 +70,12 @@ class Agent:
         if self.board is None:
             # fail before touching the state dir
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
-        exposed = keys.exposed_secrets(keys.key_files(s.keys_dir) + [s.state_dir / n for n in STORE_FILES])
-        if exposed:
-            raise SecretsExposed("refusing to start with exposed private keys: " + "; ".join(exposed))
+        store_files = [s.state_dir / n for n in STORE_FILES]
+        self.repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
         plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
         self.schema = build_schema(s, plugins)
         self.config_file = ConfigFile(s.state_dir, self.schema)
-        loaded = self.config_file.load()
-        if loaded is not None:
-            running = loaded.tree
-            self.loaded_from = loaded.source
-            self.store_problem = loaded.problem
-        else:
-            if s.config_file is not None:
-                running = configfile.load(self.schema, s.config_file)
-                self.loaded_from = "initial-file"
-                log.info("no stored configuration: starting from %s", s.config_file)
-            else:
-                running = self.schema.empty()
-                self.loaded_from = "empty"
-                log.warning("no stored configuration and no --config: nothing to call home to")
-            running.validate()
-            self.config_file.save(running)
+        running = self._load_configuration()
         self.datastore = Datastore(self.schema, running, self.config_file)
         self.server = NetconfServer(
             self.schema,
@@ -125,6 +110,45 @@ class Agent:
         self.board.nics.subscribe(self._link_changed)
         self.callhome.apply(self.datastore.running)
         log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
+
+    def _load_configuration(self):
+        """Startup, from the first usable of: the current slot, the previous
+        slot, --config, the factory configuration; else empty. StoreError only
+        when something is stored, none of it is usable and there is no fallback."""
+        s = self.settings
+        try:
+            loaded = self.config_file.load()
+        except StoreError as exc:
+            loaded, self.store_problem = None, str(exc)
+        if loaded is not None:
+            self.loaded_from = loaded.source
+            self.store_problem = loaded.problem
+            self.previous_problem = loaded.previous_problem
+            return loaded.tree
+        unusable = f" (the stored one is unusable: {self.store_problem})" if self.store_problem else ""
+        if s.config_file is not None:
+            running = configfile.load(self.schema, s.config_file)
+            self.loaded_from = "initial-file"
+            (log.error if unusable else log.info)("starting from %s%s", s.config_file, unusable)
+        else:
+            try:
+                running = self.config_file.load_factory()
+            except StoreError as exc:
+                if self.store_problem is None:
+                    raise
+                raise StoreError(f"no usable configuration: {self.store_problem}; {exc}") from None
+            if running is not None:
+                self.loaded_from = "factory"
+                log.error("starting from the factory configuration %s%s", self.config_file.factory_path, unusable)
+            elif self.store_problem is not None:
+                raise StoreError(f"{self.store_problem}; no --config and no factory configuration to fall back to")
+            else:
+                running = self.schema.empty()
+                self.loaded_from = "empty"
+                log.warning("no stored configuration and no --config: nothing to call home to")
+        running.validate()
+        self.config_file.save(running)
+        return running
 
     def _datastore_changed(self, name: str, old, new, by) -> None:
         if name == "running":

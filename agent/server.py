@@ -85,6 +85,11 @@ def yang_library(schema: Schema) -> Tree:
     return tree
 
 
+#: RPC messages above this size are parsed off the event loop (a thread hop
+#: costs more than parsing a small message)
+PARSE_IN_THREAD_ABOVE = 64 * 1024
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one peer may cost the agent."""
@@ -158,7 +163,8 @@ class NetconfServer:
     ) -> ServerSession:
         sid = self._next_id
         self._next_id += 1
-        nc = NetconfSession(sid, self.capabilities, max_message_size=self.max_message_size)
+        nc = NetconfSession(sid, self.capabilities, max_message_size=self.max_message_size,
+                            parse_later_above=PARSE_IN_THREAD_ABOVE)
         session = ServerSession(sid, username, transport, peer, nc, close_transport, send_notification)
         self.sessions[sid] = session
         self.in_sessions += 1

@@ -91,6 +91,7 @@ def agent_state(agent: Agent) -> dict:
                     "connected-since": when(st.connected_since),
                     "interface": st.interface,
                     "last-error": st.last_error,
+                    "key-problem": st.key_problem,
                     "endpoints-exhausted-since": when(st.exhausted_since),
                     "next-attempt": when(st.next_attempt),
                     "connections": st.connections,
@@ -104,7 +105,9 @@ def agent_state(agent: Agent) -> dict:
                 "started": when(agent.started.timestamp()),
                 "last-reset-reason": reset,
                 "call-home": {"netconf-client": clients} if clients else None,
-                "config-store": _drop_none({"loaded-from": agent.loaded_from, "problem": agent.store_problem}),
+                "config-store": _drop_none({"loaded-from": agent.loaded_from, "problem": agent.store_problem,
+                                            "previous-problem": agent.previous_problem,
+                                            "repaired": agent.repaired or None}),
             }
         )
     }

@@ -181,17 +181,3 @@ def test_show_config_falls_back_to_the_previous_slot_with_a_warning(tmp_path, yd
     assert r.returncode == 0, r.stderr
     assert f"warning: {state / 'running.cbor'}: truncated" in r.stderr
     assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())
-
-
-def test_refuses_to_start_with_exposed_keys(tmp_path, ydir, harness):
-    key = harness.state_dir / "keys" / "host.key"
-    key.chmod(0o644)
-    r = dpu_agent("run", "--state-dir", str(harness.state_dir), env_yang=ydir)
-    assert r.returncode == 1
-    assert "refusing to start with exposed private keys" in r.stderr and "host.key" in r.stderr and "chmod 600" in r.stderr
-    assert "PRIVATE KEY" not in r.stderr
-    key.chmod(0o600)
-    (harness.state_dir / "running.cbor").write_bytes(b"")
-    (harness.state_dir / "running.cbor").chmod(0o640)
-    r = dpu_agent("run", "--state-dir", str(harness.state_dir), env_yang=ydir)
-    assert r.returncode == 1 and "running.cbor" in r.stderr

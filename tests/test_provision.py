@@ -112,7 +112,7 @@ def test_ssh_call_home_from_a_provisioned_state_dir(tmp_path, ydir, nms_key):
     # the fingerprint is the one OpenSSH and asyncssh show for that key
     assert host["fingerprint"] == asyncssh.import_public_key(host["public_key"]).get_fingerprint("sha256")
     assert report["tls_certificate"] is None
-    assert {Path(p).name for p in report["written"]} == {"ssh-host-ed25519.key", "identity.json", "running.cbor"}
+    assert {Path(p).name for p in report["written"]} == {"ssh-host-ed25519.key", "identity.json", "running.cbor", "factory.cbor"}
     assert (state / "keys").stat().st_mode & 0o777 == 0o700 and state.stat().st_mode & 0o777 == 0o700
     assert (state / "keys" / "ssh-host-ed25519.key").stat().st_mode & 0o777 == 0o600
     assert (state / "running.cbor").stat().st_mode & 0o777 == 0o600
@@ -217,14 +217,14 @@ cert-to-name = [ {{ id = 1, map-type = "specified", name = "admin", cert = "oper
     assert not tls["self_signed"] and "CN=vendor issuing" in tls["issuer"]
     assert (state / "keys" / "tls-device.key").read_bytes() == key_bytes  # the key never moved
     assert (tmp_path / "dpu.csr").read_bytes() == before_csr  # still the CSR for that key: not signed again
-    assert {Path(p).name for p in report["written"]} == {"tls-device.crt", "running.cbor"}
+    assert {Path(p).name for p in report["written"]} == {"tls-device.crt", "running.cbor", "factory.cbor"}
 
     # CallhomeManager's listener cannot bind its port again while the last
     # connection is in TIME_WAIT: the manager moves to another port
     port = free_port()
     (tmp_path / "site.toml").write_text(site.replace(f"127.0.0.1:{first_port}", f"127.0.0.1:{port}"))
     report = provisioned("--state-dir", str(state), "--from", str(tmp_path / "site.toml"), ydir=ydir)
-    assert report["tls_certificate"] == tls and [Path(p).name for p in report["written"]] == ["running.cbor"]
+    assert report["tls_certificate"] == tls and [Path(p).name for p in report["written"]] == ["factory.cbor", "running.cbor"]
     agent = Agent(state, ydir)
     try:
         # the manager trusts the vendor root only: the device sends its intermediate

@@ -29,6 +29,7 @@ from ..state import when
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp, tls
+from ..transport.keys import KeyMaterialError
 from ..transport.stream import Activity
 from ..yang import Tree
 from . import retune
@@ -80,6 +81,8 @@ class ClientState:
     connected_endpoint: str | None = None
     connected_since: float | None = None
     last_error: str | None = None
+    #: what is wrong with the key material, while it keeps the client from calling home
+    key_problem: str | None = None
     #: when the current run of failed cycles began ("all endpoints exhausted")
     exhausted_since: float | None = None
     next_attempt: float | None = None
@@ -333,6 +336,8 @@ class CallHomeManager:
                 except Exception as exc:
                     text = _describe(exc)
                     state.last_error = f"{ep.name}: {text}"
+                    if isinstance(exc, KeyMaterialError):
+                        self._key_problem(name, state, ep.name, text)
                     state.attempts.append(Attempt(ep.name, self.clock.time(), text))
                     log.info("call home %s: endpoint %s (%s:%s) failed: %s", name, ep.name, ep.remote_address, ep.remote_port, text)
                     # One attempt per max-wait period, however fast it failed.
@@ -351,6 +356,16 @@ class CallHomeManager:
                                 notify.call_home_exhausted(name, when(state.next_attempt)))
             if await self._nap(delay):
                 exhausted = 0  # a link came up: start the back-off afresh
+
+    def _key_problem(self, name: str, state: ClientState, endpoint: str, text: str) -> None:
+        """A box whose keys are missing or broken never calls home: say so at
+        ERROR (once per distinct problem, not per attempt) and in its state."""
+        problem = (f"endpoint {endpoint}: {text}. The agent cannot call home through it until the key is usable: "
+                   f"provision the device keys again (dpu-agent provision) or put the private key, mode 600, "
+                   f"in {self.settings.keys_dir} (read on every attempt, no restart needed)")
+        if problem != state.key_problem:
+            log.error("call home %s: %s", name, problem)
+        state.key_problem = problem
 
     async def _connect(self, cfg: ClientConfig, ep: EndpointConfig, activity: Activity):
         transport = TRANSPORTS.get(ep.transport)
@@ -401,6 +416,7 @@ class CallHomeManager:
 
     async def _hold(self, cfg, ep, state: ClientState, conn, sock, activity: Activity, idle_timeout: int) -> bool:
         state.status = "connected"
+        state.key_problem = None
         state.connected_endpoint = ep.name
         state.connected_since = self.clock.time()
         state.last_error = None

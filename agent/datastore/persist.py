@@ -17,6 +17,9 @@ next commit writes format 2.
 Two slots: ``running.cbor`` holds the current configuration and
 ``running.prev.cbor`` the previous good one. If the current one cannot be
 used, :meth:`ConfigFile.load` falls back to the previous one and says why.
+Beside them, ``factory.cbor`` (same format, read-only, written by factory
+provisioning and never by the agent) is the configuration of last resort:
+:meth:`ConfigFile.load_factory`.
 
 Every write is atomic: a temporary file in the same directory, fsync,
 rename, fsync of the directory. A save writes the new configuration to its
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 FILENAME = "running.cbor"
 PREVIOUS = "running.prev.cbor"
+FACTORY = "factory.cbor"
 
 MAGIC = b"DPUc"
 VERSION = 2
@@ -69,6 +73,8 @@ class Loaded:
     format: int
     #: why the current slot was not used, when source is "previous"
     problem: str | None = None
+    #: why the previous slot is unusable, when source is "current" and it is
+    previous_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ class ConfigFile:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / FILENAME
         self.previous_path = self.state_dir / PREVIOUS
+        self.factory_path = self.state_dir / FACTORY
         self.schema = schema
         self.sids = sids if sids is not None else SidMap(schema)
         #: bytes of the last configuration known good (loaded or saved), which
@@ -228,7 +235,7 @@ class ConfigFile:
             else:
                 self._good = current
                 self._previous = self._read(self.previous_path)
-                return Loaded(tree, "current", format_of(current))
+                return Loaded(tree, "current", format_of(current), previous_problem=self._check_previous())
         else:
             problem = f"{self.path}: missing"
         previous = self._read(self.previous_path)
@@ -243,6 +250,23 @@ class ConfigFile:
         log.error("stored configuration unusable (%s): loaded the previous one", problem)
         self._good = self._previous = previous
         return Loaded(tree, "previous", format_of(previous), problem)
+
+    def _check_previous(self) -> str | None:
+        """Why the previous slot, the current one's fallback, is unusable (None: it is fine or absent)."""
+        if self._previous is None or self._previous == self._good:
+            return None
+        try:
+            self.decode(self._previous, self.previous_path).free()
+        except StoreError as exc:
+            log.error("%s; the next save replaces it with the current configuration", exc)
+            return str(exc)
+        return None
+
+    def load_factory(self) -> Tree | None:
+        """The factory configuration, validated; None if there is none,
+        StoreError if it is unusable."""
+        raw = self._read(self.factory_path)
+        return None if raw is None else self.decode(raw, self.factory_path)
 
     @staticmethod
     def _read(path: Path) -> bytes | None:

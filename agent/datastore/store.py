@@ -185,7 +185,9 @@ class Datastore:
                     self._candidate.free()
                 self._candidate = new
                 return
-            self.validate(new)
+            # off the event loop: libyang releases the GIL, so a large
+            # configuration validates while other sessions are served
+            await asyncio.to_thread(self.validate, new)
             if name == RUNNING and self.transaction_hook is not None:
                 await self.transaction_hook(self.running, new)
             if name == STARTUP and self._persistence is not None:

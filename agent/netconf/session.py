@@ -57,6 +57,15 @@ class RpcRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A large message not parsed yet (the session was made with
+    ``parse_later_above``): pass it to :meth:`NetconfSession.parse_rpc`,
+    off the event loop, for its RpcReceived or RpcRejected."""
+
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionClosed:
     reason: str
     #: True when the peer misbehaved (log it), False for an orderly end
@@ -70,7 +79,7 @@ class _NeedData:
 
 NEED_DATA = _NeedData()
 
-Event = HelloReceived | RpcReceived | RpcRejected | SessionClosed
+Event = HelloReceived | RpcReceived | RpcRejected | MessageReceived | SessionClosed
 
 
 class NetconfSession:
@@ -80,8 +89,11 @@ class NetconfSession:
         capabilities: list[str],
         *,
         max_message_size: int = 16 * 1024 * 1024,
+        parse_later_above: int | None = None,
     ) -> None:
         self.session_id = session_id
+        #: RPC messages larger than this come out as MessageReceived (None: never)
+        self.parse_later_above = parse_later_above
         self.capabilities = list(capabilities)
         self.state = State.HELLO_WAIT
         self.base: str | None = None
@@ -137,6 +149,9 @@ class NetconfSession:
         self._events.append(SessionClosed(reason, error))
 
     def _handle_message(self, message: bytes) -> None:
+        if self.state is State.ESTABLISHED and self.parse_later_above is not None and len(message) > self.parse_later_above:
+            self._events.append(MessageReceived(message))
+            return
         try:
             root = xmltree.parse(message)
         except XmlError as exc:
@@ -183,18 +198,32 @@ class NetconfSession:
             self._out_mode = framing.Mode.CHUNKED
         self._events.append(HelloReceived(caps, self.base))
 
-    def _handle_rpc(self, root: Element) -> None:
+    def parse_rpc(self, message: MessageReceived) -> RpcReceived | RpcRejected:
+        """The event a MessageReceived stands for. It touches nothing the
+        event loop uses meanwhile, so it may run in a worker thread."""
+        try:
+            root = xmltree.parse(message.data)
+        except XmlError as exc:
+            self.bad_messages += 1
+            return RpcRejected((self._malformed(str(exc)),), {})
+        events: list[Event] = []
+        self._handle_rpc(root, events)
+        return events[0]  # type: ignore[return-value]
+
+    def _handle_rpc(self, root: Element, events: list[Event] | None = None) -> None:
+        events = self._events if events is None else events
         if root.ns != NS_BASE or root.name != "rpc":
             if root.ns == NS_BASE and root.name == "hello":
-                self._reject([OperationFailed("second <hello> in a session", type="protocol")], {})
+                self._reject([OperationFailed("second <hello> in a session", type="protocol")], {}, events)
             else:
-                self._reject([UnknownElement(f"expected <rpc>, got <{root.name}>", type="rpc", info={"bad-element": root.name})], {})
+                self._reject([UnknownElement(f"expected <rpc>, got <{root.name}>", type="rpc", info={"bad-element": root.name})], {},
+                             events)
             return
         message_id = root.attr("message-id")
         if message_id is None:
             self._reject(
                 [MissingAttribute("<rpc> without message-id", info={"bad-attribute": "message-id", "bad-element": "rpc"})],
-                root.attrs,
+                root.attrs, events,
             )
             return
         ops = root.children
@@ -204,13 +233,13 @@ class NetconfSession:
                 err = MissingElement("<rpc> names no operation", type="rpc", info={"bad-element": "rpc"})
             else:
                 err = OperationFailed("<rpc> must hold exactly one operation", type="rpc")
-            self._reject([err], root.attrs)
+            self._reject([err], root.attrs, events)
             return
-        self._events.append(RpcReceived(message_id, ops[0], dict(root.attrs)))
+        events.append(RpcReceived(message_id, ops[0], dict(root.attrs)))
 
-    def _reject(self, errors: list[RpcError], attributes: dict[tuple[str, str], str]) -> None:
+    def _reject(self, errors: list[RpcError], attributes: dict[tuple[str, str], str], events: list[Event] | None = None) -> None:
         self.bad_messages += 1
-        self._events.append(RpcRejected(tuple(errors), dict(attributes)))
+        (self._events if events is None else events).append(RpcRejected(tuple(errors), dict(attributes)))
 
     # -- output ------------------------------------------------------------
 

@@ -3,10 +3,13 @@
 Why not ElementTree: it drops namespace declarations that no element name
 uses, yet YANG identityref and instance-identifier values carry prefixes that
 only those declarations resolve. Every :class:`Element` keeps the
-declarations made on it and reaches those of its ancestors through its
-parent, so a prefix resolves as in the document while no element holds a
+declarations made on it and reaches those of its ancestors through a chain
+of scopes, so a prefix resolves as in the document while no element holds a
 copy of what it inherits (a copy per element let a 277 kB message of
-namespace declarations take gigabytes). Document type declarations (and
+namespace declarations take gigabytes). Elements do not point to their
+parents: a tree without reference cycles is freed the moment its message
+is done with, where a cyclic one waited for the garbage collector's rare
+full collection and kept hundreds of megabytes meanwhile. Document type declarations (and
 with them every entity trick) are refused; nesting depth, attributes and
 namespace declarations per element are bounded. What a parse costs is a
 small multiple of the message, whatever its shape: elements without
@@ -37,7 +40,7 @@ class XmlError(Exception):
 
 
 class Element:
-    __slots__ = ("ns", "name", "attrs", "children", "text", "decls", "parent")
+    __slots__ = ("ns", "name", "attrs", "children", "text", "decls", "scope")
 
     def __init__(
         self,
@@ -45,7 +48,7 @@ class Element:
         name: str,
         attrs: dict[tuple[str, str], str] | None = None,
         decls: dict[str, str] | None = None,
-        parent: Element | None = None,
+        scope: tuple | None = None,
     ) -> None:
         self.ns = ns
         self.name = name
@@ -55,26 +58,26 @@ class Element:
         self.text = ""
         #: the namespace declarations made on this element: prefix ("" for the default namespace) -> namespace
         self.decls = decls
-        self.parent = parent
+        #: the declarations in scope here: (innermost declarations, the scope around them), or None
+        self.scope = (decls, scope) if decls else scope
 
     def namespace_for(self, prefix: str) -> str | None:
         """The namespace ``prefix`` ("" for the default) stands for here."""
-        el: Element | None = self
-        while el is not None:
-            if el.decls and prefix in el.decls:
-                return el.decls[prefix]
-            el = el.parent
+        scope = self.scope
+        while scope is not None:
+            decls, scope = scope
+            if prefix in decls:
+                return decls[prefix]
         return None
 
     @property
     def nsmap(self) -> dict[str, str]:
-        """Every prefix in scope here, as a new dict (walks the ancestors: not for loops)."""
+        """Every prefix in scope here, as a new dict (walks the scopes: not for loops)."""
         chain = []
-        el: Element | None = self
-        while el is not None:
-            if el.decls:
-                chain.append(el.decls)
-            el = el.parent
+        scope = self.scope
+        while scope is not None:
+            decls, scope = scope
+            chain.append(decls)
         out: dict[str, str] = {}
         for decls in reversed(chain):
             out.update(decls)
@@ -144,7 +147,7 @@ class _Builder:
             raise XmlError("more than one root element")
         ns, name = self._name(qname)
         attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)} if attributes else None
-        el = Element(ns, name, attrs, decls, parent)
+        el = Element(ns, name, attrs, decls, parent.scope if parent is not None else None)
         el.children = _NO_CHILDREN  # type: ignore[assignment]  # a list once there is a child
         if parent is None:
             self.root = el

@@ -10,6 +10,7 @@ for the operator's inventory: public facts only.
 The state directory is laid out as the agent reads it::
 
     STATE_DIR/running.cbor, running.prev.cbor   the startup store (ConfigFile)
+    STATE_DIR/factory.cbor                     0400, the same configuration, used when both slots are unusable
     STATE_DIR/identity.json                    serial number, model, manufacturer
     STATE_DIR/keys/ssh-host-ed25519.key        0600, PKCS#8 PEM
     STATE_DIR/keys/tls-device.key              0600, PKCS#8 PEM (when TLS is used)
@@ -112,8 +113,12 @@ def provision(profile: Profile, target: Target, force: bool = False) -> dict:
                 staging.put(profile.tls.csr, tls.csr, 0o644)
         if identity_bytes is not None:
             staging.put(target.state_dir / "identity.json", identity_bytes, 0o644)
-        if tree is not None and not config_file.holds(tree):
-            staging.last = ConfigStep(config_file, tree)
+        if tree is not None:
+            # the configuration of last resort, beside the two slots: the
+            # agent starts from it when neither slot is usable
+            staging.put(config_file.factory_path, config_file.encode(tree), 0o400)
+            if not config_file.holds(tree):
+                staging.last = ConfigStep(config_file, tree)
         written = staging.paths
         try:
             staging.commit()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
 from ..datastore.view import filter_xpaths, readable, state_selection
@@ -121,9 +123,10 @@ async def edit_target(ctx: RpcContext, target: str, config: Element, default_op:
     async with ds.write_lock:
         new = ds.get(target).duplicate()
         try:
-            apply_edit(ctx.server.schema, new, config, default_op)
+            # off the event loop: an edit of many entries takes seconds (``new`` is ours alone)
+            await asyncio.to_thread(apply_edit, ctx.server.schema, new, config, default_op)
             if test_only:
-                ds.validate(new)
+                await asyncio.to_thread(ds.validate, new)
                 new.free()
                 return None
         except BaseException:
@@ -154,7 +157,7 @@ async def copy_config(ctx: RpcContext, op: Element) -> None:
     if source == target:
         return None
     async with ds.write_lock:
-        new = ds.get(source).duplicate() if isinstance(source, str) else _config_tree(ctx, source)
+        new = ds.get(source).duplicate() if isinstance(source, str) else await asyncio.to_thread(_config_tree, ctx, source)
         await _write(ctx, target, new)
     return None
 
@@ -172,9 +175,12 @@ async def delete_config(ctx: RpcContext, op: Element) -> None:
 @handler(NS_BASE, "validate")
 async def validate(ctx: RpcContext, op: Element) -> None:
     source = _datastore(op, "source", allow_config=True)
-    tree = ctx.server.datastore.get(source).duplicate() if isinstance(source, str) else _config_tree(ctx, source)
+    if isinstance(source, str):
+        tree = ctx.server.datastore.get(source).duplicate()
+    else:
+        tree = await asyncio.to_thread(_config_tree, ctx, source)
     try:
-        ctx.server.datastore.validate(tree)
+        await asyncio.to_thread(ctx.server.datastore.validate, tree)
     finally:
         tree.free()
     return None

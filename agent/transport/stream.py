@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..netconf.session import NEED_DATA, HelloReceived, RpcReceived, RpcRejected, SessionClosed
+from .. import memory
+from ..netconf.session import NEED_DATA, HelloReceived, MessageReceived, RpcReceived, RpcRejected, SessionClosed
 from ..rpc import RpcContext, dispatch
 from ..server import NetconfServer, ServerSession
 
@@ -109,7 +110,7 @@ class SessionBridge:
         self._pause_reading = pause_reading
         self._resume_reading = resume_reading
         self._reading_paused = False
-        self._queue: collections.deque[RpcReceived | RpcRejected] = collections.deque()
+        self._queue: collections.deque[RpcReceived | RpcRejected | MessageReceived] = collections.deque()
         self._wake = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -130,6 +131,7 @@ class SessionBridge:
             return
         if self.activity is not None:
             self.activity.touch()
+        memory.note(len(data))
         self.session.nc.receive_data(data)
         self._pump()
 
@@ -160,7 +162,7 @@ class SessionBridge:
                 if self._hello_timer:
                     self._hello_timer.cancel()
                 log.info("session %d: hello, %s", self.session.id, "base:1.1" if event.base.endswith("1.1") else "base:1.0")
-            elif isinstance(event, (RpcReceived, RpcRejected)):
+            elif isinstance(event, (RpcReceived, RpcRejected, MessageReceived)):
                 self._queue.append(event)
                 self._wake.set()
                 if len(self._queue) >= MAX_QUEUED_RPCS and self._pause_reading and not self._reading_paused:
@@ -197,19 +199,31 @@ class SessionBridge:
                         termination = "bad-hello" if self.session.nc.base is None else "other"
                     self.abort(item.reason, termination)
                     return
+                if isinstance(item, MessageReceived):
+                    # a large message is parsed in a worker thread: the GIL
+                    # is handed back to the event loop every few milliseconds,
+                    # so other sessions and the watchdog kicker go on meanwhile
+                    item = await asyncio.to_thread(self.session.nc.parse_rpc, item)
+                    if self._ended:
+                        return
                 if isinstance(item, RpcRejected):
                     self.session.in_bad_rpcs += 1
                     self.session.nc.send_error(item, item.errors)
                     self._flush()
+                    memory.settle()
                     continue
                 ctx = RpcContext(self.server, self.session)
                 await dispatch(ctx, item)
+                closed_by_manager = item.operation.name == "close-session"
+                # the parsed message must not stay referenced while the session idles
+                del item
                 await self._writable.wait()
                 self._flush()
+                memory.settle()
                 if self.activity is not None:
                     self.activity.touch()
                 if ctx.close_after_reply:
-                    if self.activity is not None and item.operation.name == "close-session":
+                    if self.activity is not None and closed_by_manager:
                         self.activity.closed_by_manager = True
                     self.session.nc.close()
                     self.abort("close-session", "closed")
@@ -222,6 +236,7 @@ class SessionBridge:
 
     def _flush(self) -> None:
         data = self.session.nc.data_to_send()
+        memory.note(len(data))
         if data and not self._ended:
             try:
                 self._write(data)
