@@ -47,7 +47,8 @@ class Subscription:
     sent: int = 0
     #: RFC 5277 stopTime (epoch seconds): nothing later is sent
     stop: float | None = None
-    #: the replay has not been sent yet: live events wait in the log meanwhile
+    #: the replay has not been sent yet: live events wait in the log meanwhile.
+    #: ``send`` then takes ``counted=False`` (agent/transport/stream.py)
     replaying: bool = False
     #: ends the subscription at stopTime
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
@@ -106,7 +107,10 @@ class Notifications:
     def _send(self, sub: Subscription, event_time_: str, body: str) -> None:
         xml = f'<notification xmlns="{NS_NOTIFICATION}"><eventTime>{event_time_}</eventTime>{body}</notification>'
         try:
-            sub.send(xml)
+            if sub.replaying:
+                sub.send(xml, counted=False)
+            else:
+                sub.send(xml)
             sub.sent += 1
         except Exception:
             log.exception("session %d: cannot deliver a notification", sub.session_id)

@@ -113,7 +113,7 @@ class ServerSession:
     #: closes the transport under this session (kill-session)
     close_transport: Callable[..., None]
     #: sends a notification on this session
-    notify: Callable[[str], None]
+    notify: Callable[..., None]
     login_time: float = field(default_factory=time.time)
     in_rpcs: int = 0
     in_bad_rpcs: int = 0

@@ -16,6 +16,7 @@ from agent.hal.sim import SimBoard
 from agent.notify import NS_NC_NOTIFICATIONS
 
 from .conftest import Listener, free_port, yanglint
+from .test_callhome import wait_for
 
 STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NS_NC_NOTIFICATIONS}"/>')
 
@@ -225,3 +226,51 @@ def test_a_torn_last_line_is_skipped(tmp_path):
     again = eventlog.EventLog(path)
     assert [e.time for e in again.events] == [1001.0, 1002.0]
     assert again.created == log.created
+
+
+def test_a_full_log_is_replayed_to_a_session_that_reads(connected):
+    """The whole bounded log in one replay: more than the transport buffers and
+    more than the unread-notification limit, and the session stays."""
+    harness, _, m = connected
+    events = harness.agent.server.notifications
+    n = eventlog.MAX_EVENTS
+    pad = "x" * 400
+
+    def burst():
+        for i in range(n):
+            events.publish("dpu-agent", "interface-link-change", '<interface-link-change xmlns="urn:dpu-agent:yang:dpu-agent">'
+                           f"<name>eth{i}{pad}</name><oper-status>down</oper-status></interface-link-change>")
+
+    harness.call(burst)
+    m.create_subscription(start_time="2000-01-01T00:00:00Z")
+    got = drain(m, "replayComplete", timeout=30)
+    names = [x.split("<name>")[1].split(pad)[0] for x in got if "interface-link-change" in x]
+    logged = harness.call(lambda: [e for e in events.log.events if e.name == "interface-link-change"])
+    assert len(logged) > 900  # the rest aged out (512 KiB of text at most)
+    assert names == [e.body.split("<name>")[1].split(pad)[0] for e in logged] and names[-1] == f"eth{n - 1}"
+    assert m.connected
+    m.get_config(source="running")
+
+
+def test_a_replay_does_not_count_as_unread_while_live_events_do(connected):
+    """A manager behind a small SSH window: its transport says "stop writing"
+    during the replay. The replay (bounded by the log) still goes out whole;
+    live events left unread beyond the limit close the session as before."""
+    harness, _, m = connected
+    server = harness.agent.server
+    limit = server.limits.max_unread_notifications
+
+    def publish(k):
+        for i in range(k):
+            server.notifications.publish("dpu-agent", "interface-link-change",
+                                         '<interface-link-change xmlns="urn:dpu-agent:yang:dpu-agent">'
+                                         f"<name>eth{i}</name><oper-status>up</oper-status></interface-link-change>")
+
+    harness.call(lambda: publish(limit + 50))
+    bridge = harness.call(lambda: server.sessions[int(m.session_id)].notify.__self__)
+    harness.call(bridge.pause_writing)
+    m.create_subscription(start_time="2000-01-01T00:00:00Z")
+    got = drain(m, "replayComplete", timeout=30)
+    assert sum("interface-link-change" in x for x in got) == limit + 50 and m.connected
+    harness.call(lambda: publish(limit + 1))  # still "paused": these count
+    assert wait_for(lambda: not m.connected)

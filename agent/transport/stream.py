@@ -254,11 +254,15 @@ class SessionBridge:
                 log.debug("session %d: close failed", self.session.id, exc_info=True)
         self._end(reason, termination)
 
-    def notify(self, xml: str) -> None:
-        """Send a notification now, between replies (:interleave)."""
+    def notify(self, xml: str, counted: bool = True) -> None:
+        """Send a notification now, between replies (:interleave).
+
+        ``counted=False``: a replay, sent in one go; its volume is bounded by
+        the replay log (agent/eventlog.py), so it does not count towards the
+        unread limit meant for a live stream that never ends."""
         if self._ended:
             return
-        if not self._writable.is_set():
+        if counted and not self._writable.is_set():
             # the peer does not read: notifications would pile up without bound
             self._unread_notifications += 1
             if self._unread_notifications > self.server.limits.max_unread_notifications:
