@@ -899,23 +899,19 @@ class Tree:
 
     # NMDA views (RFC 8342, RFC 8526)
 
-    def keep_config(self, config: bool) -> None:
-        """Keep only configuration (``config``) or only state: a node of the
-        other kind goes, with list keys and ancestors of kept nodes staying."""
+    def prune(self, keep) -> None:
+        """Keep the nodes ``keep(node)`` says yes to, with their ancestors;
+        list keys stay with their entries (config-filter, origin filters)."""
 
-        def walk(node) -> bool:  # does anything of the wanted kind stay under node
-            keep = False
+        def walk(node) -> bool:  # does anything stay under or at node
+            below = False
             for child in list(self.children(node)):
                 if walk(child):
-                    keep = True
-            schema = node.schema
-            is_config = bool(schema.flags & lib.LYS_CONFIG_W)
-            if schema.flags & lib.LYS_KEY:
+                    below = True
+            if node.schema.flags & lib.LYS_KEY:
                 return False  # stays with its entry, decides nothing
-            if keep or (is_config == config and lib.lyd_child(node) == ffi.NULL):
+            if below or keep(node):
                 return True
-            if is_config == config and schema.nodetype & (lib.LYS_CONTAINER | lib.LYS_LIST):
-                return True  # an empty presence container or keyed entry of the kind
             self.delete(node)
             return False
 

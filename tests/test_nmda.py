@@ -145,3 +145,23 @@ def test_nacm_and_secrets_on_every_datastore(users):
     with pytest.raises(RPCError) as e:
         edit_data(monitor, "running", max_wait_edit("nms2", 9))
     assert e.value.tag == "access-denied"
+
+
+def test_origin_filters(users):
+    _harness, admin, _monitor = users
+    origin = 'xmlns:or="urn:ietf:params:xml:ns:yang:ietf-origin"'
+    intended = get_data(admin, "operational", f"<origin-filter {origin}>or:intended</origin-filter>")
+    assert "<max-wait>" in intended and "<oper-status>" in intended  # state is not filtered
+    not_intended = get_data(admin, "operational", f"<negated-origin-filter {origin}>or:intended</negated-origin-filter>"
+                                                  "<with-defaults>report-all</with-defaults>")
+    assert "<remote-address>" not in not_intended and "<oper-status>" in not_intended
+    assert "<enable-nacm>true</enable-nacm>" in not_intended  # a default: its origin is or:default
+    assert "<enable-nacm>" not in get_data(admin, "operational", f"<origin-filter {origin}>or:intended</origin-filter>"
+                                                                 "<with-defaults>report-all</with-defaults>")
+    for bad in (f"<origin-filter {origin}>or:nonsense</origin-filter>", "<origin-filter>intended</origin-filter>"):
+        with pytest.raises(RPCError) as e:
+            get_data(admin, "operational", bad)
+        assert e.value.tag == "invalid-value"
+    with pytest.raises(RPCError) as e:
+        get_data(admin, "running", f"<origin-filter {origin}>or:intended</origin-filter>")
+    assert e.value.tag == "invalid-value"

@@ -14,12 +14,16 @@ from ..datastore.view import readable
 from ..datastore import xpath
 from ..netconf.errors import InvalidValue, MissingElement, OperationNotSupported
 from ..netconf.xmltree import Element
+from ..yang import Tree
 from . import RpcContext, handler
 from .ietf_netconf import edit_target
 
 NS_NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
 NS_DATASTORES = "urn:ietf:params:xml:ns:yang:ietf-datastores"
 NS_WITH_DEFAULTS = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
+NS_ORIGIN = "urn:ietf:params:xml:ns:yang:ietf-origin"
+#: ietf-origin identities; "origin" is their base
+ORIGINS = ("origin", "intended", "dynamic", "system", "learned", "default", "unknown")
 OPERATIONAL = "operational"
 CONVENTIONAL = ("running", "candidate", "startup")
 
@@ -71,6 +75,42 @@ def _with_defaults(op: Element) -> str:
     return mode
 
 
+def _origin(node) -> str | None:
+    """A node's origin in operational (see Tree.annotate_origin); state has none."""
+    if not Tree.schema_of(node).config:
+        return None
+    return "default" if Tree.is_default(node) else "intended"
+
+
+def _origin_filter(op: Element, datastore: str):
+    """``keep(node)`` for origin-filter / negated-origin-filter (RFC 8526
+    3.1.1): a configuration node stays when its origin is (not) derived from
+    or equal to one of the values; state is not filtered."""
+    wanted, negated = op.findall("origin-filter", NS_NMDA), op.findall("negated-origin-filter", NS_NMDA)
+    if not wanted and not negated:
+        return None
+    if datastore != OPERATIONAL:
+        raise InvalidValue("origin filters apply to the operational datastore only", info={"bad-element": "origin-filter"})
+    if wanted and negated:
+        raise InvalidValue("origin-filter and negated-origin-filter are alternatives",
+                           info={"bad-element": "negated-origin-filter"})
+    values = set()
+    for el in wanted or negated:
+        prefix, colon, name = el.text.strip().rpartition(":")
+        if not colon or el.namespace_for(prefix) != NS_ORIGIN or name not in ORIGINS:
+            raise InvalidValue(f"{el.text.strip()!r} is not an ietf-origin identity", info={"bad-element": el.name})
+        values.add(name)
+
+    def keep(node) -> bool:
+        origin = _origin(node)
+        if origin is None:
+            return True
+        hit = "origin" in values or origin in values
+        return hit != bool(negated)
+
+    return keep
+
+
 @handler(NS_NMDA, "get-data")
 async def get_data(ctx: RpcContext, op: Element) -> str:
     server = ctx.server
@@ -85,9 +125,7 @@ async def get_data(ctx: RpcContext, op: Element) -> str:
     with_origin = op.find("with-origin", NS_NMDA) is not None
     if name != OPERATIONAL and with_origin:
         raise InvalidValue("with-origin applies to the operational datastore only", info={"bad-element": "with-origin"})
-    for el in ("origin-filter", "negated-origin-filter"):
-        if op.find(el, NS_NMDA) is not None:
-            raise OperationNotSupported(f"{el} is not supported", info={"bad-element": el})
+    origin_keep = _origin_filter(op, name)
     if xpaths == []:
         return f'<data xmlns="{NS_NMDA}"/>'
     if name == OPERATIONAL:
@@ -98,7 +136,9 @@ async def get_data(ctx: RpcContext, op: Element) -> str:
     out = readable(server.schema, server.nacm, ctx.session.username, tree, xpaths)
     try:
         if config is not None:
-            out.keep_config(config)
+            out.prune(lambda node: Tree.schema_of(node).config == config)
+        if origin_keep is not None:
+            out.prune(origin_keep)
         if depth is not None:
             out.limit_depth(depth)
         if with_origin:
