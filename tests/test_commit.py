@@ -193,6 +193,23 @@ def test_a_commit_never_undoes_a_change_made_to_running_meanwhile(two):
     assert max_wait(m2) == "4"
 
 
+def _keepalive_timer(sock) -> float | None:
+    """Seconds left on the kernel's keepalive timer of ``sock``'s connection,
+    as `ss -o` reports it (None without ss)."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("ss") is None:
+        return None
+    local = "%s:%d" % sock.getsockname()[:2]
+    out = subprocess.run(["ss", "-tnoH", "state", "established", "src", local], capture_output=True, text=True).stdout
+    m = re.search(r"timer:\(keepalive,(?:(\d+)min)?(?:(\d+)sec)?(?:(\d+)ms)?", out)
+    assert m is not None, out
+    minutes, secs, ms = (int(g or 0) for g in m.groups())
+    return minutes * 60 + secs + ms / 1000
+
+
 def _set_idle_time(m, seconds, target="candidate"):
     m.edit_config(target=target, config=client_edit("nms",
         "<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><keepalives>"
@@ -218,6 +235,10 @@ def test_a_manager_retunes_its_own_keepalives_by_confirmed_commit(harness):
     assert tcp.read_keepalives(sock) == {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 45, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3,
                                          "TCP_USER_TIMEOUT": 75_000}
     assert "<idle-time>45</idle-time>" in m.get_config(source="running", filter=CALL_HOME_FILTER).data_xml
+    # the kernel's own view of that connection: its keepalive timer runs on the new idle time
+    timer = _keepalive_timer(sock)
+    if timer is not None:
+        assert 0 < timer <= 45
 
     _set_idle_time(m, 90)
     m.commit(confirmed=True, timeout="1")
