@@ -68,7 +68,7 @@ class Agent:
         s = self.settings
         if self.board is None:
             # fail before touching the state dir
-            self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
+            self.board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)
         exposed = keys.exposed_secrets(keys.key_files(s.keys_dir) + [s.state_dir / n for n in STORE_FILES])
         if exposed:
             raise SecretsExposed("refusing to start with exposed private keys: " + "; ".join(exposed))
@@ -99,7 +99,9 @@ class Agent:
             limits=Limits(s.max_sessions, s.max_sessions_per_connection, s.hello_timeout),
         )
         self.server.state_providers.append(state.provider(self))
-        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish)
+        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish,
+                                              on_event=self.server.notifications.observe)
+        self.server.actions = self.plugins.run_action
         self.datastore.transaction_hook = self.plugins.transaction
         self.server.state_providers.append(self.plugins.state_provider())
         await self.plugins.replay(self.datastore.running)

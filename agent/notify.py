@@ -46,6 +46,11 @@ class Notifications:
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     #: events published, for statistics
     published: int = 0
+    #: (module, name) -> called on every publish of that event, subscribers or not
+    observers: dict[tuple[str, str], list[Callable[[], None]]] = field(default_factory=dict)
+
+    def observe(self, module: str, name: str, callback: Callable[[], None]) -> None:
+        self.observers.setdefault((module, name), []).append(callback)
 
     def subscribe(self, sub: Subscription) -> None:
         self.subscriptions[sub.session_id] = sub
@@ -56,6 +61,11 @@ class Notifications:
     def publish(self, module: str, name: str, body: str) -> None:
         """Send one event; ``body`` is the XML of the notification's top element."""
         self.published += 1
+        for callback in self.observers.get((module, name), ()):
+            try:
+                callback()
+            except Exception:
+                log.exception("observer of %s:%s failed", module, name)
         if not self.subscriptions:
             return
         xml = f'<notification xmlns="{NS_NOTIFICATION}"><eventTime>{event_time()}</eventTime>{body}</notification>'

@@ -17,7 +17,7 @@ from . import notify
 from .datastore.store import Datastore
 from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
-from .yang import Schema, Tree
+from .yang import Action, Schema, Tree
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class ServerSession:
 
 
 #: called with the XPaths a <get> asks for (None: everything); may be a coroutine
+#: runs a parsed, validated action and returns its output (RFC 7951 JSON below the action)
+ActionRunner = Callable[[Action], Awaitable["dict | None"]]
 StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 
 
@@ -124,6 +126,8 @@ class NetconfServer:
         self._next_id = 1
         #: functions adding operational data to <get>
         self.state_providers: list[StateProvider] = [lambda _selection: schema.yanglib()]
+        #: runs a YANG 1.1 action (agent/rpc/actions.py); set by the plugin host
+        self.actions: ActionRunner | None = None
         self.nacm = Nacm(schema)
         self.nacm.update(datastore.running)
         self.notifications = notify.Notifications(access=self.nacm.can_notify)

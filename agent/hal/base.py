@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from .slots import FirmwareSlots
+
 
 @dataclass(frozen=True)
 class NicCounters:
@@ -73,6 +75,9 @@ class Board(Protocol):
     name: str
     nics: Nics
     watchdog: Watchdog | None
+    #: A/B firmware slots (agent/hal/slots.py), None when the board has no
+    #: update framework the agent can drive
+    slots: FirmwareSlots | None
 
     def identity(self) -> Identity: ...
 

@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import netlink
+from . import netlink, slots
 from .base import Identity, LinkListener, NicCounters, NicInfo
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,11 @@ class LinuxBoard:
     def __init__(self, watchdog_path: str | None = "/dev/watchdog", sys_net: Path = SYS_NET) -> None:
         self.nics = LinuxNics(sys_net)
         self.watchdog = LinuxWatchdog(watchdog_path) if watchdog_path else None
+        try:
+            self.slots = slots.RaucSlots()
+        except slots.SlotsUnavailable as exc:
+            log.info("no firmware update on this board: %s", exc)
+            self.slots = None
 
     def identity(self) -> Identity:
         return read_identity()
