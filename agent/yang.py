@@ -472,7 +472,12 @@ class Schema:
         caller frees it."""
         if isinstance(xml, str):
             xml = xml.encode()
-        tree, op = self._parse_op(xml, lib.LYD_XML, lib.LYD_TYPE_RPC_YANG, ffi.NULL)
+        try:
+            tree, op = self._parse_op(xml, lib.LYD_XML, lib.LYD_TYPE_RPC_YANG, ffi.NULL)
+        except YangError as exc:
+            if exc.issues[0].message.startswith("Missing the operation node"):
+                raise YangError([Issue("missing-element", "<action> holds no YANG action")]) from None
+            raise
         if op == ffi.NULL or op.schema == ffi.NULL or op.schema.nodetype != lib.LYS_ACTION:
             if tree != ffi.NULL:
                 lib.lyd_free_all(tree)
@@ -686,6 +691,8 @@ def _drain(schema: Schema, tree: Tree | None) -> list[Issue]:
 def _classify(vecode: int, msg: str, apptag: str | None) -> tuple[str, str | None]:
     if msg.startswith("Mandatory node") or msg.startswith("Mandatory choice"):
         return "data-missing", ("missing-choice" if "choice" in msg else apptag)
+    if msg.startswith("Node \"") and "not found as a child" in msg:
+        return "unknown-element", None
     if vecode == lib.LYVE_REFERENCE or "target instance" in msg or "instance-required" in (apptag or ""):
         return "data-missing", apptag or "instance-required"
     if msg.startswith("Too many"):
