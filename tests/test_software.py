@@ -345,3 +345,33 @@ def test_action_and_reply_validate_with_yanglint(harness, firmware, tmp_path, ya
     assert checked.returncode == 0, checked.stderr
     checked = yanglint("nc-reply", reply_file, yang_dirs, *bbf, "-O", str(state_file), "-R", str(rpc_file))
     assert checked.returncode == 0, checked.stderr
+
+
+def test_size_limit_untrusted_https_busy_and_delete(harness, firmware):
+    web, client_tls = firmware
+    board, plugin, m = start(harness, client_tls, max_size=1000)
+    m.create_subscription()
+    download(m, web.url("v2.bundle"))  # about 1.6 kB
+    assert events(m, 1) == [("download-revision-failed", "invalid-file-size")]
+    plugin.max_size = 1 << 20
+    plugin.ssl_context = None  # the system's CAs: the loopback server's certificate is not among them
+    download(m, web.url("v2.bundle", tls=True))
+    assert events(m, 1) == [("download-revision-failed", "protocol-execution-error")]
+    plugin.ssl_context = client_tls
+    plugin.timeout = 60.0
+    download(m, web.silent_url)
+    with pytest.raises(RPCError) as err:  # one download at a time
+        download(m, web.url("v2.bundle"))
+    assert err.value.tag == "in-use"
+    on_revision(m, 1, "abort-download", "abort-download")
+    assert events(m, 2)[0] == ("download-revision-aborted", "")
+    download(m, web.url("v2.bundle"))
+    assert events(m, 1) == [("revision-downloaded", "")]
+    with pytest.raises(RPCError) as err:  # the running revision cannot be deleted
+        on_revision(m, 0, "delete", "delete")
+    assert err.value.tag == "operation-failed"
+    on_revision(m, 1, "delete", "delete")
+    n = m.take_notification(timeout=10)
+    assert n is not None and "<revision-deleted><id>1</id><version>2.0</version></revision-deleted>" in n.notification_xml
+    assert revisions(m)[1]["state"] == "not-available" and not (harness.state_dir / "slots" / "B.img").exists()
+    m.close_session()
