@@ -103,7 +103,16 @@ class SoftwarePlugin(Plugin):
             self._commit_timer = asyncio.get_running_loop().call_later(self.commit_delay, self._commit_after_call_home)
 
     def _commit_after_call_home(self) -> None:
-        if self.slots.mark_good():
+        self._commit_task = asyncio.get_running_loop().create_task(self._mark_good())
+
+    async def _mark_good(self) -> None:
+        try:
+            committed = await self.ctx.run_blocking(self.slots.mark_good)
+        except Exception as exc:
+            self.ctx.log.error("slot %s called home but cannot be committed: %s", self.slots.booted, exc)
+            self._event(self.slots.booted, "commit", "commit-failed", _error("unexpected-error", str(exc)))
+            return
+        if committed:
             self.ctx.log.info("slot %s called home: committed", self.slots.booted)
             self._times.last_changed[self.slots.booted] = now()
             self._event(self.slots.booted, "commit", "revision-committed")
@@ -164,14 +173,14 @@ class SoftwarePlugin(Plugin):
             if call.name == "abort-download":
                 return self._abort(slot)
             if call.name == "activate":
-                return self._activate(slot)
+                return await self._activate(slot)
             if call.name == "commit":
-                self.slots.commit(slot)
+                await self.ctx.run_blocking(self.slots.commit, slot)
                 self._times.last_changed[slot] = now()
                 self._event(slot, "commit", "revision-committed")
                 return None
             if call.name == "delete":
-                return self._delete(slot)
+                return await self._delete(slot)
         except BundleError as exc:
             raise OperationFailed(exc.message, app_tag=exc.tag) from None
         raise OperationNotSupported(f"no action {call.name}")
@@ -258,22 +267,22 @@ class SoftwarePlugin(Plugin):
         dl.task.cancel()
         return None
 
-    def _activate(self, slot: str) -> None:
+    async def _activate(self, slot: str) -> None:
         if slot in self.downloads or self._slot_info(slot).version is None:
             raise OperationFailed(f"revision {IDS[slot]} holds no valid image", app_tag="revision-not-valid")
         if slot == self.slots.booted:
             raise OperationFailed(f"revision {IDS[slot]} is already active", app_tag="request-not-supported")
-        self.slots.activate(slot)
+        await self.ctx.run_blocking(self.slots.activate, slot)
         self._times.last_changed[slot] = now()
         # the reply goes out first; the new image reports revision-activated
         asyncio.get_running_loop().call_later(self.reboot_delay, self.slots.reboot)
         return None
 
-    def _delete(self, slot: str) -> None:
+    async def _delete(self, slot: str) -> None:
         if slot in self.downloads:
             raise InUse(f"revision {IDS[slot]} is being downloaded", app_tag="component-busy")
         old = self._slot_info(slot)
-        self.slots.erase(slot)
+        await self.ctx.run_blocking(self.slots.erase, slot)
         self._times.last_changed[slot] = now()
         self._times.completed.pop(slot, None)
         body = {"id": IDS[slot], **({"version": old.version} if old.version else {})}
