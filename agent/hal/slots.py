@@ -313,14 +313,178 @@ def rauc_available() -> bool:
     return shutil.which("rauc") is not None
 
 
+#: RAUC's words for why an install failed -> bbf-software-management identity
+_RAUC_ERRORS = (
+    ("Compatible mismatch", "incompatible-version"),
+    ("Verify error", "revision-not-valid"),
+    ("signature verification failed", "revision-corrupt"),
+    ("Invalid bundle format", "unsupported-format"),
+    ("Signature size", "unsupported-format"),
+    ("No space left", "insufficient-storage-space"),
+)
+
+
 class RaucSlots:
-    """The Linux board's slots, driven through RAUC's command line.
+    """The Linux board's slots, driven through RAUC's command line (RAUC's
+    own service does the work: it verifies the bundle against its keyring
+    and writes the slot; its boot-loader backend — U-Boot, GRUB, or a
+    board's ``custom`` script — counts the boots and falls back).
 
-    Not built yet beyond detection: boards without RAUC (and, for now, with
-    it) get :class:`SlotsUnavailable`, and the software plugin then serves no
-    firmware management. See the README (Firmware update) for what remains."""
+    RAUC knows the booted slot, the primary one (the boot loader's first
+    choice) and good/bad marks, not "on trial": the agent keeps that in
+    ``state_dir/trial.json`` (the slot it activated, the kernel's boot id
+    then). At a later boot, running that slot means it is on trial until
+    ``mark_good``; running the other means the boot loader gave up on it.
+    RAUC's ``system.conf`` must say ``activate-installed=false``: an
+    install writes the slot, activating it is the manager's ``activate``.
+    """
 
-    def __init__(self) -> None:
-        if not rauc_available():
+    def __init__(self, state_dir: Path, *, conf: str | None = None, rauc: str = "rauc",
+                 boot_id_file: Path = Path("/proc/sys/kernel/random/boot_id"), reboot_command: tuple[str, ...] = ("reboot",)) -> None:
+        if shutil.which(rauc) is None:
             raise SlotsUnavailable("RAUC is not installed on this board")
-        raise SlotsUnavailable("the RAUC backend is not implemented yet")
+        self._rauc = [rauc] + ([f"--conf={conf}"] if conf else [])
+        self.staging_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._marks = state_dir / "trial.json"
+        self._boot_id = boot_id_file.read_text().strip()
+        self._reboot = reboot_command
+        self.reboot_requested = False
+        try:
+            self._refresh()
+        except BundleError as exc:
+            raise SlotsUnavailable(f"RAUC does not answer: {exc.message}") from None
+        self.fell_back_from = None
+        marks = self._load_marks()
+        trial = marks.get("trial")
+        if trial and marks.get("boot_id") != self._boot_id and self.booted != trial:
+            # the boot loader gave up on the trial slot: make the running one first again
+            log.warning("slot %s did not come up: running slot %s", trial, self.booted)
+            self.fell_back_from = trial
+            self._run("status", "mark-active", "booted")
+            marks.pop("trial", None)
+            self._save_marks(marks)
+            self._refresh()
+        if self.booted != self.trial:
+            # a committed slot that boots is good (what rauc-mark-good.service does);
+            # a trial slot becomes good only once it has called home
+            self._run("status", "mark-good", "booted")
+
+    def _run(self, *args: str) -> str:
+        timeout = 3600 if args[0] == "install" else 60
+        try:
+            proc = subprocess.run(self._rauc + list(args), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BundleError("component-not-responding", f"rauc {args[0]} did not finish in {timeout} s") from None
+        if proc.returncode != 0:
+            text = proc.stdout + proc.stderr
+            last = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("LastError:")), None)
+            message = last or (text.strip().splitlines() or [f"rauc {' '.join(args)} failed"])[-1]
+            tag = next((t for word, t in _RAUC_ERRORS if word in message), "unexpected-error")
+            raise BundleError(tag, message)
+        return proc.stdout
+
+    def _refresh(self) -> None:
+        status = json.loads(self._run("status", "--detailed", "--output-format=json"))
+        self._by_bootname: dict[str, tuple[str, dict]] = {}
+        for entry in status.get("slots", []):
+            for name, info in entry.items():
+                if info.get("class") == "rootfs" and info.get("bootname"):
+                    self._by_bootname[info["bootname"]] = (name, info)
+        self.booted = status.get("booted")
+        primary = status.get("boot_primary")
+        self.primary = next((b for b, (n, _) in self._by_bootname.items() if n == primary), self.booted)
+
+    def _load_marks(self) -> dict:
+        try:
+            return json.loads(self._marks.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _save_marks(self, marks: dict) -> None:
+        write_atomic(self._marks, json.dumps(marks).encode())
+
+    @property
+    def trial(self) -> str | None:
+        trial = self._load_marks().get("trial")
+        return trial if trial in self._by_bootname else None
+
+    def slots(self) -> list[Slot]:
+        erased = set(self._load_marks().get("erased", []))
+        out = []
+        for bootname in sorted(self._by_bootname):
+            _, info = self._by_bootname[bootname]
+            st = info.get("slot_status") or {}
+            version = (st.get("bundle") or {}).get("version")
+            if bootname in erased or st.get("status") not in (None, "ok"):
+                version = None
+            if bootname == self.booted and version is None and bootname not in erased:
+                version = "factory"
+            digest = (st.get("checksum") or {}).get("sha256")
+            out.append(Slot(bootname, version, f"sha256:{digest}" if digest and version else None,
+                            (st.get("installed") or {}).get("timestamp"), None))
+        return out
+
+    def _slot_name(self, bootname: str) -> str:
+        if bootname not in self._by_bootname:
+            raise ValueError(f"no slot {bootname!r}")
+        return self._by_bootname[bootname][0]
+
+    def install(self, bundle: Path, slot: str, source: str | None = None) -> Slot:
+        self._slot_name(slot)
+        if slot == self.booted:
+            raise BundleError("cannot-overwrite-revision", f"slot {slot} is running")
+        # RAUC picks the target itself: the slot of the group that is not running
+        self._run("install", str(bundle))
+        marks = self._load_marks()
+        if slot in marks.get("erased", []):
+            marks["erased"].remove(slot)
+            self._save_marks(marks)
+        self._refresh()
+        return next(s for s in self.slots() if s.name == slot)
+
+    def activate(self, slot: str) -> None:
+        name = self._slot_name(slot)
+        if next(s for s in self.slots() if s.name == slot).version is None:
+            raise BundleError("revision-not-valid", f"slot {slot} holds no image")
+        self._run("status", "mark-active", name)
+        marks = self._load_marks()
+        marks.update(trial=None if slot == self.booted else slot, boot_id=self._boot_id)
+        self._save_marks(marks)
+        self._refresh()
+
+    def mark_good(self) -> bool:
+        marks = self._load_marks()
+        if marks.get("trial") != self.booted:
+            return False
+        self._run("status", "mark-good", "booted")
+        marks.pop("trial", None)
+        self._save_marks(marks)
+        self._refresh()
+        return True
+
+    def commit(self, slot: str) -> None:
+        name = self._slot_name(slot)
+        self._run("status", "mark-active", name)
+        if slot == self.booted:
+            self._run("status", "mark-good", "booted")
+        marks = self._load_marks()
+        if marks.get("trial") == slot:
+            marks.pop("trial")
+            self._save_marks(marks)
+        self._refresh()
+
+    def erase(self, slot: str) -> None:
+        name = self._slot_name(slot)
+        if slot in (self.booted, self.primary, self.trial):
+            raise BundleError("cannot-delete-revision", f"slot {slot} is in use")
+        # RAUC cannot empty a slot; marked bad it never boots, and the agent forgets its image
+        self._run("status", "mark-bad", name)
+        marks = self._load_marks()
+        marks["erased"] = sorted(set(marks.get("erased", [])) | {slot})
+        self._save_marks(marks)
+        self._refresh()
+
+    def reboot(self) -> None:
+        self.reboot_requested = True
+        subprocess.run(self._reboot, check=False)
