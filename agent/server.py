@@ -107,9 +107,9 @@ class ServerSession:
         return self.peer.rsplit(":", 1)[0] if self.peer and self.peer != "?" else None
 
 
-#: called with the XPaths a <get> asks for (None: everything); may be a coroutine
 #: runs a parsed, validated action and returns its output (RFC 7951 JSON below the action)
 ActionRunner = Callable[[Action], Awaitable["dict | None"]]
+#: called with the XPaths a <get> asks for (None: everything); may be a coroutine
 StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 
 

@@ -7,9 +7,10 @@ A board implementation (``linux``, ``sim``, a vendor's own) provides a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-from .slots import FirmwareSlots
+if TYPE_CHECKING:
+    from .slots import FirmwareSlots
 
 
 @dataclass(frozen=True)
