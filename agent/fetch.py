@@ -91,6 +91,9 @@ async def fetch(
                 out.write(chunk)
                 if progress is not None:
                     progress(received, total)
+                # a read that finds data buffered does not yield: on a fast
+                # link the loop would serve nobody else until the end
+                await asyncio.sleep(0)
         if total is not None and received != total:
             raise FetchError("connection-reset-by-peer", f"the connection ended after {received} of {total} bytes")
         return received
