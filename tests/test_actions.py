@@ -136,16 +136,24 @@ def test_nacm_exec_on_the_action_node(widgets):
     assert [c.name for c in plugin.calls] == ["ping"]
 
 
-def test_without_a_plugin_an_action_is_not_supported(harness):
+class StateOnly(Widgets):
+    action_subtrees = ()
+
+
+@pytest.mark.parametrize("plugins, tag", [
+    ([], "data-missing"),  # nothing serves the widgets: the instance does not exist
+    ([StateOnly()], "operation-not-supported"),  # it exists, but no plugin runs its actions
+])
+def test_an_action_nobody_runs(harness, plugins, tag):
     lst = harness.listener()
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]),
-                  board=SimBoard(), plugins=[], yang_dirs=(str(TEST_YANG), *harness.yang_dirs),
+                  board=SimBoard(), plugins=plugins, yang_dirs=(str(TEST_YANG), *harness.yang_dirs),
                   modules=((MODULE, ()),))
     m = lst.accept(harness)
     with pytest.raises(RPCError) as err:
         m.dispatch(to_ele(action_xml("w1", "<ping/>")))
-    # the instance does not exist here: nothing serves the widgets
-    assert err.value.tag == "data-missing"
+    assert err.value.tag == tag
+    assert not any(p.calls for p in plugins)
     m.close_session()
 
 
