@@ -331,7 +331,13 @@ def test_action_and_reply_validate_with_yanglint(harness, firmware, tmp_path, ya
     # yanglint looks for the action's direct parent, a non-presence container
     # that libyang leaves out of parsed data: name it
     operational = operational.replace("<revisions>", "<revisions><download/>", 1)
+    m.create_subscription()
     reply = download(m, web.url("v2.bundle"))
+    notification = None
+    while notification is None or "revision-downloaded" not in notification:
+        n = m.take_notification(timeout=20)
+        assert n is not None
+        notification = n.notification_xml
     m.close_session()
     rpc_file = tmp_path / "action.xml"
     rpc_file.write_text(f'<rpc xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="1"><action xmlns="{NS_YANG}">{request}</action></rpc>')
@@ -344,6 +350,11 @@ def test_action_and_reply_validate_with_yanglint(harness, firmware, tmp_path, ya
     checked = yanglint("nc-rpc", rpc_file, yang_dirs, *bbf, "-O", str(state_file))
     assert checked.returncode == 0, checked.stderr
     checked = yanglint("nc-reply", reply_file, yang_dirs, *bbf, "-O", str(state_file), "-R", str(rpc_file))
+    assert checked.returncode == 0, checked.stderr
+    # the nested notification, with its parent revision in the operational data
+    notif_file = tmp_path / "notification.xml"
+    notif_file.write_text(notification)
+    checked = yanglint("nc-notif", notif_file, yang_dirs, *bbf, "-O", str(state_file))
     assert checked.returncode == 0, checked.stderr
 
 
