@@ -126,11 +126,11 @@ class NetconfServer:
         self._next_id = 1
         #: functions adding operational data to <get>
         self.state_providers: list[StateProvider] = [lambda _selection: schema.yanglib()]
-        #: runs a YANG 1.1 action (agent/rpc/actions.py); set by the plugin host
-        self.actions: ActionRunner | None = None
         self.nacm = Nacm(schema)
         self.nacm.update(datastore.running)
         self.notifications = notify.Notifications(access=self.nacm.can_notify)
+        #: runs a YANG 1.1 action (agent/rpc/actions.py); set by the plugin host
+        self.actions: ActionRunner | None = None
         self.started = time.time()
         #: ietf-netconf-monitoring statistics of sessions that have ended
         self.ended_stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0, "out-notifications": 0}
