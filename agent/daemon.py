@@ -69,6 +69,10 @@ class Agent:
         if self.board is None:
             # fail before touching the state dir
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)
+            if s.board == "sim" and self.board.slots is not None:
+                # the simulated board "reboots" by ending the agent: its supervisor
+                # starts it again, on the slot the board now boots
+                self.board.slots.on_reboot = self.request_stop
         exposed = keys.exposed_secrets(keys.key_files(s.keys_dir) + [s.state_dir / n for n in STORE_FILES])
         if exposed:
             raise SecretsExposed("refusing to start with exposed private keys: " + "; ".join(exposed))

@@ -386,3 +386,43 @@ def test_size_limit_untrusted_https_busy_and_delete(harness, firmware):
     assert n is not None and "<revision-deleted><id>1</id><version>2.0</version></revision-deleted>" in n.notification_xml
     assert revisions(m)[1]["state"] == "not-available" and not (harness.state_dir / "slots" / "B.img").exists()
     m.close_session()
+
+
+def test_the_agent_process_reboots_into_the_new_slot(harness, firmware, yang_dirs):
+    """`dpu-agent run --board sim`: activate ends the process (the simulated
+    reboot), the next start runs slot B, calls home and commits it."""
+    import os
+    import subprocess
+    import sys
+
+    web, _ = firmware
+    cfg = harness.tmp / "initial.xml"
+    lst = harness.listener()
+    cfg.write_text(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
+    env = dict(os.environ, DPU_AGENT_YANG_DIR=":".join([str(BBF), *yang_dirs]))
+    cmd = [sys.executable, "-m", "agent", "run", "--board", "sim", "--state-dir", str(harness.state_dir),
+           "--config", str(cfg), "--plugin", "agent.plugins.software:SoftwarePlugin", "--watchdog", "none"]
+
+    def run():
+        return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+
+    proc = run()
+    try:
+        m = lst.accept(harness)
+        m.create_subscription()
+        download(m, web.url("v2.bundle"))
+        assert events(m, 1) == [("revision-downloaded", "")]
+        on_revision(m, 1, "activate", "activate")
+        assert proc.wait(20) == 0  # the board "rebooted"
+        proc = run()  # its supervisor starts it again
+        lst.reset()
+        m = lst.accept(harness)
+        m.create_subscription()
+        assert "<firmware-rev>2.0</firmware-rev>" in m.get(filter=("subtree", f'<hardware xmlns="{NSH}"/>')).data_xml
+        assert events(m, 1, timeout=30) == [("revision-committed", "")]  # after the default 10 s
+        revs = revisions(m)
+        assert revs[1]["is-active"] == "true" and revs[1]["is-committed"] == "true"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(20)

@@ -36,7 +36,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..datastore.persist import sync_dir, write_atomic
 
@@ -183,6 +183,9 @@ class SimSlots:
         self.keyring = keyring
         self.tries = tries
         self.reboot_requested = False
+        #: what "rebooting" the simulated board does besides setting the flag
+        #: (the daemon stops the agent; its supervisor starts it again)
+        self.on_reboot: Callable[[], None] | None = None
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not (root / "A.json").exists():
             self._write_meta(Slot("A", factory_version, None, now(), "factory"))
@@ -302,8 +305,10 @@ class SimSlots:
         sync_dir(self.root)
 
     def reboot(self) -> None:
-        # the harness sees the flag and restarts the agent with a new board
+        # test harnesses see the flag and restart the agent with a new board
         self.reboot_requested = True
+        if self.on_reboot is not None:
+            self.on_reboot()
 
 
 # -- a real board: RAUC ---------------------------------------------------------
