@@ -276,6 +276,7 @@ class Schema:
             self._ns_to_module[_s(mod.ns)] = _s(mod.name)
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
         self._secrets: list[str] | None = None
+        self._prefixes: dict[str, set[str]] | None = None
         self._content_id: str | None = None
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
@@ -501,6 +502,35 @@ class Schema:
             raise YangError(issues)
         return tree[0], op[0]
 
+    def _json_xpath(self, expr: str, module: str) -> str | None:
+        """A schema XPath's prefixes -> module names, the form lyd_eval_xpath
+        reads (steps and identity literals alike). A prefix is the module's
+        own or that of exactly one module of the context; None when one is
+        ambiguous (the compiled prefix map is opaque in the bindings)."""
+        if self._prefixes is None:
+            found: dict[str, set[str]] = {}
+            for mod in self._modules():
+                found.setdefault(_s(mod.prefix), set()).add(_s(mod.name))
+            self._prefixes = found
+
+        def name(match: re.Match) -> str:
+            at = match.start()
+            if expr[at - 1 : at] == ":" and expr[at - 2 : at] != "::":
+                return match.group(0)  # the local name of a prefixed step, not a prefix
+            prefix = match.group(1)
+            mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
+            if mod != ffi.NULL and _s(mod.prefix) == prefix:
+                return module + ":"
+            owners = self._prefixes.get(prefix, set())
+            if len(owners) != 1:
+                raise LookupError(prefix)
+            return next(iter(owners)) + ":"
+
+        try:
+            return re.sub(r"(?<![\w.-])([A-Za-z_][\w.-]*):(?!:)", name, expr)
+        except LookupError:
+            return None
+
     def yanglib(self) -> Tree:
         """ietf-yang-library state data (RFC 8525) for this module set."""
         out = ffi.new("struct lyd_node **")
@@ -558,10 +588,52 @@ class Action:
     def validate(self, operational: Tree | None) -> None:
         """Validate the input against ``operational`` (leafrefs, musts).
         libyang checks neither that the parent instance exists nor the
-        ``when`` of the action's ancestors: see :meth:`instance_parent`."""
+        ``when`` of the action's ancestors: see :meth:`instance_parent` and
+        :meth:`unmet_when`."""
         dep = operational.first if operational is not None else ffi.NULL
         if lib.lyd_validate_op(self._tree.first, dep, lib.LYD_TYPE_RPC_YANG, ffi.NULL) != lib.LY_SUCCESS:
             raise YangError(_drain(self.schema, None))
+
+    def unmet_when(self, operational: Tree) -> str | None:
+        """The first ``when`` of the action's ancestor nodes (below its
+        instance parent) that is false in ``operational``, as "path: condition";
+        None when all hold. Such a node does not exist (RFC 7950 7.21.5), so
+        neither does the action. libyang's validation leaves these out."""
+        evaluate = getattr(lib, "lyd_eval_xpath", None)
+        if evaluate is None:
+            return None
+        chain = Tree.lineage(self.node)[:-1]
+        parent = self.instance_parent()
+        if parent is not None:
+            while chain and self._tree.path_of(chain[0]) != parent:
+                chain.pop(0)
+            chain = chain[1:]
+        for n in chain:
+            whens = lib.lysc_node_when(n.schema)
+            if whens == ffi.NULL:
+                continue
+            path = self._tree.path_of(n)
+            created = operational.find(path, include_defaults=True) is None
+            try:
+                if created:
+                    operational.create(path)  # the "dummy node" of RFC 7950 7.21.5
+                ctx_node = operational.find(path, include_defaults=True)
+                for when in _array(whens):
+                    expr = self.schema._json_xpath(_s(lib.lyxp_get_expr(when.cond)), _s(n.schema.module.name))
+                    if expr is None:
+                        continue  # not decidable here: the plugin checks
+                    result = ffi.new("ly_bool *")
+                    if evaluate(ctx_node, expr.encode(), result) != lib.LY_SUCCESS:
+                        lib.ly_err_clean(self.schema.cdata, ffi.NULL)
+                        continue  # not decidable here: the plugin checks
+                    if not result[0]:
+                        return f"{path}: when {_s(lib.lyxp_get_expr(when.cond))}"
+            finally:
+                if created:
+                    node = operational.find(path, include_defaults=True)
+                    if node is not None:
+                        operational.delete(node)
+        return None
 
     def input(self) -> dict:
         """The input as RFC 7951 JSON, members named as below the action."""

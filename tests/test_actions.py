@@ -175,3 +175,12 @@ def test_action_and_reply_validate_with_yanglint(widgets, tmp_path, yang_dirs):
     # and yanglint does catch a bad one
     reply_file.write_text(reply.xml.replace(">4000<", ">four<"))
     assert yanglint("nc-reply", reply_file, yang_dirs, *module, "-O", str(ops), "-R", str(rpc_file)).returncode != 0
+
+
+def test_when_prefixes_become_module_names(schema):
+    """What lyd_eval_xpath reads: module names for the prefixes, ambiguous ones refused."""
+    out = schema._json_xpath("derived-from(../if:type, 'ianaift:ethernetCsmacd') and ancestor::if:interface",
+                             "ietf-interfaces")
+    assert out == ("derived-from(../ietf-interfaces:type, 'iana-if-type:ethernetCsmacd') "
+                   "and ancestor::ietf-interfaces:interface")
+    assert schema._json_xpath("../nosuchprefix:x", "ietf-interfaces") is None

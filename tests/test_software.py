@@ -253,9 +253,9 @@ def test_abort_download(harness, firmware):
     on_revision(m, 1, "abort-download", "abort-download")
     assert events(m, 2) == [("download-revision-aborted", ""), ("download-revision-failed", "action-aborted")]
     assert revisions(m)[1]["state"] == "not-available" and board.slots.booted == "A"
-    with pytest.raises(RPCError) as err:  # nothing left to abort
+    with pytest.raises(RPCError) as err:  # nothing left to abort: the model's when says the action is gone
         on_revision(m, 1, "abort-download", "abort-download")
-    assert err.value.tag == "operation-failed"
+    assert err.value.tag == "data-missing" and "downloading" in err.value.message
     m.close_session()
 
 
@@ -292,10 +292,14 @@ def test_actions_are_validated_and_access_controlled(harness, firmware):
     with pytest.raises(RPCError) as err:
         download(m, web.url("v2.bundle"), rid=0)
     assert err.value.tag == "operation-failed" and "active" in err.value.message
-    # an empty slot cannot be activated
+    # an empty slot cannot be activated: the when of the activate container is false
     with pytest.raises(RPCError) as err:
         on_revision(m, 1, "activate", "activate")
-    assert err.value.tag == "operation-failed"
+    assert err.value.tag == "data-missing" and "not available" in err.value.message
+    # nor the running one: the model allows it (in-use), the plugin refuses
+    with pytest.raises(RPCError) as err:
+        on_revision(m, 0, "activate", "activate")
+    assert err.value.tag == "operation-failed" and "already active" in err.value.message
     # NACM: the admins' rule list gets a rule denying exec on the download action
     m.edit_config(target="running", config=f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"
         xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">
@@ -371,16 +375,16 @@ def test_size_limit_untrusted_https_busy_and_delete(harness, firmware):
     plugin.ssl_context = client_tls
     plugin.timeout = 60.0
     download(m, web.silent_url)
-    with pytest.raises(RPCError) as err:  # one download at a time
+    with pytest.raises(RPCError) as err:  # one download at a time: the model's when hides the action meanwhile
         download(m, web.url("v2.bundle"))
-    assert err.value.tag == "in-use"
+    assert err.value.tag == "data-missing"
     on_revision(m, 1, "abort-download", "abort-download")
     assert events(m, 2)[0] == ("download-revision-aborted", "")
     download(m, web.url("v2.bundle"))
     assert events(m, 1) == [("revision-downloaded", "")]
-    with pytest.raises(RPCError) as err:  # the running revision cannot be deleted
+    with pytest.raises(RPCError) as err:  # the running revision cannot be deleted (the model's when)
         on_revision(m, 0, "delete", "delete")
-    assert err.value.tag == "operation-failed"
+    assert err.value.tag == "data-missing"
     on_revision(m, 1, "delete", "delete")
     n = m.take_notification(timeout=10)
     assert n is not None and "<revision-deleted><id>1</id><version>2.0</version></revision-deleted>" in n.notification_xml

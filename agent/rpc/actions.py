@@ -1,8 +1,9 @@
 """YANG 1.1 actions (RFC 7950 7.15) through NETCONF's <action> operation
 (RFC 7950 7.15.2): parse the action with its parents, check access (RFC 8341
 3.4.4: read on every ancestor, exec on the action), check that the instance
-it acts on exists, validate the input against running and the operational
-data, run it in the plugin that serves its path, validate the output."""
+it acts on exists and that the ``when`` of the containers down to the action
+hold, validate the input against running and the operational data, run it in
+the plugin that serves its path, validate the output."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ async def action(ctx: RpcContext, op: Element) -> str | None:
         if parent is not None and operational.find(parent, include_defaults=True) is None:
             path, nsmap = schema.xml_path(parent)
             raise DataMissing(f"no such instance: {parent}", path=path, path_namespaces=nsmap)
+        unmet = act.unmet_when(operational)
+        if unmet is not None:
+            path, nsmap = schema.xml_path(act.path)
+            raise DataMissing(f"the action is not available now ({unmet})", path=path, path_namespaces=nsmap)
         try:
             act.validate(operational)
         except YangError as exc:
