@@ -69,7 +69,11 @@ class Agent:
         s = self.settings
         if self.board is None:
             # fail before touching the state dir
-            self.board = hal.load(s.board, watchdog_path=s.watchdog_path)
+            self.board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)
+            if s.board == "sim" and self.board.slots is not None:
+                # the simulated board "reboots" by ending the agent: its supervisor
+                # starts it again, on the slot the board now boots
+                self.board.slots.on_reboot = self.request_stop
         store_files = [s.state_dir / n for n in STORE_FILES]
         self.repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
         plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
@@ -85,7 +89,9 @@ class Agent:
         )
         self.server.notifications.log = eventlog.EventLog(s.state_dir / eventlog.FILENAME)
         self.server.state_providers.append(state.provider(self))
-        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish)
+        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish,
+                                              on_event=self.server.notifications.observe)
+        self.server.actions = self.plugins.run_action
         self.datastore.transaction_hook = self.plugins.transaction
         self.server.state_providers.append(self.plugins.state_provider())
         await self.plugins.replay(self.datastore.running)

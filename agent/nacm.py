@@ -126,6 +126,23 @@ class Nacm:
         log.info("NACM: %s may not run <%s> (%s)", user, rpc, why)
         raise AccessDenied(f"access to <{rpc}> denied", type="protocol")
 
+    def check_action(self, user: str, tree: Tree, node) -> None:
+        """RFC 8341 3.4.4 for <action>: read access to every data node above
+        the action instance, then exec access to the action node itself."""
+        if not self.policy.enabled:
+            return
+        chain = tree.lineage(node)
+        read = self._data_rules(user, "read", tree)
+        lineage: list[int] = []
+        for above in chain[:-1]:
+            lineage.append(tree.node_id(above))
+            if not self._decide(tree, above, lineage, read, self.policy.read_default, ("default-deny-all",)):
+                self._deny_rpc(user, tree.schema_of(node).name, f"no read access to {tree.path_of(above)}")
+        lineage.append(tree.node_id(node))
+        execute = self._data_rules(user, "exec", tree)
+        if not self._decide(tree, node, lineage, execute, self.policy.exec_default, ("default-deny-all",)):
+            self._deny_rpc(user, tree.schema_of(node).name, "no exec access to the action")
+
     # -- notifications --
 
     def can_notify(self, user: str, module: str, name: str) -> bool:

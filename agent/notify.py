@@ -62,6 +62,11 @@ class Notifications:
     published: int = 0
     #: the replay log (RFC 5277 3.2); in memory only unless given a file
     log: EventLog = field(default_factory=lambda: EventLog(None))
+    #: (module, name) -> called on every publish of that event, subscribers or not
+    observers: dict[tuple[str, str], list[Callable[[], None]]] = field(default_factory=dict)
+
+    def observe(self, module: str, name: str, callback: Callable[[], None]) -> None:
+        self.observers.setdefault((module, name), []).append(callback)
 
     def subscribe(self, sub: Subscription) -> None:
         self.subscriptions[sub.session_id] = sub
@@ -74,6 +79,11 @@ class Notifications:
     def publish(self, module: str, name: str, body: str) -> None:
         """Log and send one event; ``body`` is the XML of the notification's top element."""
         self.published += 1
+        for callback in self.observers.get((module, name), ()):
+            try:
+                callback()
+            except Exception:
+                log.exception("observer of %s:%s failed", module, name)
         now = time.time()
         event = Event(now, date_and_time(now), module, name, body)
         self.log.append(event)

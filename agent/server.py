@@ -18,7 +18,7 @@ from . import notify
 from .datastore.store import Datastore
 from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
-from .yang import Schema, Tree
+from .yang import Action, Schema, Tree
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ class ServerSession:
         return self.peer.rsplit(":", 1)[0] if self.peer and self.peer != "?" else None
 
 
+#: runs a parsed, validated action and returns its output (RFC 7951 JSON below the action)
+ActionRunner = Callable[[Action], Awaitable["dict | None"]]
 #: called with the XPaths a <get> asks for (None: everything); may be a coroutine
 StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 
@@ -145,6 +147,8 @@ class NetconfServer:
         self.nacm = Nacm(schema)
         self.nacm.update(datastore.running)
         self.notifications = notify.Notifications(access=self.nacm.can_notify)
+        #: runs a YANG 1.1 action (agent/rpc/actions.py); set by the plugin host
+        self.actions: ActionRunner | None = None
         self.started = time.time()
         #: ietf-netconf-monitoring statistics of sessions that have ended
         self.ended_stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0, "out-notifications": 0}

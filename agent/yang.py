@@ -14,6 +14,7 @@ structured errors).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Iterator
@@ -275,6 +276,7 @@ class Schema:
             self._ns_to_module[_s(mod.ns)] = _s(mod.name)
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
         self._secrets: list[str] | None = None
+        self._prefixes: dict[str, set[str]] | None = None
         self._content_id: str | None = None
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
@@ -473,6 +475,71 @@ class Schema:
         finally:
             lib.lyd_free_all(root)
 
+    def parse_action(self, xml: str | bytes) -> Action:
+        """A YANG 1.1 action (RFC 7950 7.15) as NETCONF's <action> carries it:
+        the data nodes down to the action, then its input; parsed, not yet
+        validated (:meth:`Action.validate` needs the operational data). The
+        caller frees it."""
+        if isinstance(xml, str):
+            xml = xml.encode()
+        try:
+            tree, op = self._parse_op(xml, lib.LYD_XML, lib.LYD_TYPE_RPC_YANG, ffi.NULL)
+        except YangError as exc:
+            if exc.issues[0].message.startswith("Missing the operation node"):
+                raise YangError([Issue("missing-element", "<action> holds no YANG action")]) from None
+            raise
+        if op == ffi.NULL or op.schema == ffi.NULL or op.schema.nodetype != lib.LYS_ACTION:
+            if tree != ffi.NULL:
+                lib.lyd_free_all(tree)
+            raise YangError([Issue("unknown-element", "<action> holds no YANG action")])
+        return Action(self, tree, op)
+
+    def _parse_op(self, data: bytes, fmt, dtype, parent):
+        inp = ffi.new("struct ly_in **")
+        if lib.ly_in_new_memory(data, inp) != lib.LY_SUCCESS:
+            raise YangError([Issue("operation-failed", "out of memory")])
+        tree = ffi.new("struct lyd_node **")
+        op = ffi.new("struct lyd_node **")
+        try:
+            ret = lib.lyd_parse_op(self.cdata, parent, inp[0], fmt, dtype, tree, op)
+        finally:
+            lib.ly_in_free(inp[0], 0)
+        if ret != lib.LY_SUCCESS:
+            issues = _drain(self, None)
+            if tree[0] != ffi.NULL:
+                lib.lyd_free_all(tree[0])
+            raise YangError(issues)
+        return tree[0], op[0]
+
+    def _json_xpath(self, expr: str, module: str) -> str | None:
+        """A schema XPath's prefixes -> module names, the form lyd_eval_xpath
+        reads (steps and identity literals alike). A prefix is the module's
+        own or that of exactly one module of the context; None when one is
+        ambiguous (the compiled prefix map is opaque in the bindings)."""
+        if self._prefixes is None:
+            found: dict[str, set[str]] = {}
+            for mod in self._modules():
+                found.setdefault(_s(mod.prefix), set()).add(_s(mod.name))
+            self._prefixes = found
+
+        def name(match: re.Match) -> str:
+            at = match.start()
+            if expr[at - 1 : at] == ":" and expr[at - 2 : at] != "::":
+                return match.group(0)  # the local name of a prefixed step, not a prefix
+            prefix = match.group(1)
+            mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
+            if mod != ffi.NULL and _s(mod.prefix) == prefix:
+                return module + ":"
+            owners = self._prefixes.get(prefix, set())
+            if len(owners) != 1:
+                raise LookupError(prefix)
+            return next(iter(owners)) + ":"
+
+        try:
+            return re.sub(r"(?<![\w.-])([A-Za-z_][\w.-]*):(?!:)", name, expr)
+        except LookupError:
+            return None
+
     def yanglib(self) -> Tree:
         """ietf-yang-library state data (RFC 8525) for this module set."""
         out = ffi.new("struct lyd_node **")
@@ -489,6 +556,133 @@ class Schema:
             digest = hashlib.sha256(repr(self.implemented_modules()).encode()).hexdigest()
             self._content_id = digest[:16]
         return self._content_id
+
+
+class Action:
+    """A parsed action invocation: the action node with its parents and input.
+    Owned by this object: call :meth:`free`."""
+
+    def __init__(self, schema: Schema, tree, node) -> None:
+        self.schema = schema
+        self._tree = Tree(schema, tree)
+        self.node = node
+        self.module = _s(node.schema.module.name)
+        self.name = _s(node.schema.name)
+        #: the action instance's data path, libyang JSON form
+        self.path = self._tree.path_of(node)
+
+    @property
+    def tree(self) -> Tree:
+        """The action's parents, itself and its input (for NACM)."""
+        return self._tree
+
+    def keys(self) -> dict[str, dict[str, str]]:
+        """Key values of the lists above the action: list name -> {key: value}."""
+        out: dict[str, dict[str, str]] = {}
+        for n in Tree.lineage(self.node)[:-1]:
+            if n.schema.nodetype == lib.LYS_LIST:
+                sn = SchemaNode(n.schema)
+                out[sn.name] = {k: self._tree.value_of(self._tree.find_child(n, k)) for k in sn.keys}
+        return out
+
+    def instance_parent(self) -> str | None:
+        """Path of the nearest list entry or presence container above the
+        action: the instance that must exist for the action to run (RFC 7950
+        7.15: non-presence containers exist whenever their parent does)."""
+        for n in reversed(Tree.lineage(self.node)[:-1]):
+            if n.schema.nodetype == lib.LYS_LIST or (n.schema.nodetype == lib.LYS_CONTAINER and n.schema.flags & lib.LYS_PRESENCE):
+                return self._tree.path_of(n)
+        return None
+
+    def validate(self, operational: Tree | None) -> None:
+        """Validate the input against ``operational`` (leafrefs, musts).
+        libyang checks neither that the parent instance exists nor the
+        ``when`` of the action's ancestors: see :meth:`instance_parent` and
+        :meth:`unmet_when`."""
+        dep = operational.first if operational is not None else ffi.NULL
+        if lib.lyd_validate_op(self._tree.first, dep, lib.LYD_TYPE_RPC_YANG, ffi.NULL) != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, None))
+
+    def unmet_when(self, operational: Tree) -> str | None:
+        """The first ``when`` of the action's ancestor nodes (below its
+        instance parent) that is false in ``operational``, as "path: condition";
+        None when all hold. Such a node does not exist (RFC 7950 7.21.5), so
+        neither does the action. libyang's validation leaves these out."""
+        evaluate = getattr(lib, "lyd_eval_xpath", None)
+        if evaluate is None:
+            return None
+        chain = Tree.lineage(self.node)[:-1]
+        parent = self.instance_parent()
+        if parent is not None:
+            while chain and self._tree.path_of(chain[0]) != parent:
+                chain.pop(0)
+            chain = chain[1:]
+        for n in chain:
+            whens = lib.lysc_node_when(n.schema)
+            if whens == ffi.NULL:
+                continue
+            path = self._tree.path_of(n)
+            created = operational.find(path, include_defaults=True) is None
+            try:
+                if created:
+                    operational.create(path)  # the "dummy node" of RFC 7950 7.21.5
+                ctx_node = operational.find(path, include_defaults=True)
+                for when in _array(whens):
+                    expr = self.schema._json_xpath(_s(lib.lyxp_get_expr(when.cond)), _s(n.schema.module.name))
+                    if expr is None:
+                        continue  # not decidable here: the plugin checks
+                    result = ffi.new("ly_bool *")
+                    if evaluate(ctx_node, expr.encode(), result) != lib.LY_SUCCESS:
+                        lib.ly_err_clean(self.schema.cdata, ffi.NULL)
+                        continue  # not decidable here: the plugin checks
+                    if not result[0]:
+                        return f"{path}: when {_s(lib.lyxp_get_expr(when.cond))}"
+            finally:
+                if created:
+                    node = operational.find(path, include_defaults=True)
+                    if node is not None:
+                        operational.delete(node)
+        return None
+
+    def input(self) -> dict:
+        """The input as RFC 7951 JSON, members named as below the action."""
+        text = self._tree._print(lib.LYD_JSON, 0, self.node)
+        return next(iter(json.loads(text).values()), None) or {}
+
+    def reply_xml(self, output: dict | None, operational: Tree | None = None) -> str | None:
+        """The output (RFC 7951 JSON members below the action) validated, as
+        the XML that goes into <rpc-reply>; None when there is no output."""
+        if not output:
+            return None
+        parent = ffi.new("struct lyd_node **")
+        if lib.lyd_dup_single(self.node, ffi.NULL, lib.LYD_DUP_WITH_PARENTS, parent) != lib.LY_SUCCESS:
+            raise YangError(_drain(self.schema, None))
+        top = parent[0]
+        while top.parent != ffi.NULL:
+            top = ffi.cast("struct lyd_node *", top.parent)
+        try:
+            prefix = f"{self.module}:"
+            body = {k if ":" in k else prefix + k: v for k, v in output.items()}
+            self.schema._parse_op(json.dumps(body).encode(), lib.LYD_JSON, lib.LYD_TYPE_REPLY_YANG, parent[0])
+            dep = operational.first if operational else ffi.NULL
+            if lib.lyd_validate_op(top, dep, lib.LYD_TYPE_REPLY_YANG, ffi.NULL) != lib.LY_SUCCESS:
+                raise YangError(_drain(self.schema, None))
+            first = lib.lyd_child(parent[0])
+            if first == ffi.NULL:
+                return None
+            out = ffi.new("char **")
+            flags = lib.LYD_PRINT_SHRINK | lib.LYD_PRINT_WITHSIBLINGS
+            if lib.lyd_print_mem(out, first, lib.LYD_XML, flags) != lib.LY_SUCCESS:
+                raise YangError(_drain(self.schema, None))
+            try:
+                return _s(out[0])
+            finally:
+                lib.free(out[0])
+        finally:
+            lib.lyd_free_all(top)
+
+    def free(self) -> None:
+        self._tree.free()
 
 
 _SID_WALK = lib.LYS_GETNEXT_WITHCHOICE | lib.LYS_GETNEXT_WITHCASE
@@ -578,6 +772,8 @@ def _drain(schema: Schema, tree: Tree | None) -> list[Issue]:
 def _classify(vecode: int, msg: str, apptag: str | None) -> tuple[str, str | None]:
     if msg.startswith("Mandatory node") or msg.startswith("Mandatory choice"):
         return "data-missing", ("missing-choice" if "choice" in msg else apptag)
+    if msg.startswith("Node \"") and "not found as a child" in msg:
+        return "unknown-element", None
     if vecode == lib.LYVE_REFERENCE or "target instance" in msg or "instance-required" in (apptag or ""):
         return "data-missing", apptag or "instance-required"
     if msg.startswith("Too many"):
@@ -586,7 +782,7 @@ def _classify(vecode: int, msg: str, apptag: str | None) -> tuple[str, str | Non
         return "operation-failed", "too-few-elements"
     if msg.startswith("Unique data"):
         return "operation-failed", "data-not-unique"
-    if "Must condition" in msg:
+    if "Must condition" in msg or apptag == "must-violation":
         return "operation-failed", apptag or "must-violation"
     if msg.startswith("Duplicate instance"):
         return "data-exists", apptag

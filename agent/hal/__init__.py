@@ -17,7 +17,7 @@ def load(name: str, **options) -> Board:
     if name == "sim":
         from .sim import SimBoard
 
-        return SimBoard()
+        return SimBoard(options.get("state_dir"))
     if name not in BOARDS:
         raise ValueError(f"unknown board {name!r} (known: {', '.join(BOARDS)})")
     module = importlib.import_module(f"{__name__}.{name}")

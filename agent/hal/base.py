@@ -7,7 +7,10 @@ A board implementation (``linux``, ``sim``, a vendor's own) provides a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from .slots import FirmwareSlots
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class Board(Protocol):
     name: str
     nics: Nics
     watchdog: Watchdog | None
+    #: A/B firmware slots (agent/hal/slots.py), None when the board has no
+    #: update framework the agent can drive
+    slots: FirmwareSlots | None
 
     def identity(self) -> Identity: ...
 

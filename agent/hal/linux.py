@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import netlink
+from . import netlink, slots
 from .base import Identity, LinkListener, NicCounters, NicInfo
 
 log = logging.getLogger(__name__)
@@ -194,9 +194,17 @@ def _dt_string(path: Path) -> str | None:
 class LinuxBoard:
     name = "linux"
 
-    def __init__(self, watchdog_path: str | None = "/dev/watchdog", sys_net: Path = SYS_NET) -> None:
+    def __init__(self, watchdog_path: str | None = "/dev/watchdog", sys_net: Path = SYS_NET,
+                 state_dir: Path | None = None, rauc_conf: str | None = None) -> None:
         self.nics = LinuxNics(sys_net)
         self.watchdog = LinuxWatchdog(watchdog_path) if watchdog_path else None
+        try:
+            if state_dir is None:
+                raise slots.SlotsUnavailable("no state dir")
+            self.slots = slots.RaucSlots(Path(state_dir) / "firmware", conf=rauc_conf)
+        except slots.SlotsUnavailable as exc:
+            log.info("no firmware update on this board: %s", exc)
+            self.slots = None
 
     def identity(self) -> Identity:
         return read_identity()
@@ -207,5 +215,5 @@ class LinuxBoard:
             self.watchdog.stop()
 
 
-def open_board(watchdog_path: str | None = "/dev/watchdog", **_ignored) -> LinuxBoard:
-    return LinuxBoard(watchdog_path)
+def open_board(watchdog_path: str | None = "/dev/watchdog", state_dir: Path | None = None, **_ignored) -> LinuxBoard:
+    return LinuxBoard(watchdog_path, state_dir=state_dir)

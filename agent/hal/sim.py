@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .base import Identity, LinkListener, NicCounters, NicInfo
+from .slots import SimSlots
 
 
 class SimNics:
@@ -135,13 +137,19 @@ class SimGfast:
 class SimBoard:
     name = "sim"
 
-    def __init__(self) -> None:
+    def __init__(self, state_dir: Path | None = None) -> None:
         self.nics = SimNics()
         self.watchdog = SimWatchdog()
         self.gfast = SimGfast()
+        #: A/B firmware slots in files under the state dir (none without one);
+        #: creating them is this board's boot
+        self.slots = SimSlots(state_dir / "slots", state_dir / "firmware-keyring.pem") if state_dir else None
 
     def identity(self) -> Identity:
-        return Identity(serial_number="SIM0000001", model="dpu-sim", firmware_version="sim", manufacturer="dpu-agent")
+        version = "sim"
+        if self.slots is not None:
+            version = next((s.version for s in self.slots.slots() if s.name == self.slots.booted), None) or "sim"
+        return Identity(serial_number="SIM0000001", model="dpu-sim", firmware_version=version, manufacturer="dpu-agent")
 
     def close(self) -> None:
         self.nics.close()

@@ -10,7 +10,11 @@ whenever running changes there::
                       one fails, in reverse order; running stays unchanged
 
 It may also serve operational data for its ``state_subtrees`` on <get>
-(called only when the request asks for them) and emit notifications.
+(called only when the request asks for them), run the YANG 1.1 actions
+(RFC 7950 7.15) found in its ``action_subtrees`` and emit notifications,
+top-level or nested in a data node (RFC 7950 7.16: give the parents too).
+The agent validates an action's input and output with libyang and checks
+NACM exec on the action node before ``action`` is called.
 
 All methods are coroutines run on the agent's event loop: awaiting is fine,
 blocking is not. Blocking driver calls go through ``ctx.run_blocking``
@@ -26,7 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..netconf.errors import RpcError  # noqa: F401  (plugins raise these)
+from ..netconf.errors import OperationNotSupported, RpcError  # noqa: F401  (plugins raise these)
 
 ENTRY_POINT_GROUP = "dpu_agent.plugins"
 
@@ -49,6 +53,20 @@ class Change:
     edits: tuple[Edit, ...]
 
 
+@dataclass(frozen=True)
+class ActionCall:
+    """One invocation of a YANG 1.1 action, validated."""
+
+    #: the action instance's data path (libyang JSON form, keys included)
+    path: str
+    module: str
+    name: str
+    #: key values of the lists above the action: list name -> {key: value}
+    keys: dict[str, dict[str, str]]
+    #: the input, RFC 7951 JSON of the nodes below the action
+    input: dict
+
+
 @dataclass
 class PluginContext:
     """What the agent hands a plugin in ``setup``."""
@@ -56,8 +74,12 @@ class PluginContext:
     #: the board (agent.hal): the only way to the hardware
     board: Any
     log: logging.Logger
-    #: emit a notification given as RFC 7951 JSON, e.g. {"bbf-fast:...": {...}}
+    #: emit a notification given as RFC 7951 JSON, e.g. {"bbf-fast:...": {...}};
+    #: a nested one comes with its parents, as in a <get> reply
     notify: Callable[[dict], None]
+    #: ``on_event(module, name, callback)``: call ``callback()`` whenever the
+    #: agent publishes that notification (e.g. dpu-agent call-home-connected)
+    on_event: Callable[[str, str, Callable[[], None]], None] = lambda module, name, callback: None
 
     async def run_blocking(self, fn: Callable, *args):
         """Run a blocking driver call in a worker thread."""
@@ -74,6 +96,8 @@ class Plugin:
     subtrees: tuple[str, ...] = ()
     #: operational subtrees it serves on <get>
     state_subtrees: tuple[str, ...] = ()
+    #: subtrees (schema paths, no keys) whose actions it runs
+    action_subtrees: tuple[str, ...] = ()
     #: apply order among plugins: lower first
     priority: int = 100
     ctx: PluginContext
@@ -94,3 +118,10 @@ class Plugin:
         """Operational data (RFC 7951 JSON) for ``state_subtrees``; ``paths``
         are the XPaths asked for, or None for everything."""
         return None
+
+    async def action(self, call: ActionCall) -> dict | None:
+        """Run an action in ``action_subtrees``: return its output (RFC 7951
+        JSON of the nodes below the action, None for none) or raise an
+        RpcError. Long work (a download) goes into a task of its own: the
+        reply should not wait for it, its end is told by a notification."""
+        raise OperationNotSupported(f"{self.name}: the action {call.module}:{call.name} is not implemented")

@@ -10,9 +10,9 @@ import logging
 import re
 from importlib import metadata
 
-from ..netconf.errors import OperationFailed, RpcError
+from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
 from ..yang import Schema, Tree, YangError
-from . import ENTRY_POINT_GROUP, Change, Edit, Plugin, PluginContext
+from . import ENTRY_POINT_GROUP, ActionCall, Change, Edit, Plugin, PluginContext
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,16 @@ def overlaps(path: str, subtree: str) -> bool:
 
 
 class PluginHost:
-    def __init__(self, schema: Schema, plugins: list[Plugin], board, publish) -> None:
+    def __init__(self, schema: Schema, plugins: list[Plugin], board, publish, on_event=None) -> None:
         self.schema = schema
         self.plugins = sorted(plugins, key=lambda p: p.priority)
         self._publish = publish
         for plugin in self.plugins:
-            plugin.setup(PluginContext(board=board, log=logging.getLogger(f"agent.plugin.{plugin.name}"),
-                                       notify=lambda data, p=plugin: self._notify(p, data)))
+            ctx = PluginContext(board=board, log=logging.getLogger(f"agent.plugin.{plugin.name}"),
+                                notify=lambda data, p=plugin: self._notify(p, data))
+            if on_event is not None:
+                ctx.on_event = on_event
+            plugin.setup(ctx)
 
     def _notify(self, plugin: Plugin, data: dict) -> None:
         try:
@@ -111,6 +114,36 @@ class PluginHost:
         except Exception as exc:
             log.exception("plugin %s: %s failed", plugin.name, what)
             raise OperationFailed(f"plugin {plugin.name}: {what} failed: {exc}; nothing was changed") from None
+
+    def serving(self, path: str) -> Plugin | None:
+        """The plugin whose action subtrees hold the action at ``path``."""
+        steps = _steps(path)
+        for plugin in self.plugins:
+            for subtree in plugin.action_subtrees:
+                mine = _steps(subtree)
+                if steps[: len(mine)] == mine:
+                    return plugin
+        return None
+
+    async def run_action(self, action) -> dict | None:
+        """The server's action runner (agent/rpc/actions.py): ``action`` is
+        an agent.yang.Action already authorised and validated."""
+        plugin = self.serving(action.path)
+        if plugin is None:
+            raise OperationNotSupported(f"no plugin runs the action {action.module}:{action.name}")
+        call = ActionCall(action.path, action.module, action.name, action.keys(), action.input())
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                return await plugin.action(call)
+        except RpcError as err:
+            if err.path and not err.path_namespaces:
+                err.path, err.path_namespaces = self.schema.xml_path(err.path)
+            raise
+        except TimeoutError:
+            raise OperationFailed(f"plugin {plugin.name}: the action {action.name} did not finish in {CALL_TIMEOUT:.0f} s") from None
+        except Exception as exc:
+            log.exception("plugin %s: action %s failed", plugin.name, action.name)
+            raise OperationFailed(f"plugin {plugin.name}: the action {action.name} failed: {exc}") from None
 
     async def transaction(self, old: Tree, new: Tree) -> None:
         """Validate with every involved plugin, then apply in order; if an

@@ -1,0 +1,159 @@
+"""Download a file over HTTP or HTTPS with asyncio streams (stdlib only):
+event-driven, with a size limit, an idle timeout, progress callbacks, and
+cancellation (abort) at any await. Failures are :class:`FetchError` with the
+bbf-software-management error identity that names them."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+_CHUNK = 1 << 16
+MAX_HEADER = 16 * 1024
+
+
+class FetchError(Exception):
+    def __init__(self, tag: str, message: str) -> None:
+        super().__init__(message)
+        self.tag = tag
+        self.message = message
+
+
+_STATUS_TAGS = {401: "authentication-required", 403: "access-denied", 404: "file-not-found", 410: "file-not-found",
+                414: "url-too-long", 502: "bad-gateway", 503: "service-unavailable", 504: "gateway-timeout"}
+
+
+async def fetch(
+    url: str,
+    dest: Path,
+    *,
+    max_size: int,
+    timeout: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> int:
+    """Write the body at ``url`` to ``dest``; return its size. ``timeout``
+    bounds the connection and every wait for more bytes."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError("protocol-not-supported-by-peer", f"only http and https downloads are supported, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise FetchError("invalid-inet-address", f"no host in {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    tls = None
+    if parts.scheme == "https":
+        tls = ssl_context or ssl.create_default_context()
+    try:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the cancel of an abort
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                parts.hostname, port, ssl=tls, server_hostname=parts.hostname if tls else None, limit=MAX_HEADER)
+    except TimeoutError:
+        raise FetchError("connection-time-out", f"{parts.hostname}:{port} did not answer in {timeout:.0f} s") from None
+    except ssl.SSLError as exc:
+        raise FetchError("protocol-execution-error", f"TLS with {parts.hostname}:{port} failed: {exc.reason or exc}") from None
+    except ConnectionRefusedError:
+        raise FetchError("connection-refused-by-peer", f"{parts.hostname}:{port} refused the connection") from None
+    except OSError as exc:
+        raise FetchError("remote-peer-not-reachable", f"{parts.hostname}:{port}: {exc.strerror or exc}") from None
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        if ":" in parts.hostname:
+            host = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: dpu-agent\r\n\r\n".encode())
+        await writer.drain()
+        try:
+            async with asyncio.timeout(timeout):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except TimeoutError:
+            raise FetchError("connection-time-out", f"{parts.hostname}:{port} sent no reply in {timeout:.0f} s") from None
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            raise FetchError("protocol-execution-error", "bad HTTP reply header") from None
+        status, headers = _parse_head(head)
+        if status != 200:
+            raise FetchError(_STATUS_TAGS.get(status, "request-refused-by-peer"), f"the server answered HTTP {status}")
+        length = headers.get("content-length")
+        total = int(length) if length and length.isdigit() else None
+        if total is not None and total > max_size:
+            raise FetchError("invalid-file-size", f"the file has {total} bytes, more than the {max_size} allowed")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        received = 0
+        # local writes of one chunk are short: done in the loop, not a thread
+        with open(dest, "wb") as out:
+            async for chunk in _body(reader, chunked, total, timeout):
+                received += len(chunk)
+                if received > max_size:
+                    raise FetchError("invalid-file-size", f"the file is larger than the {max_size} bytes allowed")
+                out.write(chunk)
+                if progress is not None:
+                    progress(received, total)
+                # a read that finds data buffered does not yield: on a fast
+                # link the loop would serve nobody else until the end
+                await asyncio.sleep(0)
+        if total is not None and received != total:
+            raise FetchError("connection-reset-by-peer", f"the connection ended after {received} of {total} bytes")
+        return received
+    finally:
+        writer.close()
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        version, code, *_ = lines[0].split(" ", 2)
+        if not version.startswith("HTTP/"):
+            raise ValueError
+        status = int(code)
+    except ValueError:
+        raise FetchError("protocol-execution-error", f"not an HTTP reply: {lines[0][:80]!r}") from None
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+async def _read(reader: asyncio.StreamReader, coro, timeout: float):
+    try:
+        async with asyncio.timeout(timeout):
+            return await coro
+    except TimeoutError:
+        raise FetchError("connection-time-out", f"no data for {timeout:.0f} s") from None
+    except asyncio.IncompleteReadError:
+        raise FetchError("connection-reset-by-peer", "the connection ended in the middle of the file") from None
+    except (ConnectionError, ssl.SSLError) as exc:
+        raise FetchError("connection-reset-by-peer", f"the connection broke: {exc}") from None
+
+
+async def _body(reader: asyncio.StreamReader, chunked: bool, total: int | None, timeout: float):
+    if not chunked:
+        left = total
+        while left is None or left > 0:
+            chunk = await _read(reader, reader.read(_CHUNK if left is None else min(_CHUNK, left)), timeout)
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
+            yield chunk
+        return
+    while True:
+        line = await _read(reader, reader.readline(), timeout)
+        try:
+            size = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise FetchError("protocol-execution-error", "bad chunk in the HTTP reply") from None
+        if size == 0:
+            return
+        left = size
+        while left:
+            chunk = await _read(reader, reader.read(min(_CHUNK, left)), timeout)
+            if not chunk:
+                raise FetchError("connection-reset-by-peer", "the connection ended in the middle of the file")
+            left -= len(chunk)
+            yield chunk
+        await _read(reader, reader.readexactly(2), timeout)
