@@ -22,6 +22,10 @@ BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
 # CI); otherwise the board tests skip, saying why.
 TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
 
+# tests/test_buildroot.py: Buildroot's utils/check-package and what it runs
+# (Buildroot's own trees come from ../shared/firmware-src, unpacked under build/)
+BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8
+
 # the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
 BENCH_PACKAGES := netconfd openssh-server
 
@@ -51,6 +55,7 @@ board: $(VENV)/.installed
 	$(BIN)/python -m board build
 
 test: $(VENV)/.installed yang $(TEST_BOARD)
+	@tools/system-deps $(BUILDROOT_CHECK_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # -- the suite on the firmware's libyang and on newer Pythons -------------------

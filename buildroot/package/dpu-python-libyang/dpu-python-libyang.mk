@@ -1,21 +1,22 @@
 ################################################################################
 #
-# python-libyang
+# dpu-python-libyang
 #
 ################################################################################
 
-PYTHON_LIBYANG_VERSION = 2.8.0
-PYTHON_LIBYANG_SOURCE = libyang-$(PYTHON_LIBYANG_VERSION).tar.gz
-# The sdist comes from a local directory that the builder fills with
-#   pip download --no-deps --no-binary :all: libyang==2.8.0 -d DIR
-# (this project names no package-registry host; the hash below checks it)
-PYTHON_LIBYANG_SITE = $(call qstrip,$(BR2_PACKAGE_PYTHON_LIBYANG_SDIST_DIR))
-PYTHON_LIBYANG_SITE_METHOD = file
-PYTHON_LIBYANG_LICENSE = MIT
-PYTHON_LIBYANG_LICENSE_FILES = LICENSE
-PYTHON_LIBYANG_SETUP_TYPE = setuptools
-PYTHON_LIBYANG_DEPENDENCIES = \
+# The version Buildroot 2026.08 ships, which builds against libyang 3
+DPU_PYTHON_LIBYANG_VERSION = 3.3.0
+DPU_PYTHON_LIBYANG_SOURCE = libyang-$(DPU_PYTHON_LIBYANG_VERSION).tar.gz
+DPU_PYTHON_LIBYANG_SITE = https://files.pythonhosted.org/packages/source/l/libyang
+DPU_PYTHON_LIBYANG_LICENSE = MIT
+DPU_PYTHON_LIBYANG_LICENSE_FILES = LICENSE
+DPU_PYTHON_LIBYANG_SETUP_TYPE = setuptools
+DPU_PYTHON_LIBYANG_DEPENDENCIES = \
 	libyang \
 	host-python-cffi
 
+# a package only where Buildroot has no python-libyang of its own (before
+# 2026.08): dpu-agent selects both, and only one of them exists
+ifeq ($(wildcard $(TOPDIR)/package/python-libyang/python-libyang.mk),)
 $(eval $(python-package))
+endif
