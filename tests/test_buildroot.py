@@ -43,7 +43,15 @@ EXT_VAR = "BR2_EXTERNAL_DPU_AGENT_PATH"
 #: the releases the tree supports: the LTS it targets and the next one
 RELEASES = ("2026.02.3", "2026.08-rc1")
 DEFCONFIGS = tuple(sorted(p.name for p in (TREE / "configs").glob("*_defconfig")))
+#: a defconfig with more options: build-time provisioning (host-dpu-agent)
+VARIANTS = {
+    "provisioned": 'BR2_PACKAGE_DPU_AGENT_PROVISION=y\nBR2_PACKAGE_DPU_AGENT_PROVISION_ARGS="--from /etc/site.toml"\n',
+}
 COMBOS = [(r, d) for r in RELEASES for d in DEFCONFIGS]
+ALL_COMBOS = COMBOS + [(r, f"dpu_qemu_x86_64_defconfig+{v}") for r in RELEASES for v in VARIANTS]
+#: host-dpu-agent and what it needs that Buildroot does not have
+HOST_PACKAGES = ("host-dpu-agent", "host-dpu-python-asyncssh", "host-dpu-python-libyang", "host-python-cryptography",
+                 "host-python-cbor2", "host-libyang")
 
 #: the agent's packages: what dpu-agent selects, directly or not
 AGENT_PACKAGES = ("dpu-agent", "dpu-agent-yang", "libyang", "libssh", "python-cffi", "python-cbor2", "python-pycparser")
@@ -122,10 +130,15 @@ def offline_env(dl_dir: Path) -> dict[str, str]:
     return env
 
 
-def read_config(path: Path) -> dict[str, str]:
+def defconfig_text(name: str) -> str:
+    base, _, variant = name.partition("+")
+    return (TREE / "configs" / base).read_text() + VARIANTS.get(variant, "")
+
+
+def read_config(text: str) -> dict[str, str]:
     """Symbol -> value of a .config or defconfig ("n" for "is not set")."""
     values = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         m = re.match(r"^(BR2_\w+)=(.*)$", line) or re.match(r"^# (BR2_\w+) is not set$", line)
         if m:
             values[m.group(1)] = m.group(2) if m.lastindex == 2 else "n"
@@ -153,7 +166,11 @@ def configure(release: str, defconfig: str, dl_dir: Path) -> Configured:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     env = offline_env(dl_dir)
-    r = subprocess.run(["make", "-s", "-C", str(br), f"BR2_EXTERNAL={TREE}", f"O={out}", defconfig],
+    target = [defconfig]
+    if "+" in defconfig:
+        (out / "variant_defconfig").write_text(defconfig_text(defconfig))
+        target = [f"BR2_DEFCONFIG={out / 'variant_defconfig'}", "defconfig"]
+    r = subprocess.run(["make", "-s", "-C", str(br), f"BR2_EXTERNAL={TREE}", f"O={out}", *target],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     variables = "PYTHON3_VERSION PYTHON3_CONF_ENV PYTHON3_CONF_OPTS"
@@ -162,7 +179,7 @@ def configure(release: str, defconfig: str, dl_dir: Path) -> Configured:
     assert r.returncode == 0, r.stderr[-3000:]
     info, end = json.JSONDecoder().raw_decode(r.stdout)
     values = dict(line.split("=", 1) for line in r.stdout[end:].splitlines() if "=" in line)
-    return Configured(release, defconfig, out, read_config(out / ".config"), info, values, time.monotonic() - start)
+    return Configured(release, defconfig, out, read_config((out / ".config").read_text()), info, values, time.monotonic() - start)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +211,7 @@ def configured(dl_dir, summary) -> dict[tuple[str, str], Configured]:
         buildroot_tree(release)  # unpacked one at a time
     # show-info reads every package of Buildroot: two at a time on two cores
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip(COMBOS, pool.map(lambda c: configure(*c, dl_dir), COMBOS)))
+        done = dict(zip(ALL_COMBOS, pool.map(lambda c: configure(*c, dl_dir), ALL_COMBOS)))
     for combo, c in done.items():
         summary.setdefault(combo, {})["show-info"] = f"{c.seconds:.0f} s"
     return done
@@ -203,10 +220,10 @@ def configured(dl_dir, summary) -> dict[tuple[str, str], Configured]:
 # -- per release and defconfig -------------------------------------------------
 
 
-@pytest.mark.parametrize("release,defconfig", COMBOS)
+@pytest.mark.parametrize("release,defconfig", ALL_COMBOS)
 def test_defconfig_keeps_every_symbol(configured, summary, release, defconfig):
     c = configured[release, defconfig]
-    wanted = read_config(TREE / "configs" / defconfig)
+    wanted = read_config(defconfig_text(defconfig))
     lost = {sym: (value, c.config.get(sym, "n")) for sym, value in wanted.items() if c.config.get(sym, "n") != value}
     assert not lost, f"{release} {defconfig}: symbols changed by Kconfig (wanted, got): {lost}"
     summary[release, defconfig]["symbols kept"] = f"{len(wanted)}/{len(wanted)}"
@@ -223,7 +240,7 @@ def _hashed_files(br: Path, info_hashes: list[str]) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("release,defconfig", COMBOS)
+@pytest.mark.parametrize("release,defconfig", ALL_COMBOS)
 def test_every_download_has_a_hash(configured, summary, release, defconfig):
     c = configured[release, defconfig]
     br = buildroot_tree(release)
@@ -256,15 +273,29 @@ def test_the_agents_packages_are_the_firmwares(configured, release, defconfig):
     for pkg in NOT_ON_THE_IMAGE:
         assert pkg not in c.info, f"{release} {defconfig}: {pkg} is on the image"
     assert c.config["BR2_LINUX_KERNEL_CUSTOM_VERSION_VALUE"].strip('"') == c.info["linux"]["version"]
+    for pkg in HOST_PACKAGES:
+        assert pkg not in c.info, f"{pkg}: provisioning is off"
 
 
-@pytest.mark.parametrize("release,defconfig", COMBOS)
+@pytest.mark.parametrize("release", RELEASES)
+def test_build_time_provisioning_brings_host_dpu_agent(configured, release):
+    c = configured[release, "dpu_qemu_x86_64_defconfig+provisioned"]
+    for pkg in HOST_PACKAGES:
+        assert pkg in c.info, f"{release}: {pkg} is not built for provisioning"
+    assert "host-dpu-agent" in c.info["dpu-agent"]["dependencies"]
+    assert c.info["host-dpu-python-libyang"]["version"] == make_variable("PYTHON_LIBYANG3")
+    # the post-build script that runs it is the board's
+    assert "/board/dpu/common/post-build.sh" in c.config["BR2_ROOTFS_POST_BUILD_SCRIPT"]
+
+
+@pytest.mark.parametrize("release,defconfig", ALL_COMBOS)
 def test_the_agents_packages_declare_their_licenses(configured, release, defconfig):
     """What `make legal-info` writes to its manifest for the agent's packages
     (show-info holds the same fields; legal-info itself needs the downloads)."""
     c = configured[release, defconfig]
     bindings = "python-libyang" if "python-libyang" in c.info else "dpu-python-libyang"
-    for name in (*AGENT_PACKAGES, bindings):
+    host = HOST_PACKAGES if "+provisioned" in defconfig else ()
+    for name in (*AGENT_PACKAGES, bindings, *host):
         pkg = c.info[name]
         assert pkg["licenses"] and pkg["licenses"] != "unknown", name
         assert pkg["license_files"], f"{name}: no license files"
@@ -492,6 +523,8 @@ def test_python_libyang_is_the_version_the_agent_is_tested_with():
 
 
 def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
+    """board/dpu/common/post-build.sh as Buildroot runs it: host-dpu-agent's
+    dpu-agent (here: this venv's) with the arguments of the .config."""
     import asyncssh
 
     target = tmp_path / "target"
@@ -500,15 +533,23 @@ def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
     (target / "var/lib").mkdir(parents=True)
     images = tmp_path / "images"
     images.mkdir()
-    env = dict(os.environ, BR2_EXTERNAL_DPU_AGENT_PATH=str(TREE), DPU_AGENT=str(Path(sys.executable).with_name("dpu-agent")),
-               BINARIES_DIR=str(images))
-    env.pop("DPU_AGENT_PROVISION_ARGS", None)
+    host = tmp_path / "host"
+    (host / "bin").mkdir(parents=True)
+    (host / "bin/dpu-agent").symlink_to(Path(sys.executable).with_name("dpu-agent"))
+    config = tmp_path / ".config"
+    config.write_text("BR2_PACKAGE_DPU_AGENT=y\n# BR2_PACKAGE_DPU_AGENT_PROVISION is not set\n")
+    env = dict(os.environ, BR2_EXTERNAL_DPU_AGENT_PATH=str(TREE), HOST_DIR=str(host), BINARIES_DIR=str(images),
+               BR2_CONFIG=str(config))
     script = str(TREE / "board/dpu/common/post-build.sh")
 
-    # without site arguments the image is left unprovisioned (the same keys in every box would be worse)
+    # without provisioning the image is left unprovisioned (the same keys in every box would be worse)
     r = subprocess.run([script, str(target)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "not provisioned" in r.stderr
     assert not (target / "var/lib/dpu-agent").exists()
+    # provisioning without arguments is a mistake
+    config.write_text('BR2_PACKAGE_DPU_AGENT_PROVISION=y\nBR2_PACKAGE_DPU_AGENT_PROVISION_ARGS=""\n')
+    r = subprocess.run([script, str(target)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "PROVISION_ARGS is empty" in r.stderr
 
     key = asyncssh.generate_private_key("ssh-ed25519")
     key.write_public_key(str(tmp_path / "noc.pub"))
@@ -516,7 +557,8 @@ def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
         '[[managers]]\nname = "nms"\nendpoints = [ { name = "pma", url = "ssh://192.0.2.10" } ]\n'
         '[managers.users]\nadmin = "noc.pub"\n'
     )
-    env["DPU_AGENT_PROVISION_ARGS"] = f"--from {tmp_path / 'site.toml'} --serial-number LAB-0001"
+    config.write_text('BR2_PACKAGE_DPU_AGENT_PROVISION=y\n'
+                      f'BR2_PACKAGE_DPU_AGENT_PROVISION_ARGS="--from {tmp_path / "site.toml"} --serial-number LAB-0001"\n')
     r = subprocess.run([script, str(target)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     report = json.loads((images / "dpu-agent-provision.json").read_text())
@@ -529,6 +571,6 @@ def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
     keys = list((state / "keys").glob("*.key"))
     assert keys and all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
     # the image's own modules read it back
-    show = subprocess.run([env["DPU_AGENT"], "show", "config", "--root", str(target)], capture_output=True, text=True,
+    show = subprocess.run([str(host / "bin/dpu-agent"), "show", "config", "--root", str(target)], capture_output=True, text=True,
                           timeout=60, env=dict(env, DPU_AGENT_YANG_DIR=str(tmp_path / "none")))
     assert show.returncode == 0 and '"remote-address":"192.0.2.10"' in show.stdout

@@ -20,3 +20,10 @@ DPU_PYTHON_LIBYANG_DEPENDENCIES = \
 ifeq ($(wildcard $(TOPDIR)/package/python-libyang/python-libyang.mk),)
 $(eval $(python-package))
 endif
+
+# for host-dpu-agent (Buildroot's python-libyang has no host variant)
+HOST_DPU_PYTHON_LIBYANG_DEPENDENCIES = \
+	host-libyang \
+	host-python-cffi
+
+$(eval $(host-python-package))
