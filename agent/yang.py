@@ -67,7 +67,8 @@ def _new_context(search_dirs: list[str]):
 
 
 #: top-level nodes libyang 3 adds to modules it loads, absent from their
-#: YANG text (ietf-netconf:rpc-error, for parsing <rpc-reply> errors)
+#: YANG text (ietf-netconf:rpc-error, for parsing <rpc-reply> errors): not
+#: the agent's data, so neither addressable in an edit nor given a SID
 _LIBYANG_ADDED = {("ietf-netconf", "rpc-error")} if LIBYANG3 else set()
 
 
@@ -420,7 +421,7 @@ class Schema:
         if mod == ffi.NULL or not mod.implemented:
             return None
         node = lib.lys_find_child(ffi.NULL, mod, name.encode(), 0, 0, 0)
-        return SchemaNode(node) if node != ffi.NULL else None
+        return SchemaNode(node) if node != ffi.NULL and not _added_by_libyang(node) else None
 
     def node_by_module(self, parent: SchemaNode | None, module: str, name: str) -> SchemaNode | None:
         """Child (or top-level node) by module name, as in JSON and YANG-CBOR member names."""
@@ -428,7 +429,9 @@ class Schema:
         if mod == ffi.NULL:
             return None
         node = lib.lys_find_child(parent.cdata if parent else ffi.NULL, mod, name.encode(), 0, 0, 0)
-        return SchemaNode(node) if node != ffi.NULL else None
+        if node == ffi.NULL or (parent is None and _added_by_libyang(node)):
+            return None
+        return SchemaNode(node)
 
     def child_node(self, parent: SchemaNode, ns: str, name: str) -> SchemaNode | None:
         module = self.module_for_namespace(ns)

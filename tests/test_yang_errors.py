@@ -132,3 +132,15 @@ def test_a_missing_node_is_named_by_its_instance_path(schema):
         assert [(i.tag, i.path) for i in e.value.issues] == [("data-missing", "/t:c/mand")]
     finally:
         tree.free()
+
+
+def test_nodes_libyang_adds_to_a_module_are_not_data(yang_dirs):
+    """libyang 3 adds ietf-netconf:rpc-error (for parsing replies) to the
+    module: a manager can neither edit it nor read it back."""
+    from agent import modset
+
+    schema = yang.Schema(modset.search_dirs(yang_dirs), modset.MODULES)
+    ns = schema.namespace_of("ietf-netconf")
+    assert schema.top_node(ns, "rpc-error") is None
+    assert schema.node_by_module(None, "ietf-netconf", "rpc-error") is None
+    assert all(not ident.startswith("/ietf-netconf:rpc-error") for _, ident in schema.sid_identifiers())
