@@ -24,10 +24,14 @@ BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
 # CI); otherwise the board tests skip, saying why.
 TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
 
+# tests/test_buildroot.py: Buildroot's utils/check-package and what it runs
+# (Buildroot's own trees come from ../shared/firmware-src, unpacked under build/)
+BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8
+
 # the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
 BENCH_PACKAGES := netconfd openssh-server
 
-.PHONY: all demo test stress bench sids fuzz deps yang board clean
+.PHONY: all demo test test-libyang3 test-python stress bench sids fuzz deps yang board clean
 
 all: test
 
@@ -53,7 +57,65 @@ board: $(VENV)/.installed
 	$(BIN)/python -m board build
 
 test: $(VENV)/.installed yang $(TEST_BOARD)
+	@tools/system-deps $(BUILDROOT_CHECK_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# -- the suite on the firmware's libyang and on newer Pythons -------------------
+# libyang 3.13.6 (Buildroot 2026.02's) built from ../shared/firmware-src into a
+# private prefix under build/ (no system file touched), python-libyang 3.3.0
+# built against it in a venv of its own; `make test-libyang3` runs the
+# suite (without the QEMU boards) there.
+LIBYANG3_TARBALL := $(abspath ../shared/firmware-src/libyang-3.13.6.tar.xz)
+LIBYANG3_BUILD := build/libyang3
+LIBYANG3_PREFIX := $(abspath $(LIBYANG3_BUILD)/prefix)
+PYTHON_LIBYANG3 := 3.3.0
+VENV_LIBYANG3 := build/venv-libyang3
+LIBYANG3_PACKAGES := cmake libpcre2-dev
+
+$(LIBYANG3_PREFIX)/.built: $(LIBYANG3_TARBALL)
+	@tools/system-deps $(LIBYANG3_PACKAGES)
+	rm -rf $(LIBYANG3_BUILD)
+	mkdir -p $(LIBYANG3_BUILD)/src
+	tar -xJf $< -C $(LIBYANG3_BUILD)/src --strip-components=1
+	cmake -S $(LIBYANG3_BUILD)/src -B $(LIBYANG3_BUILD)/obj -DCMAKE_INSTALL_PREFIX=$(LIBYANG3_PREFIX) \
+	  -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTS=OFF > $(LIBYANG3_BUILD)/cmake.log
+	cmake --build $(LIBYANG3_BUILD)/obj -j $$(nproc) > $(LIBYANG3_BUILD)/build.log
+	cmake --install $(LIBYANG3_BUILD)/obj > $(LIBYANG3_BUILD)/install.log
+	touch $@
+
+# the repository's constraints with the libyang binding swapped for 3.x,
+# built from source (--no-binary) against the private prefix
+$(VENV_LIBYANG3)/.installed: $(LIBYANG3_PREFIX)/.built setup.cfg pyproject.toml constraints.txt
+	@tools/system-deps $(SYSTEM_PACKAGES)
+	rm -rf $(VENV_LIBYANG3)
+	$(PYTHON) -m venv $(VENV_LIBYANG3)
+	sed 's/^libyang==.*/libyang==$(PYTHON_LIBYANG3)/' constraints.txt > $(VENV_LIBYANG3)/constraints.txt
+	LIBYANG_HEADERS=$(LIBYANG3_PREFIX)/include LIBYANG_LIBRARIES=$(LIBYANG3_PREFIX)/lib \
+	  $(VENV_LIBYANG3)/bin/pip install -q --no-binary libyang -c $(VENV_LIBYANG3)/constraints.txt -e '.[test]'
+	touch $@
+
+test-libyang3: $(VENV_LIBYANG3)/.installed yang
+	LD_LIBRARY_PATH=$(LIBYANG3_PREFIX)/lib $(VENV_LIBYANG3)/bin/python -m pytest -m "not board" $(PYTEST_ARGS)
+
+# The suite on another CPython: `make test-python PYVER=3.13` (pyenv's, as on
+# the CI machines; PYTHON_NEW names an interpreter directly). TEST_MARKS
+# picks the tests (CI: the pure and loopback ones).
+PYVER ?= 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+PYTHON_NEW ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(PYVER).*/bin/python$(PYVER))))
+VENV_NEW := build/venv-py$(PYVER)
+TEST_MARKS ?= not board
+
+$(VENV_NEW)/.installed: setup.cfg pyproject.toml constraints.txt
+	@tools/system-deps $(SYSTEM_PACKAGES)
+	@test -n "$(PYTHON_NEW)" || { echo "no Python $(PYVER) under $(PYENV_ROOT)/versions: set PYTHON_NEW" >&2; exit 1; }
+	rm -rf $(VENV_NEW)
+	$(PYTHON_NEW) -m venv $(VENV_NEW)
+	$(VENV_NEW)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+test-python: $(VENV_NEW)/.installed yang
+	$(VENV_NEW)/bin/python -m pytest -m "$(TEST_MARKS)" $(PYTEST_ARGS)
 
 # the configuration store's crash-injection tests at full count (make test runs fewer)
 stress: $(VENV)/.installed yang
@@ -72,7 +134,7 @@ sids: $(VENV)/.installed yang
 	$(BIN)/python tools/sids $(SID_MODULES)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build/board build/fuzz
+	rm -rf $(VENV) .pytest_cache build/board build/fuzz build/libyang3 build/venv-* build/buildroot
 
 # coverage-guided fuzzing with atheris: FUZZ_RUNS inputs per target, 4 targets
 # (make test replays the seeds and regressions and a short mutation run)

@@ -3,18 +3,20 @@
 Everything above it sees :class:`Schema` (a compiled module set),
 :class:`SchemaNode` (what a data node may be) and :class:`Tree` (a data tree
 that this module allocates and frees), plus :class:`YangError` carrying
-NETCONF-ready issues. The differences between python-libyang 2.x (Debian 12)
-and 3.x (Buildroot 2026.08) are to be absorbed here and nowhere else.
+NETCONF-ready issues. The differences between python-libyang 2.8 over
+libyang 2.1 (Debian 12) and python-libyang 3.x over libyang 3 (Buildroot
+2026.02, Debian 13) are absorbed here and nowhere else: the section
+"binding generations" below holds every one of them.
 
-Only calls present in both binding generations are used: the ``_libyang``
-cffi ``lib`` where the Python API falls short (sibling lists, flags,
-structured errors).
+The ``_libyang`` cffi ``lib`` serves where the Python API falls short
+(sibling lists, flags, structured errors).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Iterator
@@ -22,10 +24,76 @@ from typing import Iterator
 import libyang  # noqa: F401  (initialises the bindings and their logging)
 from _libyang import ffi, lib
 
-# libyang keeps errors in the context only when asked, and adds the data
-# location only when a log callback "wants paths". We want both, silently.
+# -- binding generations -------------------------------------------------------
+# libyang 3 reports where an error is in two fields of ly_err_item
+# (data_path, schema_path); libyang 2 in one string, "Data location ..." or
+# "Schema location ...". That field set tells the generations apart.
+_ERR_FIELDS = {name for name, _ in ffi.typeof("struct ly_err_item").fields}
+LIBYANG3 = "data_path" in _ERR_FIELDS
+
+# libyang keeps errors in the context only when asked. libyang 2 adds the
+# location only when the log callback "wants paths"; libyang 3 always does.
 lib.ly_log_options(lib.LY_LOSTORE)
-lib.ly_set_log_clb(ffi.NULL, True)
+if LIBYANG3:
+    lib.ly_set_log_clb(ffi.NULL)
+else:
+    lib.ly_set_log_clb(ffi.NULL, True)
+
+_LOC = re.compile(r'^(Data|Schema) location "(.*)"(?:, line number \d+)?\.?$')
+
+
+def _err_location(err) -> tuple[str | None, str | None]:
+    """(data path, schema path) of a stored libyang error; either may be None."""
+    if LIBYANG3:
+        return _s(err.data_path), (_s(err.schema_path) if err.data_path == ffi.NULL else None)
+    m = _LOC.match(_s(err.path) or "")
+    if not m:
+        return None, None
+    return (m.group(2), None) if m.group(1) == "Data" else (None, m.group(2))
+
+
+def _new_context(search_dirs: list[str]):
+    """A libyang context that implements ietf-yang-library, freed with its
+    last reference. python-libyang 3's Context leaves that module out unless
+    it is given a yang-library file, so the context is made here, the same
+    way for both generations (python-libyang's YANGPATH is not consulted)."""
+    out = ffi.new("struct ly_ctx **")
+    options = lib.LY_CTX_DISABLE_SEARCHDIR_CWD | lib.LY_CTX_SET_PRIV_PARSED
+    # libyang refuses a search directory that does not exist (an image
+    # without the optional ones, a root being provisioned)
+    dirs = ":".join(d for d in search_dirs if os.path.isdir(d))
+    if lib.ly_ctx_new(dirs.encode(), options, out) != lib.LY_SUCCESS:
+        raise YangError([Issue("operation-failed", "cannot create a libyang context")])
+    return ffi.gc(out[0], lib.ly_ctx_destroy)
+
+
+#: top-level nodes libyang 3 adds to modules it loads, absent from their
+#: YANG text (ietf-netconf:rpc-error, for parsing <rpc-reply> errors): not
+#: the agent's data, so neither addressable in an edit nor given a SID
+_LIBYANG_ADDED = {("ietf-netconf", "rpc-error")} if LIBYANG3 else set()
+
+
+def _added_by_libyang(node) -> bool:
+    return (_s(node.module.name), _s(node.name)) in _LIBYANG_ADDED
+
+
+def _union_member_type(ctx, node):
+    """The member type a union leaf's value matched (NULL if unknown).
+    libyang 3 keeps it in the stored value; python-libyang 2 does not declare
+    the stored union value, so libyang 2 validates the value again."""
+    if LIBYANG3:
+        sub = ffi.cast("struct lyd_node_term *", node).value.subvalue
+        return sub.value.realtype if sub != ffi.NULL else ffi.NULL
+    value = lib.lyd_get_value(node)
+    realtype = ffi.new("const struct lysc_type **")
+    ret = lib.lyd_value_validate(ctx, node.schema, value, len(ffi.string(value)), node, realtype, ffi.NULL)
+    if ret not in (lib.LY_SUCCESS, lib.LY_EINCOMPLETE):
+        lib.ly_err_clean(ctx, ffi.NULL)
+        return ffi.NULL
+    return realtype[0]
+
+
+# -- the agent's view ------------------------------------------------------------
 
 NACM_NS_MODULE = "ietf-netconf-acm"
 #: ietf-crypto-types leaves that carry secrets in clear
@@ -265,8 +333,8 @@ class Schema:
     """One libyang context: the agent's module set with its features."""
 
     def __init__(self, search_dirs: list[str], modules: dict[str, list[str]]) -> None:
-        self._ctx = libyang.Context(":".join(search_dirs))
-        self.cdata = self._ctx.cdata
+        self.cdata = _new_context(search_dirs)
+        self._ctx = libyang.Context(cdata=self.cdata)
         self.modules = dict(modules)
         for name, features in modules.items():
             self._load(name, features)
@@ -355,7 +423,7 @@ class Schema:
         if mod == ffi.NULL or not mod.implemented:
             return None
         node = lib.lys_find_child(ffi.NULL, mod, name.encode(), 0, 0, 0)
-        return SchemaNode(node) if node != ffi.NULL else None
+        return SchemaNode(node) if node != ffi.NULL and not _added_by_libyang(node) else None
 
     def node_by_module(self, parent: SchemaNode | None, module: str, name: str) -> SchemaNode | None:
         """Child (or top-level node) by module name, as in JSON and YANG-CBOR member names."""
@@ -363,7 +431,9 @@ class Schema:
         if mod == ffi.NULL:
             return None
         node = lib.lys_find_child(parent.cdata if parent else ffi.NULL, mod, name.encode(), 0, 0, 0)
-        return SchemaNode(node) if node != ffi.NULL else None
+        if node == ffi.NULL or (parent is None and _added_by_libyang(node)):
+            return None
+        return SchemaNode(node)
 
     def child_node(self, parent: SchemaNode, ns: str, name: str) -> SchemaNode | None:
         module = self.module_for_namespace(ns)
@@ -698,6 +768,8 @@ def _sid_identifiers(parent, compiled, path: str, data_parent_module: str | None
         choice_or_case = node.nodetype in (lib.LYS_CHOICE, lib.LYS_CASE)
         if node.nodetype not in _KINDS and not choice_or_case:
             continue  # rpc, action, notification: never stored
+        if parent == ffi.NULL and _added_by_libyang(node):
+            continue
         module = _s(node.module.name)
         # pyang's rule: a case names its choice's module, a node in a case
         # that case's module, anything else its nearest data ancestor's
@@ -732,9 +804,6 @@ def _schema_data_path(node) -> str:
 
 # -- errors ------------------------------------------------------------------
 
-_LOC = re.compile(r'^(Data|Schema) location "(.*)"(?:, line number \d+)?\.?$')
-
-
 def _drain_text(ctx_cdata) -> str:
     msgs = []
     err = lib.ly_err_first(ctx_cdata)
@@ -750,47 +819,81 @@ def _drain(schema: Schema, tree: Tree | None) -> list[Issue]:
     raw = []
     err = lib.ly_err_first(schema.cdata)
     while err != ffi.NULL:
-        raw.append((err.vecode, _s(err.msg) or "invalid data", _s(err.path), _s(err.apptag)))
+        raw.append((err.vecode, _s(err.msg) or "invalid data", *_err_location(err), _s(err.apptag)))
         err = err.next
     lib.ly_err_clean(schema.cdata, ffi.NULL)
     issues = []
-    for vecode, msg, loc, apptag in raw:
-        path = schema_path = None
-        m = _LOC.match(loc or "")
-        if m and m.group(1) == "Data":
-            path = m.group(2)
-        elif m:
-            schema_path = m.group(2)
+    for vecode, msg, path, schema_path, apptag in raw:
         tag, app_tag = _classify(vecode, msg, apptag)
-        if path is None and schema_path and tree is not None:
-            path = _instance_for_missing(schema, tree, schema_path)
-            lib.ly_err_clean(schema.cdata, ffi.NULL)
+        if tree is not None:
+            missing = _MISSING.match(msg)
+            if path is None and schema_path:
+                # libyang 2, and libyang 3 at the top level: the missing node's schema path
+                path = _instance_for_missing(schema, tree, schema_path)
+                lib.ly_err_clean(schema.cdata, ffi.NULL)
+            elif path is not None and missing and LIBYANG3:
+                # libyang 3 names the parent instance, and the node in the message
+                path = _child_path(tree, path, missing.group(1))
         issues.append(Issue(tag, msg, path, app_tag))
     return issues or [Issue("operation-failed", "libyang reported an error without detail")]
 
 
+#: error-app-tags libyang (2.1 and 3) sets on its own validation errors ->
+#: error-tag (RFC 7950 section 15). tests/test_yang_errors.py: one test a row.
+_APPTAG_TAGS = {
+    "too-many-elements": "operation-failed",
+    "too-few-elements": "operation-failed",
+    "data-not-unique": "operation-failed",
+    "must-violation": "operation-failed",
+    "missing-choice": "data-missing",
+    "instance-required": "data-missing",
+}
+
+#: libyang's validation errors that carry neither a code of their own (all
+#: are LYVE_DATA) nor an app-tag of libyang's, told apart by the start of
+#: libyang's message (its LY_VCODE_* formats, the same in libyang 2.1 and 3):
+#: (message start, error-tag, default error-app-tag). tests/test_yang_errors.py:
+#: one test a row.
+_MESSAGE_TAGS: tuple[tuple[str, str, str | None], ...] = (
+    ("Mandatory node ", "data-missing", None),
+    ("Must condition ", "operation-failed", "must-violation"),  # a must with its own error-app-tag
+    ("Duplicate instance ", "data-exists", None),
+    ("Data for both cases ", "bad-element", None),
+)
+
+_MISSING = re.compile(r'Mandatory (?:node|choice) "([^"]+)"')
+
+
 def _classify(vecode: int, msg: str, apptag: str | None) -> tuple[str, str | None]:
-    if msg.startswith("Mandatory node") or msg.startswith("Mandatory choice"):
-        return "data-missing", ("missing-choice" if "choice" in msg else apptag)
-    if msg.startswith("Node \"") and "not found as a child" in msg:
-        return "unknown-element", None
-    if vecode == lib.LYVE_REFERENCE or "target instance" in msg or "instance-required" in (apptag or ""):
-        return "data-missing", apptag or "instance-required"
-    if msg.startswith("Too many"):
-        return "operation-failed", "too-many-elements"
-    if msg.startswith("Too few"):
-        return "operation-failed", "too-few-elements"
-    if msg.startswith("Unique data"):
-        return "operation-failed", "data-not-unique"
-    if "Must condition" in msg or apptag == "must-violation":
-        return "operation-failed", apptag or "must-violation"
-    if msg.startswith("Duplicate instance"):
-        return "data-exists", apptag
-    if msg.startswith("Not found node") or msg.startswith("Node \"") and "not found" in msg:
-        return "unknown-element", apptag
-    if msg.startswith("Data for both cases"):
-        return "bad-element", apptag
+    """(error-tag, error-app-tag) of one libyang error: from the app-tag
+    libyang set where it set one, else from its message, else from its code."""
+    if apptag in _APPTAG_TAGS:
+        return _APPTAG_TAGS[apptag], apptag
+    for start, tag, default_app_tag in _MESSAGE_TAGS:
+        if msg.startswith(start):
+            return tag, apptag or default_app_tag
+    if vecode == lib.LYVE_REFERENCE:
+        return "unknown-element", apptag  # a node (or annotation) the schema does not have
     return "invalid-value", apptag
+
+
+def _child_path(tree: Tree, parent_path: str, name: str) -> str:
+    """The data path of ``name`` (a child data node, or a choice) under the
+    instance at ``parent_path``, its module named where it changes."""
+    parent = tree.find(parent_path, include_defaults=True)
+    if parent is None:
+        return f"{parent_path}/{name}"
+    parent_module = _s(parent.schema.module.name)
+    last = ffi.NULL
+    flags = lib.LYS_GETNEXT_WITHCHOICE
+    while True:
+        node = lib.lys_getnext(last, parent.schema, ffi.NULL, flags)
+        if node == ffi.NULL:
+            return f"{parent_path}/{name}"
+        if _s(node.name) == name:
+            module = _s(node.module.name)
+            return f"{parent_path}/{name}" if module == parent_module else f"{parent_path}/{module}:{name}"
+        last = node
 
 
 def _instance_for_missing(schema: Schema, tree: Tree, schema_path: str) -> str | None:
@@ -961,13 +1064,8 @@ class Tree:
         declared = _leaf_type(ffi.cast("struct lysc_node_leaf *", node.schema).type)
         if declared.base != "union":
             return declared
-        value = lib.lyd_get_value(node)
-        realtype = ffi.new("const struct lysc_type **")
-        ret = lib.lyd_value_validate(self.schema.cdata, node.schema, value, len(ffi.string(value)), node, realtype, ffi.NULL)
-        if ret not in (lib.LY_SUCCESS, lib.LY_EINCOMPLETE) or realtype[0] == ffi.NULL:
-            lib.ly_err_clean(self.schema.cdata, ffi.NULL)
-            return LeafType("string")
-        return _leaf_type(realtype[0])
+        realtype = _union_member_type(self.schema.cdata, node)
+        return LeafType("string") if realtype == ffi.NULL else _leaf_type(realtype)
 
     @staticmethod
     def schema_of(node) -> SchemaNode:

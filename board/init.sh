@@ -49,6 +49,7 @@ mount --move /dev dev
 chroot /newroot /bin/busybox --install -s
 cp -a /skeleton/. /newroot/
 cp opt/dpu-agent/buildroot/package/dpu-agent/S50dpu-agent etc/init.d/S50dpu-agent
+chmod 0755 etc/init.d/S50dpu-agent # 0644 in the checkout, as Buildroot's check-package wants
 # "board.agent=off": the init script is there but not run at boot
 case "$cmdline" in
 *" board.agent=off "*) chmod -x etc/init.d/S50dpu-agent ;;

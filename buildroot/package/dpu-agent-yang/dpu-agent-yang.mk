@@ -53,7 +53,16 @@ DPU_AGENT_YANG_EXTRA_DOWNLOADS = \
 	$(DPU_AGENT_YANG_YANGMODELS)/ietf/RFC/ietf-yang-types@2025-12-22.yang \
 	$(DPU_AGENT_YANG_NETOPEER2)/nc-notifications@2008-07-14.yang \
 	$(DPU_AGENT_YANG_NETOPEER2)/notifications@2008-07-14.yang
-DPU_AGENT_YANG_LICENSE = BSD-2-Clause (IETF Trust, in each module)
+# each module states its license (IETF Trust): the Simplified BSD License, the
+# Revised BSD License, or none (RFC 5277's two, converted from its XSD)
+DPU_AGENT_YANG_LICENSE = \
+	BSD-2-Clause (ietf-netconf, ietf-interfaces and the older RFC modules), \
+	BSD-3-Clause (ietf-inet-types, ietf-yang-types, ietf-netconf-server and \
+	the other RFC 9640-9645 modules, iana-ssh-* and iana-tls-*), \
+	unknown (notifications, nc-notifications: no license text)
+DPU_AGENT_YANG_LICENSE_FILES = \
+	ietf-netconf@2011-06-01.yang \
+	ietf-inet-types@2025-12-22.yang
 # the draft's sources carry a placeholder for their revision date
 DPU_AGENT_YANG_DRAFT_REVISION = 2025-04-24
 DPU_AGENT_YANG_DRAFT_MODULES = ietf-netconf-client ietf-netconf-server

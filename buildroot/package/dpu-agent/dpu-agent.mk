@@ -8,6 +8,7 @@ DPU_AGENT_VERSION = 0.1.0
 DPU_AGENT_SITE = $(BR2_EXTERNAL_DPU_AGENT_PATH)/..
 DPU_AGENT_SITE_METHOD = local
 DPU_AGENT_LICENSE = MIT
+DPU_AGENT_LICENSE_FILES = LICENSE
 DPU_AGENT_SETUP_TYPE = setuptools
 # the checkout holds more than the Python package
 DPU_AGENT_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
@@ -24,4 +25,19 @@ define DPU_AGENT_INSTALL_INIT_SYSTEMD
 		$(TARGET_DIR)/usr/lib/systemd/system/dpu-agent.service
 endef
 
+# "dpu-agent provision" on the build host, run by the board's post-build
+# script (BR2_PACKAGE_DPU_AGENT_PROVISION): the agent with what provisioning
+# needs besides the agent's own dependencies (asyncssh, cryptography)
+HOST_DPU_AGENT_DEPENDENCIES = \
+	host-dpu-python-asyncssh \
+	host-dpu-python-libyang \
+	host-python-cbor2 \
+	host-python-cffi \
+	host-python-cryptography
+
+ifeq ($(BR2_PACKAGE_DPU_AGENT_PROVISION),y)
+DPU_AGENT_DEPENDENCIES += host-dpu-agent
+endif
+
 $(eval $(python-package))
+$(eval $(host-python-package))

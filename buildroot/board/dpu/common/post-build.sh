@@ -1,33 +1,35 @@
 #!/bin/sh
 #
-# Factory provisioning of the target's root file system at build time:
-# "dpu-agent provision --root $TARGET_DIR" runs on the build host (the
-# checkout's .venv, or $DPU_AGENT) with the YANG modules the image ships.
-# Its arguments come from $DPU_AGENT_PROVISION_ARGS, e.g.
-#   DPU_AGENT_PROVISION_ARGS="--from /path/to/site.toml"
-# Without them the image is not provisioned. Device keys made here are in
-# every box flashed with the image: provision an image per box (or for a
-# lab), else provision each box on the line. The JSON report goes to
-# $BINARIES_DIR/dpu-agent-provision.json.
+# Factory provisioning of the target's root file system at build time, when
+# BR2_PACKAGE_DPU_AGENT_PROVISION is set: host-dpu-agent's "dpu-agent
+# provision --root $TARGET_DIR", with the YANG modules the image ships and
+# the arguments of BR2_PACKAGE_DPU_AGENT_PROVISION_ARGS. Device keys made
+# here are in every box flashed with the image: provision an image per box
+# (or for a lab), else provision each box on the line. The JSON report goes
+# to $BINARIES_DIR/dpu-agent-provision.json.
 #
 
 set -e
 
 TARGET_DIR="$1"
 
-if [ -z "$DPU_AGENT_PROVISION_ARGS" ]; then
-	echo "post-build: DPU_AGENT_PROVISION_ARGS is empty: the image is not provisioned" >&2
+# a Kconfig string of the .config, unquoted and unescaped
+kconfig_string() {
+	sed -n "s/^$1=\"\(.*\)\"\$/\1/p" "$BR2_CONFIG" | sed 's/\\\(.\)/\1/g'
+}
+
+if ! grep -qx "BR2_PACKAGE_DPU_AGENT_PROVISION=y" "$BR2_CONFIG"; then
+	echo "post-build: BR2_PACKAGE_DPU_AGENT_PROVISION is not set: the image is not provisioned" >&2
 	exit 0
 fi
-
-DPU_AGENT="${DPU_AGENT:-${BR2_EXTERNAL_DPU_AGENT_PATH}/../.venv/bin/dpu-agent}"
-if [ ! -x "$DPU_AGENT" ]; then
-	echo "post-build: no $DPU_AGENT: run 'make .venv/.installed' in the dpu-agent checkout, or set DPU_AGENT" >&2
+ARGS=$(kconfig_string BR2_PACKAGE_DPU_AGENT_PROVISION_ARGS)
+if [ -z "$ARGS" ]; then
+	echo "post-build: BR2_PACKAGE_DPU_AGENT_PROVISION_ARGS is empty" >&2
 	exit 1
 fi
 
-REPORT="${BINARIES_DIR:-$TARGET_DIR/..}/dpu-agent-provision.json"
+REPORT="$BINARIES_DIR/dpu-agent-provision.json"
 # shellcheck disable=SC2086 # we need the word splitting
-"$DPU_AGENT" provision --root "$TARGET_DIR" $DPU_AGENT_PROVISION_ARGS > "$REPORT.tmp"
+"$HOST_DIR/bin/dpu-agent" provision --root "$TARGET_DIR" $ARGS >"$REPORT.tmp"
 mv "$REPORT.tmp" "$REPORT"
 echo "post-build: provisioned $TARGET_DIR/var/lib/dpu-agent; report in $REPORT"
