@@ -44,6 +44,10 @@ DEFAULT_CONFIRM_TIMEOUT = 600
 class Persistence(Protocol):
     def save(self, tree: Tree) -> None: ...
 
+    def holds(self, tree: Tree) -> bool:
+        """Whether ``tree`` is what is stored already (a save would change nothing)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ChangedBy:
@@ -192,8 +196,10 @@ class Datastore:
                 await self.transaction_hook(self.running, new)
             if name == STARTUP and self._persistence is not None:
                 try:
-                    # off the event loop: flash can be slow, other sessions go on
-                    await asyncio.to_thread(self._persistence.save, new)
+                    # off the event loop: flash can be slow, other sessions go on;
+                    # a copy that changes nothing writes nothing (and so needs no space)
+                    if not await asyncio.to_thread(self._persistence.holds, new):
+                        await asyncio.to_thread(self._persistence.save, new)
                 except OSError as exc:
                     log.error("cannot store the configuration: %s", exc)
                     raise ResourceDenied(
