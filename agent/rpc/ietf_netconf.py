@@ -54,9 +54,9 @@ def _with_defaults(op: Element) -> str:
     return mode
 
 
-def _render(ctx: RpcContext, tree: Tree, op: Element, xpaths: list[str] | None) -> str:
-    """``tree`` (consumed) as the user may read it, filtered, printed as XML."""
-    mode = _with_defaults(op)
+def _render(ctx: RpcContext, tree: Tree, mode: str, xpaths: list[str] | None) -> str:
+    """``tree`` (consumed) as the user may read it, filtered, printed as XML.
+    It touches only ``tree``, a copy: it runs in a worker thread."""
     out = readable(ctx.server.schema, ctx.server.nacm, ctx.session.username, tree, xpaths)
     try:
         return out.to_xml(mode)
@@ -67,23 +67,24 @@ def _render(ctx: RpcContext, tree: Tree, op: Element, xpaths: list[str] | None) 
 @handler(NS_BASE, "get-config")
 async def get_config(ctx: RpcContext, op: Element) -> str:
     source = _datastore(op, "source")
+    mode = _with_defaults(op)
     xpaths = filter_xpaths(ctx.server.schema, op)
     if xpaths == []:
-        _with_defaults(op)
         return "<data></data>"  # an empty filter selects nothing: no walk at all
-    return f"<data>{_render(ctx, ctx.server.datastore.get(source).duplicate(), op, xpaths)}</data>"
+    tree = ctx.server.datastore.get(source).duplicate()
+    return f"<data>{await asyncio.to_thread(_render, ctx, tree, mode, xpaths)}</data>"
 
 
 @handler(NS_BASE, "get")
 async def get(ctx: RpcContext, op: Element) -> str:
+    mode = _with_defaults(op)
     xpaths = filter_xpaths(ctx.server.schema, op)
     if xpaths == []:
-        _with_defaults(op)
         return "<data></data>"
     state = await ctx.server.state(xpaths)
     combined = ctx.server.datastore.running.duplicate()
     combined.merge(state)
-    return f"<data>{_render(ctx, combined, op, xpaths)}</data>"
+    return f"<data>{await asyncio.to_thread(_render, ctx, combined, mode, xpaths)}</data>"
 
 
 def _config_tree(ctx: RpcContext, config: Element) -> Tree:
