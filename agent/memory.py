@@ -67,7 +67,7 @@ def trim() -> None:
 
 
 #: a trim walks every arena: only after work that moved this many bytes
-TRIM_AFTER = 1 << 20
+TRIM_AFTER = 256 * 1024
 
 
 def settle(nbytes: int) -> None:

@@ -201,7 +201,8 @@ class SessionBridge:
                         termination = "bad-hello" if self.session.nc.base is None else "other"
                     self.abort(item.reason, termination)
                     return
-                if isinstance(item, MessageReceived):
+                large = isinstance(item, MessageReceived)
+                if large:
                     # a large message is parsed in a worker thread: the GIL
                     # is handed back to the event loop every few milliseconds,
                     # so other sessions and the watchdog kicker go on meanwhile
@@ -214,7 +215,7 @@ class SessionBridge:
                     self._flush()
                     self._settle()
                     continue
-                ctx = RpcContext(self.server, self.session)
+                ctx = RpcContext(self.server, self.session, large=large)
                 await dispatch(ctx, item)
                 closed_by_manager = item.operation.name == "close-session"
                 # the parsed message must not stay referenced while the session idles
