@@ -88,7 +88,7 @@ def main() -> int:
     first, last = samples[0][1], samples[-1][1]
     print(f"soak: {args.ops} mixed operations in {seconds:.0f} s ({args.ops / seconds:.0f}/s) after {WARMUP} of warm-up; "
           f"anon {first} -> {last} kB; growth {per_1000:+.2f} kB per 1000 operations "
-          f"({per_1000 * 1000 / 1000:+.1f} B per operation)")
+          f"({per_1000 * 1024 / 1000:+.1f} B per operation)")
     return 0
 
 
