@@ -117,9 +117,13 @@ $(VENV_NEW)/.installed: setup.cfg pyproject.toml constraints.txt
 test-python: $(VENV_NEW)/.installed yang
 	$(VENV_NEW)/bin/python -m pytest -m "$(TEST_MARKS)" $(PYTEST_ARGS)
 
-# the configuration store's crash-injection tests at full count (make test runs fewer)
+# the configuration store's crash-injection tests at full count (make test runs fewer),
+# then the soak: SOAK_OPS mixed operations against an agent process, its anonymous
+# memory growth per 1000 operations printed (bench/soak.py; SOAK_OPS=10000 for a short run)
+SOAK_OPS ?= 100000
 stress: $(VENV)/.installed yang
 	DPU_AGENT_CRASH_ITERATIONS=1000 $(BIN)/python -m pytest -q tests/test_store_crash.py $(PYTEST_ARGS)
+	$(BIN)/python -m bench.soak --ops $(SOAK_OPS)
 
 # the performance table against baselines run here and now (bench/results.md);
 # as root (netconfd's login user, a private sshd, network namespaces).

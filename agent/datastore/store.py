@@ -39,10 +39,17 @@ STARTUP = "startup"
 DATASTORES = (RUNNING, CANDIDATE, STARTUP)
 
 DEFAULT_CONFIRM_TIMEOUT = 600
+#: seconds: a datastore whose last validation took longer counts as large,
+#: and its work (validation, printing) moves off the event loop
+LARGE_VALIDATION = 0.02
 
 
 class Persistence(Protocol):
     def save(self, tree: Tree) -> None: ...
+
+    def holds(self, tree: Tree) -> bool:
+        """Whether ``tree`` is what is stored already (a save would change nothing)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ class Datastore:
         self.version = 0
         #: set when a commit failed unexpectedly (see healthy())
         self.broken: str | None = None
+        #: the last validation took long: do the work of this datastore off the event loop
+        self.large = False
         self.pending: PendingConfirm | None = None
         self._tasks: set[asyncio.Task] = set()
         #: runs before running changes, may refuse by raising (the plugins' transaction)
@@ -166,12 +175,15 @@ class Datastore:
     # -- changes --
 
     def validate(self, tree: Tree) -> None:
+        started = time.monotonic()
         try:
             tree.validate()
         except YangError as exc:
             raise rpc_error_from(exc, self.schema) from None
+        finally:
+            self.large = time.monotonic() - started > LARGE_VALIDATION
 
-    async def replace(self, name: str, new: Tree, by: ChangedBy = ChangedBy()) -> None:
+    async def replace(self, name: str, new: Tree, by: ChangedBy = ChangedBy(), *, offload: bool = False) -> None:
         """Make ``new`` the content of datastore ``name``; ``new`` is owned by
         the store afterwards, and freed on error (the datastore is then unchanged).
 
@@ -185,15 +197,20 @@ class Datastore:
                     self._candidate.free()
                 self._candidate = new
                 return
-            # off the event loop: libyang releases the GIL, so a large
-            # configuration validates while other sessions are served
-            await asyncio.to_thread(self.validate, new)
+            if offload or self.large:
+                # off the event loop: libyang releases the GIL, so a large
+                # configuration validates while other sessions are served
+                await asyncio.to_thread(self.validate, new)
+            else:
+                self.validate(new)  # a thread hop would cost more
             if name == RUNNING and self.transaction_hook is not None:
                 await self.transaction_hook(self.running, new)
             if name == STARTUP and self._persistence is not None:
                 try:
-                    # off the event loop: flash can be slow, other sessions go on
-                    await asyncio.to_thread(self._persistence.save, new)
+                    # off the event loop: flash can be slow, other sessions go on;
+                    # a copy that changes nothing writes nothing (and so needs no space)
+                    if not await asyncio.to_thread(self._persistence.holds, new):
+                        await asyncio.to_thread(self._persistence.save, new)
                 except OSError as exc:
                     log.error("cannot store the configuration: %s", exc)
                     raise ResourceDenied(

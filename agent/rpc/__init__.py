@@ -7,9 +7,10 @@ inner XML of <rpc-reply> (None for <ok/>) or raises an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
 from ..netconf.session import RpcReceived
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass
 class RpcContext:
@@ -27,6 +30,17 @@ class RpcContext:
     session: ServerSession
     #: set by close-session / kill-session of self: end after the reply
     close_after_reply: bool = False
+    #: the message was large (it was parsed off the event loop)
+    large: bool = False
+
+    async def offload(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)``, in a worker thread when the work is large (a large
+        message, or a datastore whose validation takes a while), so that the
+        event loop keeps serving; inline otherwise, as a thread hop costs
+        more than a small piece of work (a third of the get-config rate)."""
+        if self.large or self.server.datastore.large:
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
 
 
 Handler = Callable[[RpcContext, Element], Awaitable[str | None]]

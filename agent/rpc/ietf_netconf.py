@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
 from ..datastore.view import filter_xpaths, readable, state_selection
@@ -54,9 +52,9 @@ def _with_defaults(op: Element) -> str:
     return mode
 
 
-def _render(ctx: RpcContext, tree: Tree, op: Element, xpaths: list[str] | None) -> str:
-    """``tree`` (consumed) as the user may read it, filtered, printed as XML."""
-    mode = _with_defaults(op)
+def _render(ctx: RpcContext, tree: Tree, mode: str, xpaths: list[str] | None) -> str:
+    """``tree`` (consumed) as the user may read it, filtered, printed as XML.
+    It touches only ``tree``, a copy: it may run in a worker thread."""
     out = readable(ctx.server.schema, ctx.server.nacm, ctx.session.username, tree, xpaths)
     try:
         return out.to_xml(mode)
@@ -67,23 +65,24 @@ def _render(ctx: RpcContext, tree: Tree, op: Element, xpaths: list[str] | None) 
 @handler(NS_BASE, "get-config")
 async def get_config(ctx: RpcContext, op: Element) -> str:
     source = _datastore(op, "source")
+    mode = _with_defaults(op)
     xpaths = filter_xpaths(ctx.server.schema, op)
     if xpaths == []:
-        _with_defaults(op)
         return "<data></data>"  # an empty filter selects nothing: no walk at all
-    return f"<data>{_render(ctx, ctx.server.datastore.get(source).duplicate(), op, xpaths)}</data>"
+    tree = ctx.server.datastore.get(source).duplicate()
+    return f"<data>{await ctx.offload(_render, ctx, tree, mode, xpaths)}</data>"
 
 
 @handler(NS_BASE, "get")
 async def get(ctx: RpcContext, op: Element) -> str:
+    mode = _with_defaults(op)
     xpaths = filter_xpaths(ctx.server.schema, op)
     if xpaths == []:
-        _with_defaults(op)
         return "<data></data>"
     state = await ctx.server.state(state_selection(op, xpaths))
     combined = ctx.server.datastore.running.duplicate()
     combined.merge(state)
-    return f"<data>{_render(ctx, combined, op, xpaths)}</data>"
+    return f"<data>{await ctx.offload(_render, ctx, combined, mode, xpaths)}</data>"
 
 
 def _config_tree(ctx: RpcContext, config: Element) -> Tree:
@@ -123,10 +122,10 @@ async def edit_target(ctx: RpcContext, target: str, config: Element, default_op:
     async with ds.write_lock:
         new = ds.get(target).duplicate()
         try:
-            # off the event loop: an edit of many entries takes seconds (``new`` is ours alone)
-            await asyncio.to_thread(apply_edit, ctx.server.schema, new, config, default_op)
+            # off the event loop when large: an edit of many entries takes seconds (``new`` is ours alone)
+            await ctx.offload(apply_edit, ctx.server.schema, new, config, default_op)
             if test_only:
-                await asyncio.to_thread(ds.validate, new)
+                await ctx.offload(ds.validate, new)
                 new.free()
                 return None
         except BaseException:
@@ -157,7 +156,7 @@ async def copy_config(ctx: RpcContext, op: Element) -> None:
     if source == target:
         return None
     async with ds.write_lock:
-        new = ds.get(source).duplicate() if isinstance(source, str) else await asyncio.to_thread(_config_tree, ctx, source)
+        new = ds.get(source).duplicate() if isinstance(source, str) else await ctx.offload(_config_tree, ctx, source)
         await _write(ctx, target, new)
     return None
 
@@ -178,9 +177,9 @@ async def validate(ctx: RpcContext, op: Element) -> None:
     if isinstance(source, str):
         tree = ctx.server.datastore.get(source).duplicate()
     else:
-        tree = await asyncio.to_thread(_config_tree, ctx, source)
+        tree = await ctx.offload(_config_tree, ctx, source)
     try:
-        await asyncio.to_thread(ctx.server.datastore.validate, tree)
+        await ctx.offload(ctx.server.datastore.validate, tree)
     finally:
         tree.free()
     return None
@@ -231,7 +230,7 @@ async def _write(ctx: RpcContext, target: str, new: Tree) -> None:
     except BaseException:
         new.free()
         raise
-    await ctx.server.datastore.replace(target, new, changed_by(ctx))
+    await ctx.server.datastore.replace(target, new, changed_by(ctx), offload=ctx.large)
 
 
 def _text(op: Element, name: str) -> str | None:

@@ -115,6 +115,8 @@ class SessionBridge:
         self._writable = asyncio.Event()
         self._writable.set()
         self._ended = False
+        #: bytes in and out since this session's last RPC ended
+        self._traffic = 0
         self.session: ServerSession = server.open_session(username, transport, peer, self.abort, self.notify)
         self.done = asyncio.get_running_loop().create_future()
         self._flush()  # our <hello>
@@ -131,7 +133,7 @@ class SessionBridge:
             return
         if self.activity is not None:
             self.activity.touch()
-        memory.note(len(data))
+        self._traffic += len(data)
         self.session.nc.receive_data(data)
         self._pump()
 
@@ -199,7 +201,8 @@ class SessionBridge:
                         termination = "bad-hello" if self.session.nc.base is None else "other"
                     self.abort(item.reason, termination)
                     return
-                if isinstance(item, MessageReceived):
+                large = isinstance(item, MessageReceived)
+                if large:
                     # a large message is parsed in a worker thread: the GIL
                     # is handed back to the event loop every few milliseconds,
                     # so other sessions and the watchdog kicker go on meanwhile
@@ -210,16 +213,16 @@ class SessionBridge:
                     self.session.in_bad_rpcs += 1
                     self.session.nc.send_error(item, item.errors)
                     self._flush()
-                    memory.settle()
+                    self._settle()
                     continue
-                ctx = RpcContext(self.server, self.session)
+                ctx = RpcContext(self.server, self.session, large=large)
                 await dispatch(ctx, item)
                 closed_by_manager = item.operation.name == "close-session"
                 # the parsed message must not stay referenced while the session idles
                 del item
                 await self._writable.wait()
                 self._flush()
-                memory.settle()
+                self._settle()
                 if self.activity is not None:
                     self.activity.touch()
                 if ctx.close_after_reply:
@@ -234,9 +237,15 @@ class SessionBridge:
             log.exception("session %d: worker failed", self.session.id)
             self.abort("internal error", "other")
 
+    def _settle(self) -> None:
+        """Give back what the last RPC's work freed (bytes of this session
+        since its previous RPC: roughly what the work cost)."""
+        traffic, self._traffic = self._traffic, 0
+        memory.settle(traffic)
+
     def _flush(self) -> None:
         data = self.session.nc.data_to_send()
-        memory.note(len(data))
+        self._traffic += len(data)
         if data and not self._ended:
             try:
                 self._write(data)
