@@ -163,8 +163,10 @@ class Agent:
             self.callhome.apply(new)
         events = self.server.notifications
         # logged for replay even when no one listens (a tree walk per change)
-        edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new)]
+        edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)]
         events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
+        if self.datastore.large:
+            memory.trim()  # the diff of a large datastore freed megabytes on this thread
 
     def _confirm_event(self, event: str, by, timeout: int | None) -> None:
         self.server.notifications.publish("ietf-netconf-notifications", "netconf-confirmed-commit",

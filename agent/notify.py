@@ -211,6 +211,11 @@ def _changed_by(by) -> str:
     return f"<changed-by>{_user(by.username, by.session_id, by.source_host)}</changed-by>"
 
 
+#: edits listed in one netconf-config-change; a larger change is listed as one
+#: "replace" per changed top-level node (RFC 6470 allows omitting details)
+MAX_CONFIG_CHANGE_EDITS = 100
+
+
 def config_change(datastore: str, by, edits: list[tuple[str, dict[str, str], str]]) -> str:
     """``edits``: (XML instance-identifier, its prefix map, operation)."""
     parts = []

@@ -945,6 +945,20 @@ def quote(value: str) -> str:
     raise YangError([Issue("invalid-value", "a key value holding both quote characters cannot be addressed")])
 
 
+
+class _TooManyChanges(Exception):
+    """A diff has more changed nodes than its caller wants listed."""
+
+
+def _diff_op(schema: Schema, node) -> str | None:
+    """The yang:operation a lyd_diff node carries, if any."""
+    meta = node.meta
+    while meta != ffi.NULL:
+        if _s(meta.name) == "operation":
+            return _s(lib.lyd_value_get_canonical(schema.cdata, ffi.addressof(meta.value)))
+        meta = meta.next
+    return None
+
 class Tree:
     """A data tree (a list of top-level siblings) owned by this object.
 
@@ -1152,9 +1166,13 @@ class Tree:
                 result.merge(Tree(self.schema, top))
         return result
 
-    def diff(self, other: Tree) -> list[tuple[str, str]]:
+    def diff(self, other: Tree, limit: int | None = None) -> list[tuple[str, str]]:
         """What changed from this tree to ``other``: (path, operation) for the
-        top-most created, deleted or replaced nodes (RFC 6470 edit list)."""
+        top-most created, deleted or replaced nodes (RFC 6470 edit list).
+
+        With ``limit``, a change of more nodes than that is reported as one
+        "replace" per changed top-level node: an edit of 100 000 entries must
+        not cost 100 000 paths (and a notification of megabytes) on the loop."""
         out = ffi.new("struct lyd_node **")
         ret = lib.lyd_diff_siblings(self.first, other.first, 0, out)
         if ret != lib.LY_SUCCESS:
@@ -1162,28 +1180,31 @@ class Tree:
         changes: list[tuple[str, str]] = []
         try:
             node = out[0]
-            while node != ffi.NULL:
-                self._diff_walk(node, changes)
-                node = node.next
+            try:
+                while node != ffi.NULL:
+                    self._diff_walk(node, changes, limit)
+                    node = node.next
+            except _TooManyChanges:
+                changes = []
+                node = out[0]
+                while node != ffi.NULL:
+                    changes.append((self.path_of(node), _diff_op(self.schema, node) or "replace"))
+                    node = node.next
         finally:
             if out[0] != ffi.NULL:
                 lib.lyd_free_all(out[0])
         return changes
 
-    def _diff_walk(self, node, changes: list[tuple[str, str]]) -> None:
-        op = None
-        meta = node.meta
-        while meta != ffi.NULL:
-            if _s(meta.name) == "operation":
-                op = _s(lib.lyd_value_get_canonical(self.schema.cdata, ffi.addressof(meta.value)))
-                break
-            meta = meta.next
+    def _diff_walk(self, node, changes: list[tuple[str, str]], limit: int | None) -> None:
+        op = _diff_op(self.schema, node)
         if op in ("create", "delete", "replace"):
+            if limit is not None and len(changes) >= limit:
+                raise _TooManyChanges
             changes.append((self.path_of(node), op))
             return
         child = lib.lyd_child(node)
         while child != ffi.NULL:
-            self._diff_walk(child, changes)
+            self._diff_walk(child, changes, limit)
             child = child.next
 
     def remove_paths(self, paths: list[str]) -> None:
