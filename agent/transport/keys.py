@@ -44,18 +44,18 @@ def pem(label: str, der: bytes) -> bytes:
     return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode(), b""])
 
 
-def der_to_pem(der: bytes, fmt: str) -> bytes:
+def der_to_pem(der: bytes, fmt: str, *, for_libssh: bool = True) -> bytes:
     """A cleartext private key of the configuration (DER) as the PEM that
-    libssh and OpenSSL import as they are."""
-    return for_libssh(pem(_PEM_LABELS.get(fmt.rpartition(":")[2], "PRIVATE KEY"), der))
+    libssh (or OpenSSL) imports as it is."""
+    text = pem(_PEM_LABELS.get(fmt.rpartition(":")[2], "PRIVATE KEY"), der)
+    return _for_libssh(text) if for_libssh else text
 
 
-def pem_candidates(data: bytes) -> list[bytes]:
+def pem_candidates(data: bytes, *, for_libssh: bool = True) -> list[bytes]:
     """A key file's content as PEM: as it is when it is text (PEM, OpenSSH),
     else DER under each label it may have."""
-    if b"-----BEGIN" in data:
-        return [for_libssh(data)]
-    return [for_libssh(pem(label, data)) for label in _PEM_LABELS.values()]
+    texts = [data] if b"-----BEGIN" in data else [pem(label, data) for label in _PEM_LABELS.values()]
+    return [_for_libssh(t) for t in texts] if for_libssh else texts
 
 
 def spki(public_key: PublicKeyTypes) -> bytes:
@@ -259,7 +259,7 @@ def _pem_der(data: bytes) -> bytes | None:
         return None
 
 
-def for_libssh(pem_text: bytes) -> bytes:
+def _for_libssh(pem_text: bytes) -> bytes:
     """A private key as libssh 0.10 and 0.11 both use it (see above)."""
     der = _pem_der(pem_text)
     if der is not None:
