@@ -348,7 +348,8 @@ class Channel:
             # libssh frees it once the peer's close arrives (callbacks until then)
             L.ssh_channel_free(self._chan)
             self._conn._after_output()
-        self._conn._forget(self)
+        if self._closed_remote:
+            self._conn._forget(self)
 
     def _remote_closed(self) -> None:
         if self._closed_remote:
@@ -358,8 +359,10 @@ class Channel:
         if handler is not None:
             handler.closed()
         if not self._closed_local:
-            # closes our side too; the struct lives until the session is freed
             asyncio.get_running_loop().call_soon(self.close)
+        else:
+            # libssh frees the channel once this callback returns
+            asyncio.get_running_loop().call_soon(self._conn._forget, self)
 
 
 class Connection:
@@ -463,9 +466,18 @@ class Connection:
             return
         status = L.ssh_get_status(self._session)
         if status & (SSH_CLOSED | SSH_CLOSED_ERROR):
-            self._end(self.error() or "connection closed", orderly=not status & SSH_CLOSED_ERROR)
+            error = self.error() or "connection closed"
+            self._end(error, orderly=not status & SSH_CLOSED_ERROR or self._orderly(error))
             return
         self._after_output()
+
+    def _orderly(self, error: str) -> bool:
+        """Whether the peer ended the connection as a manager that is done
+        does: SSH_MSG_DISCONNECT "by application" (OpenSSH, libssh), or a TCP
+        close with no channel left open (paramiko sends no DISCONNECT)."""
+        if error.startswith("Received SSH_MSG_DISCONNECT: 11:"):
+            return True
+        return error == "Socket error: disconnected" and not any(ch.is_open for ch in self._channels)
 
     def _after_kex_step(self, rc: int) -> None:
         if rc == SSH_ERROR:
@@ -510,9 +522,11 @@ class Connection:
         return chan
 
     def _forget(self, ch: Channel) -> None:
-        # the callbacks struct must outlive libssh's use of it: until the
-        # session is freed (a channel freed locally still sees the peer's close)
-        pass
+        # only once libssh is done with the channel: its callbacks struct and
+        # handle must live as long (a channel freed locally still hears the
+        # peer's close)
+        if ch in self._channels:
+            self._channels.remove(ch)
 
     def send_keepalive(self) -> None:
         """A keepalive@openssh.com request, unless one is still unanswered.

@@ -267,6 +267,8 @@ class SshConnection:
         self._paused: set[_Channel] = set()
         self._closed = self._loop.create_future()
         self._auth = self._loop.create_future()
+        # retrieved also when call home was cancelled while waiting on it
+        self._auth.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._keepalive: asyncio.TimerHandle | None = None
         self._ssh = libssh.Connection(sock.fileno(), list(params.host_keys), params.algorithms, self)
         self._login_timer = self._loop.call_later(login_timeout, self._login_timed_out)
