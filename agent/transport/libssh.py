@@ -128,6 +128,7 @@ void ssh_event_free(ssh_event);
 ssh_channel ssh_channel_new(ssh_session);
 int ssh_set_channel_callbacks(ssh_channel, struct ssh_channel_callbacks_struct *);
 int ssh_channel_write(ssh_channel, const void *, uint32_t);
+int ssh_channel_read_nonblocking(ssh_channel, void *, uint32_t, int);
 int ssh_channel_request_send_exit_status(ssh_channel, int);
 int ssh_channel_send_eof(ssh_channel);
 int ssh_channel_close(ssh_channel);
@@ -243,8 +244,11 @@ def _open_session(session, userdata):
 @ffi.callback("int(ssh_session, ssh_channel, void *, uint32_t, int, void *)", onerror=_guard(0))
 def _channel_data(session, chan, data, length, is_stderr, userdata):
     ch: Channel = ffi.from_handle(userdata)
-    if not is_stderr and ch.handler is not None:
-        ch.handler.data(ffi.buffer(data, length)[:])
+    if is_stderr or ch.handler is None:
+        return length
+    if ch.reading_paused:
+        return 0  # libssh keeps it, and the peer's window shrinks by as much
+    ch.handler.data(ffi.buffer(data, length)[:])
     return length
 
 
@@ -291,6 +295,7 @@ class Channel:
         self._outbox = bytearray()
         self._closed_local = False
         self._closed_remote = False
+        self.reading_paused = False
         self._handle = ffi.new_handle(self)
         cb = ffi.new("struct ssh_channel_callbacks_struct *")
         cb.size = ffi.sizeof("struct ssh_channel_callbacks_struct")
@@ -325,6 +330,25 @@ class Channel:
                 break
         if self.handler is not None:
             self.handler.writable(not self._outbox)
+
+    def pause_reading(self, paused: bool) -> None:
+        """Flow control towards the peer, per channel: while paused, what it
+        sends stays in libssh and its window is not replenished; the socket
+        is still read (window adjustments, keepalive replies, other channels)."""
+        self.reading_paused = paused
+        if not paused:
+            asyncio.get_running_loop().call_soon(self._drain_input)
+
+    def _drain_input(self) -> None:
+        # what libssh kept while paused: read it out (this also replenishes
+        # the window); the callback hands over whatever comes after it
+        buf = ffi.new("char[]", 65536)
+        while not self.reading_paused and self.handler is not None and self.is_open:
+            n = lib().ssh_channel_read_nonblocking(self._chan, buf, 65536, 0)
+            if n <= 0:
+                break
+            self.handler.data(ffi.buffer(buf, n)[:])
+        self._conn._after_output()
 
     def _window_opened(self) -> None:
         if self._outbox:
@@ -384,7 +408,6 @@ class Connection:
         self._event = None
         self._reading = False
         self._writing = False
-        self._paused = False
         try:
             self._configure_bind(host_keys_pem, algorithms)
             if L.ssh_bind_accept_fd(self._bind, self._session, self._fd) != SSH_OK:
@@ -501,12 +524,7 @@ class Connection:
             for ch in self._channels:
                 if ch.handler is not None:
                     ch.handler.writable(not pending and not ch._outbox)
-        self._set_reading(not pending and not self._paused)
-
-    def pause_reading(self, paused: bool) -> None:
-        """Stop (or restart) taking input: the bridge has enough to do."""
-        self._paused = paused
-        self._after_output()
+        self._set_reading(not pending)
 
     def _open_channel(self):
         chan = lib().ssh_channel_new(self._session)

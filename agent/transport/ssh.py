@@ -214,10 +214,12 @@ class _Channel(BridgeEnd):
             self._chan.close(0)
 
     def pause_reading(self) -> None:
-        self._conn.pause_reading(self)
+        if self._chan is not None:
+            self._chan.pause_reading(True)
 
     def resume_reading(self) -> None:
-        self._conn.resume_reading(self)
+        if self._chan is not None:
+            self._chan.pause_reading(False)
 
     # libssh's channel handler
     def data(self, data: bytes) -> None:
@@ -264,7 +266,6 @@ class SshConnection:
         self._refused = 0
         self.authenticated = False
         self._channels: list[_Channel] = []
-        self._paused: set[_Channel] = set()
         self._closed = self._loop.create_future()
         self._auth = self._loop.create_future()
         # retrieved also when call home was cancelled while waiting on it
@@ -329,8 +330,6 @@ class SshConnection:
     def channel_closed(self, ch: _Channel) -> None:
         if ch in self._channels:
             self._channels.remove(ch)
-        if ch in self._paused:
-            self.resume_reading(ch)
 
     def ended(self, error: str | None) -> None:
         self._login_timer.cancel()
@@ -384,17 +383,6 @@ class SshConnection:
         else:
             why = f"{self._who()} (login timeout {t})"
         self._reject(why)
-
-    def pause_reading(self, ch: _Channel) -> None:
-        # one connection's sessions share its socket: reading stops for all
-        # while any bridge has too many RPCs waiting
-        self._paused.add(ch)
-        self._ssh.pause_reading(True)
-
-    def resume_reading(self, ch: _Channel) -> None:
-        self._paused.discard(ch)
-        if not self._paused:
-            self._ssh.pause_reading(False)
 
     # RFC 8071 S7 keepalives: one timer per max-wait period; the kernel says
     # when the manager last sent anything (TCP_INFO tcpi_last_data_recv).
