@@ -62,3 +62,12 @@ def test_running_agent_imports_neither_asyncssh_nor_cryptography(tmp_path, yang_
     imported = set(modules.read_text().split())
     assert "agent.transport.ssh" in imported and "agent.transport.tls" in imported
     assert not {m for m in imported if m.split(".")[0] in ("asyncssh", "cryptography", "paramiko")}
+
+
+def test_generated_libssh_ffi_is_up_to_date(tmp_path):
+    """agent/transport/_libssh_cffi.py is what libssh_build.py makes of its CDEF."""
+    from agent.transport import libssh_build
+
+    fresh = tmp_path / "_libssh_cffi.py"
+    libssh_build.generate(fresh)
+    assert fresh.read_text() == libssh_build.TARGET.read_text(), "run: python -m agent.transport.libssh_build"
