@@ -305,6 +305,10 @@ class _Protocol(BridgeEnd, asyncio.Protocol):
                          activity=self._activity)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, ssl.SSLError):
+            # its errno is OpenSSL's error kind (1: SSL_ERROR_SSL), which call
+            # home would print as "Operation not permitted": say what it is
+            exc = ConnectionError(f"TLS error: {getattr(exc, 'reason', None) or exc.strerror or exc}")
         if exc is not None and self._activity is not None:
             self._activity.lost = exc
         super().connection_lost(exc)
