@@ -139,7 +139,9 @@ def test_authentication_attempts_capped(harness, caplog):
                     continue
     finally:
         t.close()
-    assert tried <= MAX_AUTH_TRIES + 1
+    # the agent hung up after its 6th refusal; paramiko reports the hang-up
+    # as a failed attempt while it has not noticed it, so a few more may count
+    assert not t.is_active() and tried <= MAX_AUTH_TRIES + 3
     state = harness.agent.callhome.states["nms"]
     assert wait_for(lambda: any(f"{MAX_AUTH_TRIES} authentication attempts refused" in a.result for a in state.attempts))
 
