@@ -71,3 +71,16 @@ def test_generated_libssh_ffi_is_up_to_date(tmp_path):
     fresh = tmp_path / "_libssh_cffi.py"
     libssh_build.generate(fresh)
     assert fresh.read_text() == libssh_build.TARGET.read_text(), "run: python -m agent.transport.libssh_build"
+
+
+def test_ssh_and_tls_implement_the_transport_contract():
+    import inspect
+
+    from agent.transport import base, ssh, tls
+
+    for module in (ssh, tls):
+        for name in ("params_from_config", "serve"):
+            mine = inspect.signature(getattr(module, name))
+            contract = inspect.signature(getattr(base.Transport, name))
+            assert list(mine.parameters) == [p for p in contract.parameters if p != "self"], (module.__name__, name)
+    assert issubclass(ssh.SshConnection, base.Connection) and issubclass(tls.TlsConnection, base.Connection)

@@ -27,6 +27,7 @@ from ..state import when
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp, tls
+from ..transport.base import Transport
 from ..transport.stream import Activity
 from ..yang import Tree
 from .config import ClientConfig, EndpointConfig, read_clients
@@ -35,7 +36,7 @@ from .policy import EndpointCycle, backoff_delay, next_periodic_start
 log = logging.getLogger(__name__)
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
-TRANSPORTS = {"ssh": ssh, "tls": tls}
+TRANSPORTS: dict[str, Transport] = {"ssh": ssh, "tls": tls}  # type: ignore[dict-item]  # modules as Protocols
 
 
 #: seconds a client task waits after an internal error before it starts over
