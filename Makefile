@@ -10,12 +10,14 @@ YANG_CACHE ?= $(HOME)/.cache/dpu-agent/yang
 YANG_DIR ?= $(if $(SHARED_YANG),$(SHARED_YANG),$(YANG_CACHE))
 export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 
+# libssh-4: the agent's SSH server (agent/transport/libssh.py opens libssh.so.4; nothing is compiled)
 # libnetconf2-dev, libssh-dev, libssl-dev: the C call-home manager the interop tests
 # compile (its headers include libssh and OpenSSL ones when SSH and TLS are enabled);
+# openssh-client: `ssh -s netconf` as a manager in the interop tests;
 # openssl: the agent verifies firmware bundles' signatures with `openssl cms -verify`;
 # rauc, squashfs-tools: the Linux board's firmware slots (tests/test_rauc.py runs RAUC's service)
 SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux \
-	libnetconf2-dev libssh-dev libssl-dev openssl rauc squashfs-tools
+	libssh-4 libnetconf2-dev libssh-dev libssl-dev openssh-client openssl rauc squashfs-tools
 
 # The QEMU boards of the board tests (board/README.md), built into build/board/.
 BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \

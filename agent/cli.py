@@ -33,7 +33,7 @@ def _add_yang_dir(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -78,9 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_state_dir_and_root(pv, "write")
     _add_yang_dir(pv)
-    from .provision.args import add_arguments
+    # provisioning's options come with agent.provision, which imports
+    # cryptography and asyncssh: only for that command, never for `run`
+    if "provision" in (sys.argv[1:] if argv is None else argv):
+        from .provision.args import add_arguments
 
-    add_arguments(pv)
+        add_arguments(pv)
 
     demo = sub.add_parser("demo", help="call home to a manager on loopback and show what happens")
     _add_yang_dir(demo)
@@ -140,7 +143,7 @@ def _positive_float(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     if args.command in ("show", "provision") and args.state_dir is None and args.root is None:
         parser.error(f"{args.command}{' config' if args.command == 'show' else ''} needs --state-dir or --root")

@@ -4,9 +4,9 @@ For each architecture, under ``build/board/<arch>/``:
 
 - ``root/``: a Debian 12 tree (``mmdebstrap --variant=extract``: nothing is
   configured, no maintainer script runs, no root-only step) with the kernel,
-  its modules, static busybox, CPython 3.11 and libyang2, plus the agent's
-  Python dependencies installed for the target (wheels for asyncssh, cbor2,
-  cryptography, cffi; the libyang binding compiled here with the host's
+  its modules, static busybox, CPython 3.11, libyang2 and libssh-4, plus the
+  agent's Python dependencies installed for the target (wheels for cbor2 and
+  cffi; the libyang binding compiled here with the host's
   compiler or Debian's aarch64 cross compiler against the tree's own headers).
   The guest mounts it read-only over 9p, under a tmpfs overlay.
 - the kernel the guest boots: ``vmlinux`` (x86_64, the uncompressed ELF with
@@ -45,11 +45,12 @@ PYTHON = "3.11"
 SITE = "usr/lib/python3/dist-packages"
 
 #: runtime packages of the guest (their dependencies come along)
-RUNTIME_PACKAGES = ["busybox-static", f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libyang2"]
+RUNTIME_PACKAGES = ["busybox-static", f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libyang2", "libssh-4"]
 #: headers to build the libyang binding against the guest's own libraries
 BUILD_PACKAGES = ["libyang2-dev", f"libpython{PYTHON}-dev"]
 #: the agent's dependencies from PyPI, as wheels for the target
-WHEELS = ["asyncssh", "cbor2"]
+#: (cffi also runs the agent's libssh binding, which needs no compiling)
+WHEELS = ["cbor2", "cffi"]
 
 #: kernel modules, dependencies are added (see kmod.py); built-in ones are skipped
 MODULES = [

@@ -63,17 +63,17 @@ def test_unusable_fingerprints_are_refused(bad):
     ],
 )
 def test_map_types(chain, map_type, expected):
-    assert derive_name(map_type, chain[0].cert) == expected
+    assert derive_name(map_type, chain[0].der) == expected
 
 
 def test_ipv6_is_32_lower_case_hex_digits():
     cert = pki.leaf("v6", pki.ca("r"), ips=("2001:DB8::A",))
-    assert derive_name("san-ip-address", cert.cert) == "20010db800000000000000000000000a"
-    assert derive_name("san-any", cert.cert) == "20010db800000000000000000000000a"
+    assert derive_name("san-ip-address", cert.der) == "20010db800000000000000000000000a"
+    assert derive_name("san-any", cert.der) == "20010db800000000000000000000000a"
 
 
 def test_missing_san_gives_no_name():
-    cert = pki.leaf("only a cn", pki.ca("r")).cert
+    cert = pki.leaf("only a cn", pki.ca("r")).der
     assert all(derive_name(m, cert) is None for m in ("san-rfc822-name", "san-dns-name", "san-ip-address", "san-any"))
     assert derive_name("common-name", cert) == "only a cn"
 
@@ -113,5 +113,5 @@ def test_sha1_and_sha512_fingerprints_match(chain):
 
 
 def test_certificate_with_unicode_common_name():
-    cert = pki.leaf("Zoë", pki.ca("r")).cert
+    cert = pki.leaf("Zoë", pki.ca("r")).der
     assert derive_name("common-name", cert) == "Zoë"

@@ -203,3 +203,17 @@ def test_cert_to_name_user_is_the_nacm_user(harness):
     admin.edit_config(config=client_edit("ops", "<reconnect-strategy><max-attempts>2</max-attempts></reconnect-strategy>"))
     reader.close_session()
     admin.close_session()
+
+
+def test_a_tls_error_is_not_described_as_an_errno():
+    """A TLS failure after the handshake (a refused renegotiation) is logged as
+    what it is, not as errno 1 ("Operation not permitted")."""
+    from agent.callhome.manager import _describe
+    from agent.transport.stream import Activity
+
+    activity = Activity()
+    proto = tls._Protocol(None, None, "peer", activity)
+    err = ssl.SSLError(1, "[SSL: NO_RENEGOTIATION] no renegotiation")
+    err.reason = "NO_RENEGOTIATION"
+    proto.connection_lost(err)
+    assert _describe(activity.lost) == "TLS error: NO_RENEGOTIATION"

@@ -30,6 +30,7 @@ from ..datastore.persist import write_atomic
 from ..server import NetconfServer
 from ..transport import ssh, tcp, tls
 from ..transport.keys import KeyMaterialError
+from ..transport.base import Transport
 from ..transport.stream import Activity
 from ..yang import Tree
 from . import retune
@@ -39,7 +40,7 @@ from .policy import EndpointCycle, backoff_delay, next_periodic_start
 log = logging.getLogger(__name__)
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
-TRANSPORTS = {"ssh": ssh, "tls": tls}
+TRANSPORTS: dict[str, Transport] = {"ssh": ssh, "tls": tls}  # type: ignore[dict-item]  # modules as Protocols
 
 
 #: seconds a client task waits after an internal error before it starts over
@@ -224,7 +225,7 @@ class CallHomeManager:
                          f"idle {ep.keepalives.idle_time} s, {ep.keepalives.max_probes} probes every {ep.keepalives.probe_interval} s")
         if change.ssh:
             ka = retune.ssh_keepalives(ep)
-            # asyncssh's SSHConnection.set_keepalive (interval 0 turns them off)
+            # the SSH connection's set_keepalive (interval 0 turns them off)
             state.conn.set_keepalive(ka.max_wait, ka.max_attempts)
             log.info("call home %s: SSH keepalives on %s retuned in place (%s)", name, endpoint,
                      "off" if not ka.max_wait else f"every {ka.max_wait} s, {ka.max_attempts} unanswered")

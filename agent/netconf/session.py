@@ -103,6 +103,9 @@ class NetconfSession:
         self._events: list[Event] = []
         self._eof = False
         self._closed_reported = False
+        #: the peer half-closed (EOF) after its last RPC: the replies to what it
+        #: sent still go out (`ssh -s netconf < requests` does this)
+        self._replies_after_eof = False
         self.messages_in = 0
         self.bad_messages = 0
         self._out_mode = framing.Mode.EOM
@@ -137,6 +140,7 @@ class NetconfSession:
             if message is None:
                 if self._eof:
                     self._fail("peer closed the connection", error=False)
+                    self._replies_after_eof = True
                     continue
                 return NEED_DATA
             self.messages_in += 1
@@ -253,7 +257,7 @@ class NetconfSession:
         self._out += framing.encode(hello.encode(), framing.Mode.EOM)
 
     def _write(self, xml: str) -> None:
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED and not self._replies_after_eof:
             return
         self._out += framing.encode(xml.encode(), self._out_mode)
 
@@ -273,6 +277,7 @@ class NetconfSession:
     def close(self) -> None:
         """End the session after flushing what is queued (close-session, kill-session)."""
         self.state = State.CLOSED
+        self._replies_after_eof = False
 
     def data_to_send(self) -> bytes:
         out = bytes(self._out)

@@ -16,8 +16,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from . import der
 
 #: TLS HashAlgorithm registry (RFC 5246 7.4.1.4.1) id -> hashlib name.
 #: md5 (1) is left out on purpose: a fingerprint must not be forgeable.
@@ -61,13 +60,6 @@ def _matches(fp: bytes, cert_der: bytes) -> bool:
     return hashlib.new(HASH_ALGORITHMS[fp[0]], cert_der).digest() == fp[1:]
 
 
-def _san_names(cert: x509.Certificate) -> list[x509.GeneralName]:
-    try:
-        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        return []
-
-
 def _rfc822(value: str) -> str:
     local, at, host = value.rpartition("@")
     return f"{local}{at}{host.lower()}" if at else value
@@ -77,38 +69,37 @@ def _ip(value: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return str(value) if value.version == 4 else value.packed.hex()
 
 
-def _from_san(general_name: x509.GeneralName) -> str | None:
-    if isinstance(general_name, x509.RFC822Name):
-        return _rfc822(general_name.value)
-    if isinstance(general_name, x509.DNSName):
-        return general_name.value.lower()
-    if isinstance(general_name, x509.IPAddress) and not isinstance(
-        general_name.value, (ipaddress.IPv4Network, ipaddress.IPv6Network)
-    ):
-        return _ip(general_name.value)
+def _from_san(kind: str, value) -> str | None:
+    if kind == "rfc822":
+        return _rfc822(value)
+    if kind == "dns":
+        return value.lower()
+    if kind == "ip":
+        return _ip(value)
     return None
 
 
-_SAN_TYPES = {"san-rfc822-name": x509.RFC822Name, "san-dns-name": x509.DNSName, "san-ip-address": x509.IPAddress}
+_SAN_TYPES = {"san-rfc822-name": ("rfc822",), "san-dns-name": ("dns",), "san-ip-address": ("ip",)}
 
 
-def derive_name(map_type: str, cert: x509.Certificate, specified: str | None = None) -> str | None:
-    """The name ``map_type`` derives from ``cert``, or None when it cannot."""
+def derive_name(map_type: str, cert: der.Certificate | bytes, specified: str | None = None) -> str | None:
+    """The name ``map_type`` derives from ``cert`` (DER or parsed), or None when it cannot."""
     if map_type == "specified":
         return specified or None
+    if isinstance(cert, bytes):
+        cert = der.certificate(cert)
     if map_type == "common-name":
-        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        value = cns[0].value if cns else None
-        return value if isinstance(value, str) and value else None
+        cns = cert.subject.get(der.COMMON_NAME)
+        return cns[0] if cns and cns[0] else None
     if map_type == "san-any":
-        wanted: type | tuple[type, ...] = tuple(_SAN_TYPES.values())
+        wanted: tuple[str, ...] = ("rfc822", "dns", "ip")
     elif map_type in _SAN_TYPES:
         wanted = _SAN_TYPES[map_type]
     else:
         raise CertToNameError(f"map type {map_type} is not supported")
-    for general_name in _san_names(cert):
-        if isinstance(general_name, wanted):
-            name = _from_san(general_name)
+    for kind, value in cert.san:
+        if kind in wanted:
+            name = _from_san(kind, value)
             if name:
                 return name
     return None
@@ -119,7 +110,7 @@ def map_certificate(entries: tuple[CertToName, ...], chain: list[bytes]) -> tupl
     first) and the entry that gave it, or None: then close the connection."""
     if not chain:
         return None
-    cert = x509.load_der_x509_certificate(chain[0])
+    cert = der.certificate(chain[0])
     for entry in sorted(entries, key=lambda e: e.id):
         if entry.fingerprint is not None and not any(_matches(entry.fingerprint, der) for der in chain):
             continue

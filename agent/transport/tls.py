@@ -29,13 +29,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
-
 from ..server import NetconfServer
-from . import keys
+from . import der, keys
 from .cert_to_name import CertToName, CertToNameError, fingerprint, map_certificate, parse_fingerprint
 from .keys import KeyMaterialError
 from .stream import Activity, BridgeEnd, SessionBridge
@@ -59,7 +54,7 @@ class TlsServerParams:
 
     context: ssl.SSLContext
     #: the certificates of ca-certs (to complete a chain for cert-to-name)
-    ca_certs: tuple[x509.Certificate, ...]
+    ca_certs: tuple[der.Certificate, ...]
     #: ee-certs (DER) that are not also ca-certs: trusted as the presented
     #: certificate only, never as an issuer
     ee_only: frozenset[bytes]
@@ -69,37 +64,37 @@ class TlsServerParams:
 # -- configuration -------------------------------------------------------------
 
 
-def certs_from_cms(cert_data: str, what: str) -> list[x509.Certificate]:
+def certs_from_cms(cert_data: str, what: str) -> list[der.Certificate]:
     """Certificates of a ``cert-data`` leaf (base64 of a degenerate CMS SignedData)."""
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(base64.b64decode(cert_data))
-    except ValueError:
+        certs = [der.certificate(c) for c in der.certificates_from_cms(base64.b64decode(cert_data))]
+    except ValueError:  # der.DerError, binascii.Error
         certs = []
     if not certs:
         raise KeyMaterialError(f"{what}: cert-data is not a CMS SignedData holding certificates")
     return certs
 
 
-def _end_entity(certs: list[x509.Certificate], public: bytes | None, what: str) -> x509.Certificate:
+def _end_entity(certs: list[der.Certificate], public: bytes | None, what: str) -> der.Certificate:
     """The one certificate of ``certs`` for ``public`` (SPKI DER), or else the
     one that issues none of the others."""
     if public is not None:
-        found = [c for c in certs if keys.spki(c.public_key()) == public]
+        found = [c for c in certs if c.spki == public]
     else:
-        issuers = {c.issuer for c in certs if c.issuer != c.subject}
-        found = [c for c in certs if c.subject not in issuers] if len(certs) > 1 else certs
+        issuers = {c.issuer.raw for c in certs if not c.self_issued}
+        found = [c for c in certs if c.subject.raw not in issuers] if len(certs) > 1 else certs
     if len(found) != 1:
         why = "carries the configured public key" if public is not None else "is an end-entity certificate"
         raise KeyMaterialError(f"{what}: exactly one certificate of cert-data must be the one that {why}")
     return found[0]
 
 
-def _chain(leaf: x509.Certificate, certs: list[x509.Certificate], what: str) -> list[x509.Certificate]:
+def _chain(leaf: der.Certificate, certs: list[der.Certificate], what: str) -> list[der.Certificate]:
     """``leaf`` followed by its issuers found in ``certs``, up to a self-signed one."""
     chain = [leaf]
     rest = [c for c in certs if c != leaf]
-    while chain[-1].issuer != chain[-1].subject:
-        issuer = next((c for c in rest if c.subject == chain[-1].issuer), None)
+    while not chain[-1].self_issued:
+        issuer = next((c for c in rest if _may_issue(c, chain[-1])), None)
         if issuer is None:
             break
         chain.append(issuer)
@@ -109,24 +104,41 @@ def _chain(leaf: x509.Certificate, certs: list[x509.Certificate], what: str) -> 
     return chain
 
 
-def _load_identity(context: ssl.SSLContext, key: keys.PrivateKey, chain: list[x509.Certificate]) -> None:
+def _may_issue(issuer: der.Certificate, cert: der.Certificate) -> bool:
+    """Whether ``issuer`` is named as ``cert``'s issuer, by subject and, when
+    both carry one, by key identifier (RFC 5280 4.2.1.1)."""
+    if issuer.subject.raw != cert.issuer.raw:
+        return False
+    return cert.authority_key_id is None or issuer.subject_key_id is None or cert.authority_key_id == issuer.subject_key_id
+
+
+def _load_identity(context: ssl.SSLContext, key_pem: bytes, chain: list[der.Certificate]) -> None:
     # The ssl module reads certificates and keys from files only: hand it an
     # anonymous memory file, so the private key is never written to storage.
-    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
-    pem += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    # OpenSSL checks here that the key is the certificate's.
+    pem = "".join(ssl.DER_cert_to_PEM_cert(c.der) for c in chain).encode() + key_pem
     fd = os.memfd_create("dpu-agent-tls-identity", os.MFD_CLOEXEC)
     try:
         view = memoryview(pem)
         while view:
             view = view[os.write(fd, view) :]
         context.load_cert_chain(f"/proc/self/fd/{fd}")
-    except ssl.SSLError:
-        raise KeyMaterialError("server certificate: OpenSSL refuses the certificate or its key") from None
     finally:
         os.close(fd)
 
 
-def _server_identity(p: dict, keys_dir: Path) -> tuple[keys.PrivateKey, list[x509.Certificate]]:
+def _new_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = ssl.TLSVersion.TLSv1_3
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION
+    context.num_tickets = 0
+    return context
+
+
+def _server_identity(p: dict, keys_dir: Path, context: ssl.SSLContext) -> None:
+    """Load the device certificate, its chain and its private key into ``context``."""
     what = "server certificate"
     cert = p.get("server-identity", {}).get("certificate")
     if cert is None:
@@ -137,11 +149,35 @@ def _server_identity(p: dict, keys_dir: Path) -> tuple[keys.PrivateKey, list[x50
     certs = certs_from_cms(inline.get("cert-data", ""), what)
     public = base64.b64decode(inline["public-key"]) if "public-key" in inline else None
     leaf = _end_entity(certs, public, what)
-    key = keys.resolve_private_key(inline, keys.spki(leaf.public_key()), keys_dir, what)
-    return key, _chain(leaf, certs, what)
+    chain = _chain(leaf, certs, what)
+    if "cleartext-private-key" in inline:
+        key = keys.der_to_pem(base64.b64decode(inline["cleartext-private-key"]), inline.get("private-key-format", ""),
+                              for_libssh=False)
+        try:
+            _load_identity(context, key, chain)
+        except ssl.SSLError as exc:
+            if "mismatch" in str(exc).lower():
+                raise KeyMaterialError(f"{what}: private and public key do not match") from None
+            raise KeyMaterialError(f"{what}: OpenSSL refuses the certificate or its key") from None
+        return
+    if "hidden-private-key" in inline:
+        # a hidden key is the file whose key OpenSSL accepts for the certificate
+        for path in keys.key_files(keys_dir):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            for key in keys.pem_candidates(data, for_libssh=False):
+                try:
+                    _load_identity(context, key, chain)
+                    return
+                except ssl.SSLError:
+                    continue
+        raise KeyMaterialError(f"{what}: no private key for it in {keys_dir}")
+    raise KeyMaterialError(f"{what}: only cleartext and hidden private keys are supported")
 
 
-def _trusted(container: dict | None, what: str) -> list[tuple[str, list[x509.Certificate]]]:
+def _trusted(container: dict | None, what: str) -> list[tuple[str, list[der.Certificate]]]:
     if container is None:
         return []
     inline = container.get("inline-definition")
@@ -167,36 +203,26 @@ def _cert_to_name(params: dict) -> tuple[CertToName, ...]:
     return tuple(entries)
 
 
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
 def params_from_config(params: dict, keys_dir: Path) -> TlsServerParams:
     """Resolve an endpoint's ``tls`` container (RFC 7951 JSON) to a TLS server context."""
     p = params.get("tls-server-parameters", {})
-    key, chain = _server_identity(p, keys_dir)
+    context = _new_context()
+    _server_identity(p, keys_dir, context)
     auth = p.get("client-authentication", {})
     ca_certs = [c for _, certs in _trusted(auth.get("ca-certs"), "ca-certs certificate") for c in certs]
-    cas = [_der(c) for c in ca_certs]
+    cas = [c.der for c in ca_certs]
     ees = [
-        _der(_end_entity(certs, None, f"ee-certs certificate {name}"))
+        _end_entity(certs, None, f"ee-certs certificate {name}").der
         for name, certs in _trusted(auth.get("ee-certs"), "ee-certs certificate")
     ]
     if not cas and not ees:
         raise KeyMaterialError("tls client-authentication: no ca-certs or ee-certs to verify managers with")
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.maximum_version = ssl.TLSVersion.TLSv1_3
-    context.set_ciphers(TLS12_CIPHERS)
-    context.options |= ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION
-    context.num_tickets = 0
     context.verify_mode = ssl.CERT_REQUIRED
     # a configured intermediate CA, or a pinned end-entity certificate, is
     # an anchor by itself: no need to reach a self-signed root
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.load_verify_locations(cadata=b"".join(cas + ees))
-    _load_identity(context, key, chain)
     return TlsServerParams(context, tuple(ca_certs), frozenset(ees) - frozenset(cas), _cert_to_name(params))
 
 
@@ -214,29 +240,25 @@ def verified_chain(sslobj: ssl.SSLObject) -> list[bytes]:
     return [c.public_bytes(_ssl.ENCODING_DER) for c in sslobj._sslobj.get_verified_chain() or ()]
 
 
-def _up_to_root(chain: list[bytes], ca_certs: tuple[x509.Certificate, ...]) -> list[bytes]:
+def _up_to_root(chain: list[bytes], ca_certs: tuple[der.Certificate, ...]) -> list[bytes]:
     """``chain`` continued upward through the configured CA certificates.
 
     With partial chains allowed, OpenSSL stops at the first configured CA;
     a cert-to-name fingerprint may name one above it, which is just as much
-    a locally held trusted CA certificate on the chain (RFC 7407)."""
+    a locally held trusted CA certificate on the chain (RFC 7407). Issuers
+    are matched by name and key identifier, not by signature: every
+    candidate is a trust anchor the operator configured here, and the chain
+    below it was verified by OpenSSL; only which configured CA sits above
+    which is decided, as a path builder does before verifying."""
     chain = list(chain)
-    last = x509.load_der_x509_certificate(chain[-1])
-    while last.issuer != last.subject:
-        parent = next((c for c in ca_certs if c.subject == last.issuer and _issued_by(last, c)), None)
-        if parent is None or _der(parent) in chain:
+    last = der.certificate(chain[-1])
+    while not last.self_issued:
+        parent = next((c for c in ca_certs if _may_issue(c, last)), None)
+        if parent is None or parent.der in chain:
             break
-        chain.append(_der(parent))
+        chain.append(parent.der)
         last = parent
     return chain
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def authorize(params: TlsServerParams, chain: list[bytes]) -> tuple[str | None, str]:
@@ -252,9 +274,12 @@ def authorize(params: TlsServerParams, chain: list[bytes]) -> tuple[str | None, 
     return name, f"cert-to-name entry {entry.id} ({entry.map_type})"
 
 
-def _describe_cert(der: bytes) -> str:
-    cert = x509.load_der_x509_certificate(der)
-    return f"subject {cert.subject.rfc4514_string()!r}, {fingerprint(der)}"
+def _describe_cert(cert_der: bytes) -> str:
+    try:
+        subject = der.certificate(cert_der).subject.rfc4514()
+    except ValueError:
+        subject = "?"
+    return f"subject {subject!r}, {fingerprint(cert_der)}"
 
 
 class _Protocol(BridgeEnd, asyncio.Protocol):
@@ -280,6 +305,10 @@ class _Protocol(BridgeEnd, asyncio.Protocol):
                          activity=self._activity)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, ssl.SSLError):
+            # its errno is OpenSSL's error kind (1: SSL_ERROR_SSL), which call
+            # home would print as "Operation not permitted": say what it is
+            exc = ConnectionError(f"TLS error: {getattr(exc, 'reason', None) or exc.strerror or exc}")
         if exc is not None and self._activity is not None:
             self._activity.lost = exc
         super().connection_lost(exc)

@@ -1,0 +1,86 @@
+"""The running agent is lean: with SSH and TLS endpoints configured and
+managers served on both, its process never imports asyncssh or
+cryptography (issue 15). Provisioning and the tests still may."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from agent.callhome import build
+
+from .conftest import Listener
+
+#: runs ``dpu-agent`` in this interpreter and writes, as it exits, every
+#: module the process imported (sys.modules of the agent, not of the test)
+LAUNCH = """
+import atexit, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+from agent.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def _maps(pid: int) -> str:
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def test_running_agent_imports_neither_asyncssh_nor_cryptography(tmp_path, yang_dirs, harness):
+    ssh_lst, tls_lst = Listener(), Listener()
+    modules = tmp_path / "modules.txt"
+    try:
+        cfg = tmp_path / "initial.xml"
+        cfg.write_text(harness.config([
+            harness.client("ssh", [build.Endpoint("s", "127.0.0.1", ssh_lst.port)]),
+            harness.client("tls", [build.Endpoint("t", "127.0.0.1", tls_lst.port, transport="tls")], tls=harness.tls.server()),
+        ]))
+        env = dict(os.environ, DPU_AGENT_YANG_DIR=yang_dirs[0])
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH, str(modules), "run", "--state-dir", str(harness.state_dir), "--config", str(cfg)],
+            env=env, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            over_ssh = ssh_lst.accept(harness)
+            over_tls = tls_lst.accept_tls(harness.tls.context())
+            assert "<netconf-server" in over_ssh.get_config(source="running").data_xml
+            assert b"<netconf-server" in over_tls.get_config(source="running").data_xml
+            maps = _maps(proc.pid)
+            assert "libssh.so" in maps  # the SSH server really is libssh, in this process
+            assert "_rust.abi3.so" not in maps  # cryptography's extension
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        ssh_lst.close()
+        tls_lst.close()
+    imported = set(modules.read_text().split())
+    assert "agent.transport.ssh" in imported and "agent.transport.tls" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("asyncssh", "cryptography", "paramiko")}
+
+
+def test_generated_libssh_ffi_is_up_to_date(tmp_path):
+    """agent/transport/_libssh_cffi.py is what libssh_build.py makes of its CDEF."""
+    from agent.transport import libssh_build
+
+    fresh = tmp_path / "_libssh_cffi.py"
+    libssh_build.generate(fresh)
+    assert fresh.read_text() == libssh_build.TARGET.read_text(), "run: python -m agent.transport.libssh_build"
+
+
+def test_ssh_and_tls_implement_the_transport_contract():
+    import inspect
+
+    from agent.transport import base, ssh, tls
+
+    for module in (ssh, tls):
+        for name in ("params_from_config", "serve"):
+            mine = inspect.signature(getattr(module, name))
+            contract = inspect.signature(getattr(base.Transport, name))
+            assert list(mine.parameters) == [p for p in contract.parameters if p != "self"], (module.__name__, name)
+    assert issubclass(ssh.SshConnection, base.Connection) and issubclass(tls.TlsConnection, base.Connection)
