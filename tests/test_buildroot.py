@@ -83,11 +83,9 @@ OPTIONS_KEEPING_MODULES = re.compile(
 #: selections and what they pull in
 IMAGE_PACKAGES = {"libyang", "_libyang", "cffi", "_cffi_backend", "pycparser", "cbor2", "_cbor2"}
 #: agent modules that run on the build host only, never on the image:
-#: factory provisioning and the demo (asyncssh, cryptography)
-HOST_ONLY = ("agent.provision", "agent.demo", "agent.__main__")
-#: third-party packages the running agent imports until issue 15 (SSH over
-#: libssh) lands; the check lists who imports them and holds after that
-UNTIL_ISSUE_15 = {"asyncssh", "cryptography", "typing_extensions"}
+#: factory provisioning, the demo and the configuration builder they share
+#: (asyncssh, cryptography)
+HOST_ONLY = ("agent.provision", "agent.demo", "agent.__main__", "agent.callhome.build")
 
 
 def _digest(path: Path) -> str:
@@ -415,23 +413,18 @@ def test_the_agent_runs_on_the_stdlib_the_defconfig_leaves(configured, summary, 
     blocked = blocked_stdlib(c)
     assert {"_bz2", "_lzma", "_uuid"} <= blocked  # what every one of these defconfigs leaves out
     env = dict(os.environ, DPU_AGENT_YANG_DIR=yang_dirs[0])
-    loaded, r = run_blocked(blocked, IMAGE_PACKAGES | UNTIL_ISSUE_15,
-                            ["selftest", "--board", "sim", "--state-dir", str(tmp_path)], env)
+    # only the image's third-party packages: asyncssh and cryptography are not on it
+    loaded, r = run_blocked(blocked, IMAGE_PACKAGES, ["selftest", "--board", "sim", "--state-dir", str(tmp_path)], env)
     assert loaded["failed"] == {}, f"{release} {defconfig}: modules that do not import with {sorted(blocked)} left out"
     assert r.returncode == 0 and r.stdout.rstrip().endswith("selftest: ok"), r.stdout + r.stderr
-    # the image's third-party packages alone: the modules that still need asyncssh
-    strict, _ = run_blocked(blocked, IMAGE_PACKAGES, ["--version"], env)
-    pending = sorted(m for m, name in strict["failed"].items() if name.partition(".")[0] in UNTIL_ISSUE_15)
-    assert set(strict["failed"]) == set(pending), strict["failed"]
     summary[release, defconfig]["stdlib modules blocked"] = len(blocked)
     summary[release, defconfig]["selftest"] = "passed"
-    summary[release, defconfig]["modules needing asyncssh (issue 15)"] = len(pending)
 
 
 def test_the_selftest_fails_when_the_image_lacks_a_module_the_agent_needs(tmp_path, yang_dirs):
     """The check above can fail: pyexpat (BR2_PACKAGE_PYTHON3_PYEXPAT) left out."""
     env = dict(os.environ, DPU_AGENT_YANG_DIR=yang_dirs[0])
-    loaded, _ = run_blocked({"pyexpat", "zlib"}, IMAGE_PACKAGES | UNTIL_ISSUE_15, ["--version"], env)
+    loaded, _ = run_blocked({"pyexpat", "zlib"}, IMAGE_PACKAGES, ["--version"], env)
     assert loaded["failed"].get("agent.datastore.persist") == "zlib"
     assert "pyexpat" in loaded["failed"].values()
 
