@@ -217,3 +217,55 @@ def test_a_tls_error_is_not_described_as_an_errno():
     err.reason = "NO_RENEGOTIATION"
     proto.connection_lost(err)
     assert _describe(activity.lost) == "TLS error: NO_RENEGOTIATION"
+
+
+def _alert(lst, context: ssl.SSLContext) -> str:
+    """The reason the manager's ssl module gives for the agent's refusal."""
+    conn = lst.accept_raw()
+    conn.settimeout(20)
+    with conn:
+        try:
+            with context.wrap_socket(conn, server_hostname="127.0.0.1") as s:
+                # TLS 1.3: the client's handshake is over before the agent has
+                # checked its certificate; the verdict is the first record
+                s.recv(1)
+        except ssl.SSLError as exc:
+            return exc.reason
+    pytest.fail("the agent accepted the manager")
+
+
+@pytest.mark.parametrize("case", ["cipher", "tls1.1", "untrusted", "untrusted-tls1.2", "no-certificate", "no-certificate-tls1.2"])
+def test_a_refused_handshake_tells_the_manager_why(harness, case):
+    """RFC 8446 6.2: the fatal alert reaches the manager before the close, so
+    a misconfigured manager learns why it was refused, not just an EOF."""
+    t = harness.tls
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port)]))
+    if case == "cipher":  # CBC suites are not RFC 9325's
+        ctx = t.context(version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA")
+        expected, verdict = "SSLV3_ALERT_HANDSHAKE_FAILURE", "TLS handshake failed: NO_SHARED_CIPHER"
+    elif case == "tls1.1":
+        ctx = t.context(version=ssl.TLSVersion.TLSv1_1)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # or the client's OpenSSL refuses TLS 1.1 itself
+        expected, verdict = "TLSV1_ALERT_PROTOCOL_VERSION", "TLS handshake failed: UNSUPPORTED_PROTOCOL"
+    elif case.startswith("untrusted"):
+        stranger = pki.leaf("pma-x", pki.ca("someone else's CA"), dns=("pma-x.example.net",))
+        ctx = t.context(stranger, version=ssl.TLSVersion.TLSv1_2 if case.endswith("1.2") else None)
+        expected, verdict = "TLSV1_ALERT_UNKNOWN_CA", "client certificate rejected: unable to get local issuer certificate"
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(t.vendor_root_file)
+        if case.endswith("1.2"):
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            expected = "SSLV3_ALERT_HANDSHAKE_FAILURE"  # TLS 1.2 has no certificate_required
+        else:
+            expected = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        verdict = "TLS handshake failed: PEER_DID_NOT_RETURN_A_CERTIFICATE"
+    assert _alert(lst, ctx) == expected
+    state = harness.agent.callhome.states["nms"]
+    assert wait_for(lambda: state.attempts and state.attempts[-1].result == verdict), state.attempts
+    # and the agent goes on: the right manager gets in on the next attempt
+    m = lst.accept_tls(t.context())
+    assert "<remote-port>%d</remote-port>" % lst.port in m.get_config(source="running").data_xml.decode()
+    m.close_session()
