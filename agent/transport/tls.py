@@ -12,6 +12,9 @@ opened the TCP connection and is the TLS *server* on it.
 - The NETCONF username comes from cert-to-name (RFC 7589 S7); a certificate
   that no entry maps gets its connection closed before any NETCONF message.
 
+The records are pumped by :mod:`agent.transport.tlsio` (not asyncio's
+``ssl=``), so that a refused handshake sends its fatal alert before the close.
+
 There are no TLS keepalives: RFC 6520 heartbeats are gone from OpenSSL 3 and
 do not exist in TLS 1.3, so ``tls-server-keepalives`` is never advertised.
 Liveness is the kernel's (``tcp-client-parameters/keepalives``).

@@ -3,7 +3,8 @@
 
 Why not asyncio's own TLS (``connect_accepted_socket(ssl=...)``): when the
 handshake fails, asyncio closes the socket without sending what OpenSSL has
-already written into its outgoing buffer, which is the fatal alert (RFC 8446
+already written into its outgoing buffer (``SSLProtocol._on_handshake_complete``
+-> ``_fatal_error``, Python 3.11), which is the fatal alert (RFC 8446
 6.2) that tells the manager why it was refused: unknown CA, no certificate,
 no shared cipher, protocol version. The manager saw only an unexpected EOF.
 Here every byte OpenSSL writes is sent, and a failed handshake ends with the
