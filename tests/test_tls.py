@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import ssl
+import subprocess
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization as s
@@ -217,3 +221,162 @@ def test_a_tls_error_is_not_described_as_an_errno():
     err.reason = "NO_RENEGOTIATION"
     proto.connection_lost(err)
     assert _describe(activity.lost) == "TLS error: NO_RENEGOTIATION"
+
+
+def _alert(lst, context: ssl.SSLContext) -> str:
+    """The reason the manager's ssl module gives for the agent's refusal."""
+    conn = lst.accept_raw()
+    conn.settimeout(20)
+    with conn:
+        try:
+            with context.wrap_socket(conn, server_hostname="127.0.0.1") as sock:
+                # TLS 1.3: the client's handshake is over before the agent has
+                # checked its certificate; the verdict is the first record
+                sock.recv(1)
+        except ssl.SSLError as exc:
+            return exc.reason
+    pytest.fail("the agent accepted the manager")
+
+
+@pytest.mark.parametrize("case", ["cipher", "tls1.1", "untrusted", "untrusted-tls1.2", "no-certificate", "no-certificate-tls1.2"])
+def test_a_refused_handshake_tells_the_manager_why(harness, case):
+    """RFC 8446 6.2: the fatal alert reaches the manager before the close, so
+    a misconfigured manager learns why it was refused, not just an EOF."""
+    t = harness.tls
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port)]))
+    if case == "cipher":  # CBC suites are not RFC 9325's
+        ctx = t.context(version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA")
+        expected, verdict = "SSLV3_ALERT_HANDSHAKE_FAILURE", "TLS handshake failed: NO_SHARED_CIPHER"
+    elif case == "tls1.1":
+        ctx = t.context(version=ssl.TLSVersion.TLSv1_1)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # or the client's OpenSSL refuses TLS 1.1 itself
+        expected, verdict = "TLSV1_ALERT_PROTOCOL_VERSION", "TLS handshake failed: UNSUPPORTED_PROTOCOL"
+    elif case.startswith("untrusted"):
+        stranger = pki.leaf("pma-x", pki.ca("someone else's CA"), dns=("pma-x.example.net",))
+        ctx = t.context(stranger, version=ssl.TLSVersion.TLSv1_2 if case.endswith("1.2") else None)
+        expected, verdict = "TLSV1_ALERT_UNKNOWN_CA", "client certificate rejected: unable to get local issuer certificate"
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(t.vendor_root_file)
+        if case.endswith("1.2"):
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            expected = "SSLV3_ALERT_HANDSHAKE_FAILURE"  # TLS 1.2 has no certificate_required
+        else:
+            expected = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        verdict = "TLS handshake failed: PEER_DID_NOT_RETURN_A_CERTIFICATE"
+    assert _alert(lst, ctx) == expected
+    state = harness.agent.callhome.states["nms"]
+    assert wait_for(lambda: state.attempts and state.attempts[-1].result == verdict), state.attempts
+    # and the agent goes on: the right manager gets in on the next attempt
+    m = lst.accept_tls(t.context())
+    assert "<remote-port>%d</remote-port>" % lst.port in m.get_config(source="running").data_xml.decode()
+    m.close_session()
+
+
+HELLO = ('<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>'
+         "<capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>")
+
+
+def _raw_session(lst, context: ssl.SSLContext) -> ssl.SSLSocket:
+    """A TLS manager that speaks NETCONF 1.0 by hand: the agent's <hello> read, ours sent."""
+    conn = lst.accept_raw()
+    conn.settimeout(20)
+    sock = context.wrap_socket(conn, server_hostname="127.0.0.1", suppress_ragged_eofs=False)
+    got = b""
+    while b"]]>]]>" not in got:
+        got += sock.recv(65536)
+    sock.sendall(HELLO.encode())
+    return sock
+
+
+def test_the_agent_ends_the_session_with_close_notify(harness):
+    """RFC 8446 6.1: the manager tells an orderly end from a truncation."""
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port)]))
+    with _raw_session(lst, harness.tls.context()) as sock:
+        sock.sendall(b'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><close-session/></rpc>]]>]]>')
+        got = b""
+        while chunk := sock.recv(65536):  # SSLEOFError on a TCP close without close_notify
+            got += chunk
+        assert b"<ok/>" in got
+
+
+def test_a_manager_that_does_not_read_is_pushed_back(harness):
+    """The TCP send buffer's high-water mark reaches the session through the
+    TLS layer: live notifications the manager leaves unread end the session
+    at the limit, instead of piling up in the agent."""
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port)]))
+    sock = _raw_session(lst, harness.tls.context())
+    sock.sendall(b'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
+                 b'<create-subscription xmlns="urn:ietf:params:xml:ns:netconf:notification:1.0"/></rpc>]]>]]>')
+    got = b""
+    while b"]]>]]>" not in got:
+        got += sock.recv(65536)
+    assert b"<ok/>" in got
+    server = harness.agent.server
+    pad = "x" * 4000
+
+    def publish(k):
+        for i in range(k):
+            server.notifications.publish("dpu-agent", "interface-link-change",
+                                         '<interface-link-change xmlns="urn:dpu-agent:yang:dpu-agent">'
+                                         f"<name>eth{i}{pad}</name><oper-status>up</oper-status></interface-link-change>")
+
+    for _ in range(100):  # 40 MB at most, far beyond what the kernel buffers hold
+        harness.call(lambda: publish(100))
+        if not server.sessions:
+            break
+    assert not server.sessions
+    sock.close()
+
+
+def test_renegotiation_is_refused_and_logged_as_a_tls_error(harness):
+    """A TLS 1.2 manager asking to renegotiate (openssl s_client's "R") does
+    not get it (OP_NO_RENEGOTIATION); the agent logs the end as a TLS error."""
+    t = harness.tls
+    lst = harness.listener()
+    harness.start(harness.config([tls_client(harness, lst.port)]))
+    agent_side = lst.accept_raw()
+    # s_client only dials: relay the agent's call to it
+    relay = socket.create_server(("127.0.0.1", 0))
+    client = subprocess.Popen(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % relay.getsockname()[1], "-tls1_2",
+         "-cert", str(t.manager_cert), "-key", str(t.manager_key), "-CAfile", str(t.vendor_root_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        relay.settimeout(20)
+        client_side, _ = relay.accept()
+        for a, b in ((agent_side, client_side), (client_side, agent_side)):
+            threading.Thread(target=_copy, args=(a, b), daemon=True).start()
+        out = b""
+        while b"]]>]]>" not in out:  # the agent's <hello>: the session is up
+            out += client.stdout.read1(65536) or pytest.fail(out.decode(errors="replace"))
+        client.stdin.write(b"R\n")
+        client.stdin.flush()
+        state = harness.agent.callhome.states["nms"]
+        assert wait_for(lambda: state.last_error is not None)
+        # OpenSSL answers with a no_renegotiation warning, on which s_client
+        # gives up with a fatal alert of its own: the agent names it
+        assert state.last_error == "t: connection lost: TLS error: SSLV3_ALERT_HANDSHAKE_FAILURE"
+        assert not harness.agent.server.sessions
+    finally:
+        client.kill()
+        client.wait()
+        relay.close()
+
+
+def _copy(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass

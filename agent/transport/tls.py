@@ -12,6 +12,9 @@ opened the TCP connection and is the TLS *server* on it.
 - The NETCONF username comes from cert-to-name (RFC 7589 S7); a certificate
   that no entry maps gets its connection closed before any NETCONF message.
 
+The records are pumped by :mod:`agent.transport.tlsio` (not asyncio's
+``ssl=``), so that a refused handshake sends its fatal alert before the close.
+
 There are no TLS keepalives: RFC 6520 heartbeats are gone from OpenSSL 3 and
 do not exist in TLS 1.3, so ``tls-server-keepalives`` is never advertised.
 Liveness is the kernel's (``tcp-client-parameters/keepalives``).
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..server import NetconfServer
-from . import der, keys
+from . import der, keys, tlsio
 from .cert_to_name import CertToName, CertToNameError, fingerprint, map_certificate, parse_fingerprint
 from .keys import KeyMaterialError
 from .stream import Activity, BridgeEnd, SessionBridge
@@ -293,7 +296,7 @@ class _Protocol(BridgeEnd, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Called once the handshake (and OpenSSL's verification) is done,
         # before any application data: decide who this is, or close.
-        assert isinstance(transport, asyncio.Transport)
+        assert isinstance(transport, tlsio.TlsTransport)
         chain = verified_chain(transport.get_extra_info("ssl_object"))
         username, why = authorize(self._params, chain)
         if username is None:
@@ -357,17 +360,11 @@ async def serve(
         peer = "%s:%s" % sock.getpeername()[:2]
     except OSError:
         peer = "?"
-    loop = asyncio.get_running_loop()
     protocol = _Protocol(server, params, peer, activity)
     try:
-        await loop.connect_accepted_socket(
-            lambda: protocol,
-            sock=sock,
-            ssl=params.context,
-            ssl_handshake_timeout=login_timeout,
-            ssl_shutdown_timeout=SHUTDOWN_TIMEOUT,
-        )
-    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+        await tlsio.accept(sock, params.context, protocol, handshake_timeout=login_timeout,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError; its alert has gone out
         why = _handshake_failure(exc, login_timeout)
         log.warning("TLS call home to %s refused: %s", peer, why)
         raise TlsRejected(why) from None
