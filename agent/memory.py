@@ -76,8 +76,18 @@ def settle(nbytes: int) -> None:
     work: a global count would let a small request that ends while a large
     one runs take the trim the large one needs when it ends.)"""
     if nbytes >= TRIM_AFTER:
-        # A full collection also empties the interpreter's free lists
-        # (tuples, dicts, ...), whose scattered blocks would keep whole
-        # 1 MiB arenas of Python's allocator from going back.
-        gc.collect()
-        trim()
+        release()
+
+
+def release() -> None:
+    """Give back everything freed: after large work, and when a call-home
+    connection has ended (its SSH/TLS state, buffers and session objects
+    freed in between the allocations that live on). Without it the
+    allocator keeps those holes resident: the soak's anonymous memory rose
+    ~20 kB per 1000 operations while live memory (Python objects, malloc's
+    blocks in use) stayed flat."""
+    # A full collection also empties the interpreter's free lists
+    # (tuples, dicts, ...), whose scattered blocks would keep whole
+    # 1 MiB arenas of Python's allocator from going back.
+    gc.collect()
+    trim()

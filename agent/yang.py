@@ -530,17 +530,15 @@ class Schema:
     def notification_xml(self, json_text: str) -> tuple[str, str, str]:
         """A notification given as RFC 7951 JSON, validated, as
         (module, name, XML of its top element)."""
-        from libyang.util import DataType
-
-        try:
-            op = self._ctx.parse_op_mem("json", json_text, DataType.NOTIF_YANG)
-        except libyang.LibyangError:
-            raise YangError(_drain(self, None)) from None
-        root = op.cdata
+        # Our own _parse_op, not the bindings' Context.parse_op: that one never
+        # frees its struct ly_in, a C leak of one per notification (a
+        # config-change per edit, a session start and end per session).
+        tree, op = self._parse_op(json_text.encode(), lib.LYD_JSON, lib.LYD_TYPE_NOTIF_YANG, ffi.NULL)
+        root = op if tree == ffi.NULL else tree
         while root.parent != ffi.NULL:
             root = ffi.cast("struct lyd_node *", root.parent)
         try:
-            module, name = _s(op.cdata.schema.module.name), _s(op.cdata.schema.name)
+            module, name = _s(op.schema.module.name), _s(op.schema.name)
             return module, name, Tree(self, root)._print(lib.LYD_XML, 0)
         finally:
             lib.lyd_free_all(root)

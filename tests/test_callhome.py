@@ -487,3 +487,22 @@ def test_last_connected_survives_a_restart(harness):
     m = lst.accept(harness)
     assert [a.endpoint for a in harness.agent.callhome.states["nms"].attempts] == ["live"]
     m.close_session()
+
+
+def test_an_ended_connection_gives_its_memory_back(harness, monkeypatch):
+    """What a call-home connection held is freed in between allocations that
+    live on; the allocator keeps those holes unless told (agent/memory.py):
+    released once the connection is over, not only after large work."""
+    from agent import memory
+
+    released = []
+    monkeypatch.setattr(memory, "release", lambda: released.append(time.monotonic()))
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
+    m = lst.accept(harness)
+    m.get_config(source="running")
+    assert released == []  # small work: nothing to give back yet
+    m.close_session()
+    assert wait_for(lambda: len(released) == 1)
+    lst.accept(harness).close_session()  # the next call home, ended too
+    assert wait_for(lambda: len(released) == 2)

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import notify
+from .. import memory, notify
 from ..state import when
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
@@ -449,6 +449,7 @@ class CallHomeManager:
             state.sock = None
             state.conn = None
             state.interface = None
+            memory.release()  # what the connection held goes back (agent/memory.py)
         return idled_out or activity.closed_by_manager
 
     async def _wait_or_idle(self, conn, activity: Activity, idle_timeout: int) -> bool:
