@@ -64,6 +64,8 @@ def test_running_agent_imports_neither_asyncssh_nor_cryptography(tmp_path, yang_
     assert not {m for m in imported if m.split(".")[0] in ("asyncssh", "cryptography", "paramiko")}
     # C declarations are parsed ahead of time (the *_build.py modules), not at start-up
     assert not {m for m in imported if m.split(".")[0] in ("pycparser", "cffi")}
+    # plugin discovery reads entry_points.txt itself (agent/plugins/entrypoints.py)
+    assert "importlib.metadata" not in imported and "email" not in imported
 
 
 def test_generated_libssh_ffi_is_up_to_date(tmp_path):
