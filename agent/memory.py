@@ -31,14 +31,12 @@ log = logging.getLogger(__name__)
 _M_ARENA_MAX = -8
 
 
-def _glibc(name: str, decl: str):
+def _glibc(name: str):
     """A function of glibc's malloc, or None where the C library has no such thing."""
     try:
-        import cffi
-    except ImportError:
+        from agent._malloc_cffi import ffi  # declarations parsed ahead: agent/memory_build.py
+    except ImportError:  # no cffi backend
         return None
-    ffi = cffi.FFI()
-    ffi.cdef(decl)
     try:
         libc = ffi.dlopen(None)  # the C library the process runs on
         return getattr(libc, name)
@@ -46,8 +44,8 @@ def _glibc(name: str, decl: str):
         return None
 
 
-_malloc_trim = _glibc("malloc_trim", "int malloc_trim(size_t pad);")
-_mallopt = _glibc("mallopt", "int mallopt(int param, int value);")
+_malloc_trim = _glibc("malloc_trim")
+_mallopt = _glibc("mallopt")
 
 
 def limit_arenas() -> None:

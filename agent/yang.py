@@ -221,7 +221,7 @@ def _leaf_type(ctype) -> LeafType:
 class SchemaNode:
     """A compiled schema node of a data node (never choice or case)."""
 
-    __slots__ = ("cdata", "kind", "name", "module", "_keys")
+    __slots__ = ("cdata", "kind", "name", "module", "_keys", "_prefixed", "_empty")
 
     def __init__(self, cdata) -> None:
         self.cdata = cdata
@@ -229,6 +229,10 @@ class SchemaNode:
         self.name = _s(cdata.name)
         self.module = _s(cdata.module.name)
         self._keys: tuple[str, ...] | None = None
+        # answers about the compiled schema, which never changes: remembered
+        # (Schema hands out the same SchemaNode for every lookup)
+        self._prefixed: tuple[object, bool] | None = None  # (xpath plugin asked with, answer)
+        self._empty: bool | None = None
 
     @property
     def key(self) -> int:
@@ -277,6 +281,14 @@ class SchemaNode:
         identityref, instance-identifier (or a union holding one), and
         XPath strings (typedef yang:xpath1.0, recognised by libyang's plugin
         for it, ``xpath_plugin``)."""
+        cached = self._prefixed
+        if cached is not None and cached[0] is xpath_plugin:
+            return cached[1]
+        answer = self._value_has_prefixes(xpath_plugin)
+        self._prefixed = (xpath_plugin, answer)
+        return answer
+
+    def _value_has_prefixes(self, xpath_plugin) -> bool:
         if self.kind not in (Kind.LEAF, Kind.LEAFLIST):
             return False
         ctype = ffi.cast("struct lysc_node_leaf *", self.cdata).type
@@ -286,9 +298,10 @@ class SchemaNode:
 
     @property
     def is_empty_type(self) -> bool:
-        if self.kind != Kind.LEAF:
-            return False
-        return ffi.cast("struct lysc_node_leaf *", self.cdata).type.basetype == lib.LY_TYPE_EMPTY
+        if self._empty is None:
+            self._empty = self.kind == Kind.LEAF and (
+                ffi.cast("struct lysc_node_leaf *", self.cdata).type.basetype == lib.LY_TYPE_EMPTY)
+        return self._empty
 
     @property
     def leaf_type(self) -> LeafType:
@@ -345,6 +358,10 @@ class Schema:
             self._module_to_ns[_s(mod.name)] = _s(mod.ns)
         self._secrets: list[str] | None = None
         self._prefixes: dict[str, set[str]] | None = None
+        #: (parent cdata or None, namespace, name) -> node: every edit looks
+        #: up the same few nodes, and the module set is fixed from here on.
+        #: Only nodes that exist: the names come from managers.
+        self._nodes: dict[tuple, SchemaNode] = {}
         self._content_id: str | None = None
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
@@ -416,6 +433,14 @@ class Schema:
     # -- schema lookup --
 
     def top_node(self, ns: str, name: str) -> SchemaNode | None:
+        found = self._nodes.get((None, ns, name))
+        if found is None:
+            found = self._top_node(ns, name)
+            if found is not None:
+                self._nodes[(None, ns, name)] = found
+        return found
+
+    def _top_node(self, ns: str, name: str) -> SchemaNode | None:
         module = self.module_for_namespace(ns)
         if module is None:
             return None
@@ -436,6 +461,14 @@ class Schema:
         return SchemaNode(node)
 
     def child_node(self, parent: SchemaNode, ns: str, name: str) -> SchemaNode | None:
+        found = self._nodes.get((parent.cdata, ns, name))
+        if found is None:
+            found = self._child_node(parent, ns, name)
+            if found is not None:
+                self._nodes[(parent.cdata, ns, name)] = found
+        return found
+
+    def _child_node(self, parent: SchemaNode, ns: str, name: str) -> SchemaNode | None:
         module = self.module_for_namespace(ns)
         if module is None:
             return None

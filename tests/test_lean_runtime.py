@@ -62,6 +62,10 @@ def test_running_agent_imports_neither_asyncssh_nor_cryptography(tmp_path, yang_
     imported = set(modules.read_text().split())
     assert "agent.transport.ssh" in imported and "agent.transport.tls" in imported
     assert not {m for m in imported if m.split(".")[0] in ("asyncssh", "cryptography", "paramiko")}
+    # C declarations are parsed ahead of time (the *_build.py modules), not at start-up
+    assert not {m for m in imported if m.split(".")[0] in ("pycparser", "cffi")}
+    # plugin discovery reads entry_points.txt itself (agent/plugins/entrypoints.py)
+    assert "importlib.metadata" not in imported and "email" not in imported
 
 
 def test_generated_libssh_ffi_is_up_to_date(tmp_path):
@@ -71,6 +75,15 @@ def test_generated_libssh_ffi_is_up_to_date(tmp_path):
     fresh = tmp_path / "_libssh_cffi.py"
     libssh_build.generate(fresh)
     assert fresh.read_text() == libssh_build.TARGET.read_text(), "run: python -m agent.transport.libssh_build"
+
+
+def test_generated_malloc_ffi_is_up_to_date(tmp_path):
+    """agent/_malloc_cffi.py is what memory_build.py makes of its CDEF."""
+    from agent import memory_build
+
+    fresh = tmp_path / "_malloc_cffi.py"
+    memory_build.generate(fresh)
+    assert fresh.read_text() == memory_build.TARGET.read_text(), "run: python -m agent.memory_build"
 
 
 def test_ssh_and_tls_implement_the_transport_contract():

@@ -180,3 +180,34 @@ def test_plugins_named_in_a_settings_file(tmp_path, yang_dirs, harness):
 
     (plugin,) = load(list(values["plugins"]), discover=False)
     assert isinstance(plugin, GfastSimPlugin)
+
+
+def test_plugins_discovered_by_entry_point_as_importlib_metadata_finds_them(tmp_path, monkeypatch):
+    """agent/plugins/entrypoints.py (the running agent does without
+    importlib.metadata) finds what importlib.metadata finds: the group of an
+    installed distribution's entry_points.txt, the first of two
+    distributions of one name on sys.path, .dist-info and .egg-info."""
+    import importlib.metadata
+
+    from agent.plugins import ENTRY_POINT_GROUP, entrypoints
+    from agent.plugins.host import load
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for where, dist, value in [
+        (first, "lab_plugin-1.0.dist-info", "agent.plugins.gfast_sim:GfastSimPlugin"),
+        (second, "Lab.Plugin-2.0.dist-info", "nowhere:nothing"),  # the same name, later: hidden
+        (second, "other_plugin.egg-info", "agent.plugins.gfast_sim : GfastSimPlugin [extra]"),
+    ]:
+        (where / dist).mkdir(parents=True)
+        (where / dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist.split('-')[0].split('.egg')[0]}\n")
+        (where / dist / "entry_points.txt").write_text(
+            f"[console_scripts]\nx = y:z\n\n[{ENTRY_POINT_GROUP}]\n{dist[:5]} = {value}\n")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+
+    ours = sorted((e.name, e.value) for e in entrypoints.entry_points(ENTRY_POINT_GROUP))
+    theirs = sorted((e.name, e.value) for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    assert ours == theirs == [("lab_p", "agent.plugins.gfast_sim:GfastSimPlugin"),
+                              ("other", "agent.plugins.gfast_sim : GfastSimPlugin [extra]")]
+    plugins = load([], discover=True)
+    assert [type(p) for p in plugins] == [GfastSimPlugin, GfastSimPlugin]

@@ -42,10 +42,20 @@ class ClientConfig:
     max_attempts: int
 
 
+#: the call-home subtree last read, and what it gave: most changes of
+#: running leave it as it was (NACM, keystore, board settings), and reading
+#: it into values costs more than printing it to compare
+_last: tuple[str, dict[str, ClientConfig]] | None = None
+
+
 def read_clients(tree: Tree) -> dict[str, ClientConfig]:
-    data = json.loads(tree.subtree_json(f"/{NCS}", "report-all"))
-    clients = data.get(NCS, {}).get("call-home", {}).get("netconf-client", [])
-    return {c["name"]: _client(c) for c in clients}
+    global _last
+    text = tree.subtree_json(f"/{NCS}", "report-all")
+    if _last is None or _last[0] != text:
+        data = json.loads(text)
+        clients = data.get(NCS, {}).get("call-home", {}).get("netconf-client", [])
+        _last = (text, {c["name"]: _client(c) for c in clients})
+    return dict(_last[1])  # the values are frozen; the dict is the caller's
 
 
 def _client(c: dict) -> ClientConfig:

@@ -8,11 +8,10 @@ import importlib
 import json
 import logging
 import re
-from importlib import metadata
 
 from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
 from ..yang import Schema, Tree, YangError
-from . import ENTRY_POINT_GROUP, ActionCall, Change, Edit, Plugin, PluginContext
+from . import ENTRY_POINT_GROUP, ActionCall, Change, Edit, Plugin, PluginContext, entrypoints
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def load(specs: list[str], discover: bool = True) -> list[Plugin]:
     The attribute may be a Plugin instance, a Plugin subclass or a factory."""
     found: list[tuple[str, object]] = []
     if discover:
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entrypoints.entry_points(ENTRY_POINT_GROUP):
             found.append((f"entry point {ep.name}", ep))
     for spec in specs:
         found.append((spec, spec))
