@@ -162,11 +162,13 @@ class Agent:
             self.server.nacm.update(new)
             self.callhome.apply(new)
         events = self.server.notifications
-        # logged for replay even when no one listens (a tree walk per change)
-        edits = [(*self.schema.xml_path(path), op) for path, op in old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)]
+        # logged for replay even when no one listens (a tree walk per change).
+        # A change of a large tree is reported without its edit list (RFC 6470
+        # allows it): its diff would cost seconds and megabytes on the loop
+        # and leave the heap fragmented after a 100 000-entry edit.
+        edits = [] if self.datastore.large_change else [
+            (*self.schema.xml_path(path), op) for path, op in old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)]
         events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
-        if self.datastore.large:
-            memory.trim()  # the diff of a large datastore freed megabytes on this thread
 
     def _confirm_event(self, event: str, by, timeout: int | None) -> None:
         self.server.notifications.publish("ietf-netconf-notifications", "netconf-confirmed-commit",

@@ -109,6 +109,7 @@ class Datastore:
         self.broken: str | None = None
         #: the last validation took long: do the work of this datastore off the event loop
         self.large = False
+        self.large_change = False
         self.pending: PendingConfirm | None = None
         self._tasks: set[asyncio.Task] = set()
         #: runs before running changes, may refuse by raising (the plugins' transaction)
@@ -197,6 +198,8 @@ class Datastore:
                     self._candidate.free()
                 self._candidate = new
                 return
+            #: the change involved a large tree, before or after (listeners skip detail)
+            self.large_change = offload or self.large
             if offload or self.large:
                 # off the event loop: libyang releases the GIL, so a large
                 # configuration validates while other sessions are served
@@ -224,6 +227,7 @@ class Datastore:
             self.broken = f"change of {name} failed: {exc!r}"
             log.exception("change of %s failed unexpectedly", name)
             raise
+        self.large_change = self.large_change or self.large
         if name == STARTUP:
             old, self.startup = self.startup, new
         else:
