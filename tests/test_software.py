@@ -174,7 +174,9 @@ def events(m, count: int, timeout: float = 20) -> list[tuple[str, str]]:
         found = re.search(r"<(revision-[a-z]+|download-revision-[a-z]+|[a-z]+-failed)[ >/]", xml)
         if found is None:
             continue
-        tag = re.search(r"<tag[^>]*>[^:<]*:([^<]+)</tag>", xml)
+        # an identityref: prefixed, or (libyang 3, identity of the node's own
+        # module) resolved through the default namespace
+        tag = re.search(r"<tag[^>]*>(?:[^:<]*:)?([^<]+)</tag>", xml)
         out.append((found.group(1), tag.group(1) if tag else ""))
     return out
 
