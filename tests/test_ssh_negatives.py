@@ -194,3 +194,35 @@ def test_global_request_flood_does_not_stall_other_managers(harness):
         calm.close_session()
     finally:
         flooder.close()
+
+
+def test_a_manager_that_resets_right_after_close_session_is_called_again(harness):
+    """The manager sends <close-session> and resets the TCP connection without
+    waiting for the reply. The agent's exit-status, EOF and channel close then
+    meet a dead socket, and libssh closes its descriptor on that write error:
+    the end must still reach call home, which dials again (it once did not,
+    and a box in the field would have stopped calling home)."""
+    import socket
+    import struct
+
+    lst = _start(harness)
+    close = (b'<?xml version="1.0" encoding="UTF-8"?><rpc message-id="1" '
+             b'xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><close-session/></rpc>]]>]]>')
+    for _ in range(8):
+        t = _connect(harness, lst)
+        ch = _netconf(t)
+        ch.sendall(HELLO + close)
+        reply = b""
+        while b"<ok/>" not in reply:
+            chunk = ch.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        sock = t.sock
+        # RST instead of FIN: the agent's next writes fail at once
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+        t.close()
+    t = _connect(harness, lst)
+    _netconf(t)
+    t.close()

@@ -291,9 +291,14 @@ class Connection:
         self.ended = False
         self.kex_done = False
         self._loop = asyncio.get_running_loop()
-        # libssh closes the fd it was given: it gets its own
+        # libssh closes the fd it was given, whenever it meets a socket error
+        # (a write to a peer that has gone, say): it gets a copy of its own,
+        # and the loop watches another that only this object closes, so a
+        # number libssh freed (and the kernel may hand out again) is never
+        # registered with the selector.
         self._fd = os.dup(fd)
         os.set_blocking(self._fd, False)
+        self._watch = os.dup(fd)
         self._channels: list[Channel] = []
         self._handle = ffi.new_handle(self)
         self._bind = L.ssh_bind_new()
@@ -366,9 +371,9 @@ class Connection:
             return
         self._reading = on
         if on:
-            self._loop.add_reader(self._fd, self._turn)
+            self._loop.add_reader(self._watch, self._turn)
         else:
-            self._loop.remove_reader(self._fd)
+            self._loop.remove_reader(self._watch)
 
     def _turn(self) -> None:
         if self.ended:
@@ -407,17 +412,28 @@ class Connection:
         read nothing new meanwhile."""
         if self.ended:
             return
+        if lib().ssh_get_status(self._session) & (SSH_CLOSED | SSH_CLOSED_ERROR):
+            # a write failed and libssh closed its socket: nothing will ever
+            # be readable again, so the end is noticed here or never (and a
+            # call home that never learns its connection ended never dials again)
+            self._loop.call_soon(self._closed_by_libssh)
+            return
         pending = bool(lib().ssh_get_poll_flags(self._session) & SSH_WRITE_PENDING)
         if pending != self._writing:
             self._writing = pending
             if pending:
-                self._loop.add_writer(self._fd, self._turn)
+                self._loop.add_writer(self._watch, self._turn)
             else:
-                self._loop.remove_writer(self._fd)
+                self._loop.remove_writer(self._watch)
             for ch in self._channels:
                 if ch.handler is not None:
                     ch.handler.writable(not pending and not ch._outbox)
         self._set_reading(not pending)
+
+    def _closed_by_libssh(self) -> None:
+        if not self.ended:
+            error = self.error() or "connection closed"
+            self._end(error, orderly=self._orderly(error))
 
     def _open_channel(self):
         chan = lib().ssh_channel_new(self._session)
@@ -483,9 +499,9 @@ class Connection:
                 handler.closed()
         self.ended = True
         if self._reading:
-            self._loop.remove_reader(self._fd)
+            self._loop.remove_reader(self._watch)
         if self._writing:
-            self._loop.remove_writer(self._fd)
+            self._loop.remove_writer(self._watch)
         self._reading = self._writing = False
         self._free()
         self.handler.ended(None if orderly else error or "connection lost")
@@ -501,6 +517,9 @@ class Connection:
             self._session = None
         else:
             os.close(self._fd)
+        if self._watch >= 0:
+            os.close(self._watch)
+            self._watch = -1
         if self._bind is not None:
             L.ssh_bind_free(self._bind)
             self._bind = None
