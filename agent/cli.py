@@ -260,8 +260,7 @@ def _show_config(args, yang_dirs) -> int:
         raise CliError(f"{state_dir}: no stored configuration")
     if loaded.problem:
         print(f"dpu-agent: warning: {loaded.problem}; showing the previous configuration", file=sys.stderr)
-    tree = loaded.tree
-    try:
+    with loaded.tree as tree:
         tree.remove_paths(schema.secret_paths())
         if args.format == "xml":
             print(tree.to_xml())
@@ -271,8 +270,6 @@ def _show_config(args, yang_dirs) -> int:
             path = store.path if loaded.source == "current" else store.previous_path
             print(f"/ {path}: format {loaded.format}, SID set {store.sids.digest.hex()}; private keys left out /")
             print(diagnostic(encode_tree(tree, store.sids), store.sids))
-    finally:
-        tree.free()
     return 0
 
 

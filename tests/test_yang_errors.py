@@ -1,5 +1,5 @@
 """libyang's errors mapped to NETCONF error-tag and error-app-tag: one test a
-row of agent/yang.py's tables (_APPTAG_TAGS, _MESSAGE_TAGS) and of its
+row of agent/yang/errors.py's tables (_APPTAG_TAGS, _MESSAGE_TAGS) and of its
 fallbacks, each on a real libyang error, so that a libyang release that
 changes a code, an app-tag or a message fails here and not in the field.
 Runs on both binding generations (`make test` and `make test-libyang3`)."""

@@ -10,6 +10,7 @@ import libyang.util
 import pytest
 
 import agent.yang
+import agent.yang.schema
 
 
 class _Counting:
@@ -34,8 +35,8 @@ class _Counting:
 @pytest.fixture
 def ly_in_calls(monkeypatch):
     """ly_in_new_memory / ly_in_free calls, by the agent and by the bindings."""
-    counting = _Counting(agent.yang.lib, ("ly_in_new_memory", "ly_in_free"))
-    monkeypatch.setattr(agent.yang, "lib", counting)
+    counting = _Counting(agent.yang.schema.lib, ("ly_in_new_memory", "ly_in_free"))
+    monkeypatch.setattr(agent.yang.schema, "lib", counting)  # where _parse_op calls it
     monkeypatch.setattr(libyang.util, "lib", counting)
     return counting.calls
 

@@ -204,11 +204,8 @@ class PluginHost:
 
 
 def _json(tree: Tree, subtrees: tuple[str, ...]) -> dict:
-    selected = tree.select(list(subtrees))
-    try:
+    with tree.select(list(subtrees)) as selected:
         return json.loads(selected.to_json("report-all"))
-    finally:
-        selected.free()
 
 
 def _merge(into: dict, data: dict) -> None:

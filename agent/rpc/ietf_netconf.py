@@ -55,11 +55,8 @@ def _with_defaults(op: Element) -> str:
 def _render(ctx: RpcContext, tree: Tree, mode: str, xpaths: list[str] | None) -> str:
     """``tree`` (consumed) as the user may read it, filtered, printed as XML.
     It touches only ``tree``, a copy: it may run in a worker thread."""
-    out = readable(ctx.server.schema, ctx.server.nacm, ctx.session.username, tree, xpaths)
-    try:
+    with readable(ctx.server.schema, ctx.server.nacm, ctx.session.username, tree, xpaths) as out:
         return out.to_xml(mode)
-    finally:
-        out.free()
 
 
 @handler(NS_BASE, "get-config")
@@ -178,10 +175,8 @@ async def validate(ctx: RpcContext, op: Element) -> None:
         tree = ctx.server.datastore.get(source).duplicate()
     else:
         tree = await ctx.offload(_config_tree, ctx, source)
-    try:
+    with tree:
         await ctx.offload(ctx.server.datastore.validate, tree)
-    finally:
-        tree.free()
     return None
 
 

@@ -133,8 +133,7 @@ async def get_data(ctx: RpcContext, op: Element) -> str:
         tree.merge(await server.state(None if op.find("xpath-filter", NS_NMDA) is not None else xpaths))
     else:
         tree = server.datastore.get(name).duplicate()
-    out = readable(server.schema, server.nacm, ctx.session.username, tree, xpaths)
-    try:
+    with readable(server.schema, server.nacm, ctx.session.username, tree, xpaths) as out:
         if config is not None:
             out.prune(lambda node: Tree.schema_of(node).config == config)
         if origin_keep is not None:
@@ -144,8 +143,6 @@ async def get_data(ctx: RpcContext, op: Element) -> str:
         if with_origin:
             out.annotate_origin()
         return f'<data xmlns="{NS_NMDA}">{out.to_xml(mode)}</data>'
-    finally:
-        out.free()
 
 
 @handler(NS_NMDA, "edit-data")
