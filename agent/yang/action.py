@@ -6,7 +6,7 @@ import json
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .bindings import CData, _array, _s, ffi, lib
+from .bindings import CData, _array, _s, _str, ffi, lib
 from .errors import _drain
 from .nodes import SchemaNode
 from .tree import Tree
@@ -19,12 +19,12 @@ class Action:
     """A parsed action invocation: the action node with its parents and input.
     Owned by this object: call :meth:`free`, or use it with ``with``."""
 
-    def __init__(self, schema: Schema, tree, node) -> None:
+    def __init__(self, schema: Schema, tree: CData, node: CData) -> None:
         self.schema = schema
         self._tree = Tree(schema, tree)
         self.node = node
-        self.module = _s(node.schema.module.name)
-        self.name = _s(node.schema.name)
+        self.module = _str(node.schema.module.name)
+        self.name = _str(node.schema.name)
         #: the action instance's data path, libyang JSON form
         self.path = self._tree.path_of(node)
 
@@ -39,7 +39,7 @@ class Action:
         for n in Tree.lineage(self.node)[:-1]:
             if n.schema.nodetype == lib.LYS_LIST:
                 sn = SchemaNode(n.schema)
-                out[sn.name] = {k: self._tree.value_of(self._tree.find_child(n, k)) for k in sn.keys}
+                out[sn.name] = {k: self._tree.value_of(self._tree.find_child(n, k)) or "" for k in sn.keys}
         return out
 
     def instance_parent(self) -> str | None:
@@ -85,7 +85,7 @@ class Action:
                     operational.create(path)  # the "dummy node" of RFC 7950 7.21.5
                 ctx_node = operational.find(path, include_defaults=True)
                 for when in _array(whens):
-                    expr = self.schema._json_xpath(_s(lib.lyxp_get_expr(when.cond)), _s(n.schema.module.name))
+                    expr = self.schema._json_xpath(_str(lib.lyxp_get_expr(when.cond)), _str(n.schema.module.name))
                     if expr is None:
                         continue  # not decidable here: the plugin checks
                     result = ffi.new("ly_bool *")
@@ -101,12 +101,12 @@ class Action:
                         operational.delete(node)
         return None
 
-    def input(self) -> dict:
+    def input(self) -> dict[str, Any]:
         """The input as RFC 7951 JSON, members named as below the action."""
         text = self._tree._print(lib.LYD_JSON, 0, self.node)
         return next(iter(json.loads(text).values()), None) or {}
 
-    def reply_xml(self, output: dict | None, operational: Tree | None = None) -> str | None:
+    def reply_xml(self, output: dict[str, Any] | None, operational: Tree | None = None) -> str | None:
         """The output (RFC 7951 JSON members below the action) validated, as
         the XML that goes into <rpc-reply>; None when there is no output."""
         if not output:

@@ -15,7 +15,7 @@ import re
 from typing import Any, Iterator
 
 import libyang
-from _libyang import ffi, lib
+from _libyang import ffi, lib  # type: ignore[import-not-found]  # cffi module, no stubs
 
 from .issue import Issue, YangError
 
@@ -26,7 +26,12 @@ __all__ = ["CData", "LIBYANG3", "ffi", "lib", "libyang"]
 
 
 def _s(c: CData) -> str | None:
-    return ffi.string(c).decode() if c != ffi.NULL else None
+    return str(ffi.string(c).decode()) if c != ffi.NULL else None
+
+
+def _str(c: CData) -> str:
+    """A string libyang always sets (names, namespaces)."""
+    return str(ffi.string(c).decode())
 
 
 def _array(cdata: CData) -> Iterator[CData]:
@@ -55,7 +60,7 @@ else:
 _LOC = re.compile(r'^(Data|Schema) location "(.*)"(?:, line number \d+)?\.?$')
 
 
-def _err_location(err) -> tuple[str | None, str | None]:
+def _err_location(err: CData) -> tuple[str | None, str | None]:
     """(data path, schema path) of a stored libyang error; either may be None."""
     if LIBYANG3:
         return _s(err.data_path), (_s(err.schema_path) if err.data_path == ffi.NULL else None)
@@ -65,7 +70,7 @@ def _err_location(err) -> tuple[str | None, str | None]:
     return (m.group(2), None) if m.group(1) == "Data" else (None, m.group(2))
 
 
-def _new_context(search_dirs: list[str]):
+def _new_context(search_dirs: list[str]) -> CData:
     """A libyang context that implements ietf-yang-library, freed with its
     last reference. python-libyang 3's Context leaves that module out unless
     it is given a yang-library file, so the context is made here, the same
@@ -83,14 +88,14 @@ def _new_context(search_dirs: list[str]):
 #: top-level nodes libyang 3 adds to modules it loads, absent from their
 #: YANG text (ietf-netconf:rpc-error, for parsing <rpc-reply> errors): not
 #: the agent's data, so neither addressable in an edit nor given a SID
-_LIBYANG_ADDED = {("ietf-netconf", "rpc-error")} if LIBYANG3 else set()
+_LIBYANG_ADDED: set[tuple[str | None, str | None]] = {("ietf-netconf", "rpc-error")} if LIBYANG3 else set()
 
 
-def _added_by_libyang(node) -> bool:
+def _added_by_libyang(node: CData) -> bool:
     return (_s(node.module.name), _s(node.name)) in _LIBYANG_ADDED
 
 
-def _union_member_type(ctx, node):
+def _union_member_type(ctx: CData, node: CData) -> CData:
     """The member type a union leaf's value matched (NULL if unknown).
     libyang 3 keeps it in the stored value; python-libyang 2 does not declare
     the stored union value, so libyang 2 validates the value again."""

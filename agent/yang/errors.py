@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .bindings import LIBYANG3, CData, _err_location, _s, ffi, lib
+from .bindings import LIBYANG3, CData, _err_location, _s, _str, ffi, lib
 from .issue import Issue
 from .nodes import _schema_data_path
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .tree import Tree
 
 
-def _drain_text(ctx_cdata) -> str:
+def _drain_text(ctx_cdata: CData) -> str:
     msgs = []
     err = lib.ly_err_first(ctx_cdata)
     while err != ffi.NULL:
@@ -121,7 +121,7 @@ def _instance_for_missing(schema: Schema, tree: Tree, schema_path: str) -> str |
     parent = node.parent
     while parent != ffi.NULL and parent.nodetype in (lib.LYS_CHOICE, lib.LYS_CASE):
         parent = parent.parent
-    name = _s(node.name)
+    name = _str(node.name)
     if parent == ffi.NULL:
         return _schema_data_path(node)
     for inst in tree.xpath(_schema_data_path(parent)):
@@ -130,10 +130,10 @@ def _instance_for_missing(schema: Schema, tree: Tree, schema_path: str) -> str |
     return None
 
 
-def _find_schema_with_choices(schema: Schema, schema_path: str):
+def _find_schema_with_choices(schema: Schema, schema_path: str) -> CData | None:
     steps = [s for s in schema_path.strip("/").split("/") if s]
     node = ffi.NULL
-    module = None
+    module = ""
     for step in steps:
         if ":" in step:
             module, step = step.split(":", 1)

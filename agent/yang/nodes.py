@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .bindings import CData, _array, _s, ffi, lib
+from .bindings import CData, _array, _s, _str, ffi, lib
 
 NACM_NS_MODULE = "ietf-netconf-acm"
 #: ietf-crypto-types leaves that carry secrets in clear
@@ -75,7 +75,7 @@ class LeafType:
 _TYPE_CACHE: dict[int, LeafType] = {}
 
 
-def _leaf_type(ctype) -> LeafType:
+def _leaf_type(ctype: CData) -> LeafType:
     key = int(ffi.cast("uintptr_t", ctype))
     cached = _TYPE_CACHE.get(key)
     if cached is not None:
@@ -88,10 +88,10 @@ def _leaf_type(ctype) -> LeafType:
         lt = LeafType("union", members=members)
     elif base == lib.LY_TYPE_ENUM:
         items = _array(ffi.cast("struct lysc_type_enum *", ctype).enums)
-        lt = LeafType("enumeration", enums={_s(i.name): i.value for i in items})
+        lt = LeafType("enumeration", enums={_str(i.name): i.value for i in items})
     elif base == lib.LY_TYPE_BITS:
         items = _array(ffi.cast("struct lysc_type_bits *", ctype).bits)
-        lt = LeafType("bits", bits={_s(i.name): i.position for i in items})
+        lt = LeafType("bits", bits={_str(i.name): i.position for i in items})
     elif base == lib.LY_TYPE_DEC64:
         lt = LeafType("decimal64", fraction_digits=ffi.cast("struct lysc_type_dec *", ctype).fraction_digits)
     else:
@@ -105,11 +105,11 @@ class SchemaNode:
 
     __slots__ = ("cdata", "kind", "name", "module", "_keys", "_prefixed", "_empty")
 
-    def __init__(self, cdata) -> None:
+    def __init__(self, cdata: CData) -> None:
         self.cdata = cdata
         self.kind = _KINDS.get(cdata.nodetype, Kind.OTHER)
-        self.name = _s(cdata.name)
-        self.module = _s(cdata.module.name)
+        self.name = _str(cdata.name)
+        self.module = _str(cdata.module.name)
         self._keys: tuple[str, ...] | None = None
         # answers about the compiled schema, which never changes: remembered
         # (Schema hands out the same SchemaNode for every lookup)
@@ -132,7 +132,7 @@ class SchemaNode:
 
     @property
     def namespace(self) -> str:
-        return _s(self.cdata.module.ns)
+        return _str(self.cdata.module.ns)
 
     @property
     def config(self) -> bool:
@@ -153,12 +153,12 @@ class SchemaNode:
             if self.kind == Kind.LIST:
                 child = lib.lysc_node_child(self.cdata)
                 while child != ffi.NULL and child.flags & lib.LYS_KEY:
-                    keys.append(_s(child.name))
+                    keys.append(_str(child.name))
                     child = child.next
             self._keys = tuple(keys)
         return self._keys
 
-    def value_has_prefixes(self, xpath_plugin=None) -> bool:
+    def value_has_prefixes(self, xpath_plugin: CData = None) -> bool:
         """True when XML values of this leaf may carry namespace prefixes:
         identityref, instance-identifier (or a union holding one), and
         XPath strings (typedef yang:xpath1.0, recognised by libyang's plugin
@@ -170,7 +170,7 @@ class SchemaNode:
         self._prefixed = (xpath_plugin, answer)
         return answer
 
-    def _value_has_prefixes(self, xpath_plugin) -> bool:
+    def _value_has_prefixes(self, xpath_plugin: CData) -> bool:
         if self.kind not in (Kind.LEAF, Kind.LEAFLIST):
             return False
         ctype = ffi.cast("struct lysc_node_leaf *", self.cdata).type
@@ -205,7 +205,7 @@ class SchemaNode:
         return f"<SchemaNode {self.module}:{self.name} {self.kind}>"
 
 
-def _basetypes(ctype) -> Iterator[int]:
+def _basetypes(ctype: CData) -> Iterator[int]:
     base = ctype.basetype
     if base == lib.LY_TYPE_UNION:
         for member in _array(ffi.cast("struct lysc_type_union *", ctype).types):
@@ -216,7 +216,7 @@ def _basetypes(ctype) -> Iterator[int]:
         yield base
 
 
-def _schema_data_path(node) -> str:
+def _schema_data_path(node: CData) -> str:
     parts = []
     prev_mod = None
     chain = []
@@ -225,7 +225,7 @@ def _schema_data_path(node) -> str:
             chain.append(node)
         node = node.parent
     for n in reversed(chain):
-        mod = _s(n.module.name)
-        parts.append(f"{mod}:{_s(n.name)}" if mod != prev_mod else _s(n.name))
+        mod = _str(n.module.name)
+        parts.append(f"{mod}:{_str(n.name)}" if mod != prev_mod else _str(n.name))
         prev_mod = mod
     return "/" + "/".join(parts)

@@ -8,7 +8,7 @@ import re
 from typing import Any, Iterator
 
 from .action import Action
-from .bindings import CData, _added_by_libyang, _array, _new_context, _s, ffi, lib, libyang
+from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, ffi, lib, libyang
 from .errors import _drain, _drain_text
 from .issue import Issue, YangError
 from .nodes import NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path, _TYPE_CACHE
@@ -28,14 +28,14 @@ class Schema:
         self._ns_to_module: dict[str, str] = {}
         self._module_to_ns: dict[str, str] = {}
         for mod in self._modules():
-            self._ns_to_module[_s(mod.ns)] = _s(mod.name)
-            self._module_to_ns[_s(mod.name)] = _s(mod.ns)
+            self._ns_to_module[_str(mod.ns)] = _str(mod.name)
+            self._module_to_ns[_str(mod.name)] = _str(mod.ns)
         self._secrets: list[str] | None = None
         self._prefixes: dict[str, set[str]] | None = None
         #: (parent cdata or None, namespace, name) -> node: every edit looks
         #: up the same few nodes, and the module set is fixed from here on.
         #: Only nodes that exist: the names come from managers.
-        self._nodes: dict[tuple, SchemaNode] = {}
+        self._nodes: dict[tuple[CData, str, str], SchemaNode] = {}
         self._content_id: str | None = None
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
@@ -58,7 +58,7 @@ class Schema:
     def namespace_of(self, module: str) -> str | None:
         return self._module_to_ns.get(module)
 
-    def implemented_modules(self) -> list[dict]:
+    def implemented_modules(self) -> list[dict[str, Any]]:
         """Implemented modules with revision, namespace, YANG version, enabled features, deviations."""
         out = []
         for mod in self._modules():
@@ -98,11 +98,11 @@ class Schema:
                 return None
         if mod.filepath != ffi.NULL:
             try:
-                with open(_s(mod.filepath), encoding="utf-8") as f:
+                with open(_str(mod.filepath), encoding="utf-8") as f:
                     return f.read()
             except OSError:
                 pass
-        return libyang.Module(self._ctx, mod).print_mem("yang")
+        return str(libyang.Module(self._ctx, mod).print_mem("yang"))
 
     # -- schema lookup --
 
@@ -150,7 +150,7 @@ class Schema:
         node = lib.lys_find_child(parent.cdata, mod, name.encode(), 0, 0, 0)
         return SchemaNode(node) if node != ffi.NULL else None
 
-    def _modules(self) -> Iterator:
+    def _modules(self) -> Iterator[CData]:
         """Every module of the context (implemented or imported only)."""
         it = ffi.new("uint32_t *", 0)
         while True:
@@ -159,7 +159,7 @@ class Schema:
                 return
             yield mod
 
-    def _compiled_modules(self) -> Iterator:
+    def _compiled_modules(self) -> Iterator[CData]:
         return (m for m in self._modules() if m.implemented and m.compiled != ffi.NULL)
 
     def secret_paths(self) -> list[str]:
@@ -174,7 +174,7 @@ class Schema:
             self._secrets = found
         return self._secrets
 
-    def _collect_secrets(self, parent, compiled, found: list[str]) -> None:
+    def _collect_secrets(self, parent: CData, compiled: CData, found: list[str]) -> None:
         last = ffi.NULL
         while True:
             node = lib.lys_getnext(last, parent, compiled if parent == ffi.NULL else ffi.NULL, 0)
@@ -245,7 +245,7 @@ class Schema:
         while root.parent != ffi.NULL:
             root = ffi.cast("struct lyd_node *", root.parent)
         try:
-            module, name = _s(op.schema.module.name), _s(op.schema.name)
+            module, name = _str(op.schema.module.name), _str(op.schema.name)
             return module, name, Tree(self, root)._print(lib.LYD_XML, 0)
         finally:
             lib.lyd_free_all(root)
@@ -269,7 +269,7 @@ class Schema:
             raise YangError([Issue("unknown-element", "<action> holds no YANG action")])
         return Action(self, tree, op)
 
-    def _parse_op(self, data: bytes, fmt, dtype, parent):
+    def _parse_op(self, data: bytes, fmt: int, dtype: int, parent: CData) -> tuple[CData, CData]:
         inp = ffi.new("struct ly_in **")
         if lib.ly_in_new_memory(data, inp) != lib.LY_SUCCESS:
             raise YangError([Issue("operation-failed", "out of memory")])
@@ -294,18 +294,19 @@ class Schema:
         if self._prefixes is None:
             found: dict[str, set[str]] = {}
             for mod in self._modules():
-                found.setdefault(_s(mod.prefix), set()).add(_s(mod.name))
+                found.setdefault(_str(mod.prefix), set()).add(_str(mod.name))
             self._prefixes = found
+        prefixes = self._prefixes
 
-        def name(match: re.Match) -> str:
+        def name(match: re.Match[str]) -> str:
             at = match.start()
             if expr[at - 1 : at] == ":" and expr[at - 2 : at] != "::":
-                return match.group(0)  # the local name of a prefixed step, not a prefix
+                return str(match.group(0))  # the local name of a prefixed step, not a prefix
             prefix = match.group(1)
             mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
             if mod != ffi.NULL and _s(mod.prefix) == prefix:
                 return module + ":"
-            owners = self._prefixes.get(prefix, set())
+            owners = prefixes.get(prefix, set())
             if len(owners) != 1:
                 raise LookupError(prefix)
             return next(iter(owners)) + ":"

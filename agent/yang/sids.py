@@ -11,7 +11,7 @@ from .nodes import _KINDS, SchemaNode
 _SID_WALK = lib.LYS_GETNEXT_WITHCHOICE | lib.LYS_GETNEXT_WITHCASE
 
 
-def _sid_identifiers(parent, compiled, path: str, data_parent_module: str | None) -> Iterator[tuple[SchemaNode, str]]:
+def _sid_identifiers(parent: CData, compiled: CData, path: str, data_parent_module: str | None) -> Iterator[tuple[SchemaNode, str]]:
     last = ffi.NULL
     while True:
         node = lib.lys_getnext(last, parent, compiled, _SID_WALK)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .bindings import CData, _s, _union_member_type, ffi, lib
+from .bindings import CData, _s, _str, _union_member_type, ffi, lib
 from .errors import _drain
 from .issue import Issue, YangError
 from .nodes import LeafType, SchemaNode, _leaf_type
@@ -36,7 +36,7 @@ class _TooManyChanges(Exception):
     """A diff has more changed nodes than its caller wants listed."""
 
 
-def _diff_op(schema: Schema, node) -> str | None:
+def _diff_op(schema: Schema, node: CData) -> str | None:
     """The yang:operation a lyd_diff node carries, if any."""
     meta = node.meta
     while meta != ffi.NULL:
@@ -54,7 +54,7 @@ class Tree:
 
     __slots__ = ("schema", "first")
 
-    def __init__(self, schema: Schema, first) -> None:
+    def __init__(self, schema: Schema, first: CData) -> None:
         self.schema = schema
         self.first = first
 
@@ -84,7 +84,7 @@ class Tree:
 
     @property
     def empty(self) -> bool:
-        return self.first == ffi.NULL
+        return bool(self.first == ffi.NULL)
 
     def _refirst(self) -> None:
         if self.first != ffi.NULL:
@@ -92,7 +92,7 @@ class Tree:
 
     # reading
 
-    def find(self, path: str, include_defaults: bool = False):
+    def find(self, path: str, include_defaults: bool = False) -> CData | None:
         """The node at ``path`` (JSON form, absolute) or None. Implicit
         default nodes count as absent unless ``include_defaults``."""
         if self.first == ffi.NULL:
@@ -108,12 +108,12 @@ class Tree:
         return node
 
     @staticmethod
-    def node_id(node) -> int:
+    def node_id(node: CData) -> int:
         """A node's identity while the tree lives (its address)."""
         return int(ffi.cast("uintptr_t", node))
 
     @staticmethod
-    def lineage(node, stop=None) -> list:
+    def lineage(node: CData, stop: CData = None) -> list[CData]:
         """The node's ancestors from the top (or from below ``stop``) down to itself."""
         chain = []
         while node != ffi.NULL and (stop is None or node != stop):
@@ -121,7 +121,7 @@ class Tree:
             node = ffi.cast("struct lyd_node *", node.parent)
         return chain[::-1]
 
-    def descendants(self, node) -> list:
+    def descendants(self, node: CData) -> list[CData]:
         out = []
         stack = list(self.children(node))
         while stack:
@@ -130,7 +130,7 @@ class Tree:
             stack.extend(self.children(n))
         return out
 
-    def xpath(self, expr: str) -> list:
+    def xpath(self, expr: str) -> list[CData]:
         if self.first == ffi.NULL:
             return []
         out = ffi.new("struct ly_set **")
@@ -144,7 +144,7 @@ class Tree:
         finally:
             lib.ly_set_free(s, ffi.NULL)
 
-    def find_child(self, node, name: str):
+    def find_child(self, node: CData, name: str) -> CData | None:
         child = lib.lyd_child(node)
         while child != ffi.NULL:
             if child.schema != ffi.NULL and _s(child.schema.name) == name and not child.flags & lib.LYD_DEFAULT:
@@ -152,23 +152,23 @@ class Tree:
             child = child.next
         return None
 
-    def path_of(self, node) -> str:
+    def path_of(self, node: CData) -> str:
         p = lib.lyd_path(node, lib.LYD_PATH_STD, ffi.NULL, 0)
         try:
-            return _s(p)
+            return _str(p)
         finally:
             lib.free(p)
 
-    def value_of(self, node) -> str | None:
+    def value_of(self, node: CData) -> str | None:
         return _s(lib.lyd_get_value(node))
 
-    def children(self, node=None) -> Iterator:
+    def children(self, node: CData = None) -> Iterator[CData]:
         child = self.first if node is None else lib.lyd_child(node)
         while child != ffi.NULL:
             yield child
             child = child.next
 
-    def value_type(self, node) -> LeafType:
+    def value_type(self, node: CData) -> LeafType:
         """The type of this leaf's value; for a union, the member it matched."""
         declared = _leaf_type(ffi.cast("struct lysc_node_leaf *", node.schema).type)
         if declared.base != "union":
@@ -177,11 +177,11 @@ class Tree:
         return LeafType("string") if realtype == ffi.NULL else _leaf_type(realtype)
 
     @staticmethod
-    def schema_of(node) -> SchemaNode:
+    def schema_of(node: CData) -> SchemaNode:
         return SchemaNode(node.schema)
 
     @staticmethod
-    def is_default(node) -> bool:
+    def is_default(node: CData) -> bool:
         return bool(node.flags & lib.LYD_DEFAULT)
 
     # writing
@@ -207,7 +207,7 @@ class Tree:
             self.first = root
         self._refirst()
 
-    def delete(self, node) -> None:
+    def delete(self, node: CData) -> None:
         if node == self.first:
             nxt = node.next
             lib.lyd_free_tree(node)
@@ -290,7 +290,7 @@ class Tree:
                 lib.lyd_free_all(out[0])
         return changes
 
-    def _diff_walk(self, node, changes: list[tuple[str, str]], limit: int | None) -> None:
+    def _diff_walk(self, node: CData, changes: list[tuple[str, str]], limit: int | None) -> None:
         op = _diff_op(self.schema, node)
         if op in ("create", "delete", "replace"):
             if limit is not None and len(changes) >= limit:
@@ -309,11 +309,11 @@ class Tree:
 
     # NMDA views (RFC 8342, RFC 8526)
 
-    def prune(self, keep) -> None:
+    def prune(self, keep: Callable[[CData], bool]) -> None:
         """Keep the nodes ``keep(node)`` says yes to, with their ancestors;
         list keys stay with their entries (config-filter, origin filters)."""
 
-        def walk(node) -> bool:  # does anything stay under or at node
+        def walk(node: CData) -> bool:  # does anything stay under or at node
             below = False
             for child in list(self.children(node)):
                 if walk(child):
@@ -332,7 +332,7 @@ class Tree:
         """Drop the nodes more than ``depth`` levels down (top level is 1);
         list keys stay with their entries."""
 
-        def walk(node, level: int) -> None:
+        def walk(node: CData, level: int) -> None:
             for child in list(self.children(node)):
                 if level >= depth and not child.schema.flags & lib.LYS_KEY:
                     self.delete(child)
@@ -347,7 +347,7 @@ class Tree:
         tree: ``or:intended``, ``or:default`` for default nodes, set where a
         node's origin differs from its parent's (RFC 8527 3.2)."""
 
-        def walk(node, parent_origin: str | None) -> None:
+        def walk(node: CData, parent_origin: str | None) -> None:
             origin = None
             if node.schema.flags & lib.LYS_CONFIG_W:
                 origin = "default" if node.flags & lib.LYD_DEFAULT else "intended"
@@ -378,7 +378,7 @@ class Tree:
             return "{}"
         return self._print(lib.LYD_JSON, WITH_DEFAULTS[with_defaults], node)
 
-    def _print(self, fmt, wd, node=None) -> str:
+    def _print(self, fmt: int, wd: int, node: CData = None) -> str:
         if self.first == ffi.NULL:
             return "" if fmt == lib.LYD_XML else "{}"
         out = ffi.new("char **")

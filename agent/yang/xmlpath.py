@@ -10,7 +10,7 @@ _STEP = re.compile(r"(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)")
 def _xml_path(path: str) -> tuple[str, dict[str, str]]:
     out = []
     modules: set[str] = set()
-    module = None
+    module = ""
     i = 0
     while i < len(path):
         c = path[i]
@@ -21,7 +21,7 @@ def _xml_path(path: str) -> tuple[str, dict[str, str]]:
             if not m:
                 continue
             if m.group(1):
-                module = m.group(1)
+                module = str(m.group(1))
             modules.add(module)
             out.append(f"{module}:{m.group(2)}")
             i = m.end()
