@@ -242,7 +242,6 @@ def _run(args, yang_dirs) -> int:
 
 
 def _show_config(args, yang_dirs) -> int:
-    from .daemon import build_schema
     from .datastore.diag import diagnostic
     from .datastore.persist import ConfigFile
     from .datastore.yangcbor import encode_tree
@@ -251,7 +250,7 @@ def _show_config(args, yang_dirs) -> int:
     if args.root is not None:
         state_dir, yang_dirs = _on_rootfs(args.root, state_dir, yang_dirs)
     try:
-        schema = build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
+        schema = modset.build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
         store = ConfigFile(state_dir, schema)
         loaded = store.load()
     except _startup_errors() as exc:

@@ -24,21 +24,11 @@ from .server import Limits, NetconfServer
 from .transport import keys
 
 from .settings import Settings
-from .yang import Schema
 
 #: the stored configuration may hold cleartext keys: it is guarded like them
 STORE_FILES = (FILENAME, PREVIOUS, FACTORY)
 
 log = logging.getLogger(__name__)
-
-
-def build_schema(settings: Settings, plugins: list[Plugin] = ()) -> Schema:
-    """The module set: the agent's, the settings', and what the plugins need."""
-    modules = settings.module_set
-    for plugin in plugins:
-        for name, features in plugin.modules.items():
-            modules[name] = sorted(set(modules.get(name, [])) | set(features))
-    return Schema(modset.search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modules)
 
 
 class Agent:
@@ -78,7 +68,7 @@ class Agent:
         store_files = [s.state_dir / n for n in STORE_FILES]
         self.repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
         plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
-        self.schema = build_schema(s, plugins)
+        self.schema = modset.build_schema(s, plugins)
         self.config_file = ConfigFile(s.state_dir, self.schema)
         running = self._load_configuration()
         self.datastore = Datastore(self.schema, running, self.config_file)

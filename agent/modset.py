@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .plugins import Plugin
+    from .settings import Settings
+    from .yang import Schema
 
 #: this project's own modules (never the standard ones: those come from
 #: ../shared/yang or the pinned download, see tools/fetch-yang)
@@ -75,3 +81,16 @@ def search_dirs(yang_dirs: list[str] | None) -> list[str]:
     elif not yang_dirs:
         dirs.append(SYSTEM_YANG_DIR)
     return dirs
+
+
+def build_schema(settings: Settings, plugins: Sequence[Plugin] = ()) -> Schema:
+    """The module set: the agent's, the settings', and what the plugins need."""
+    # imported here: the command line reads this module for its help text,
+    # and loading libyang takes longer than printing it
+    from .yang import Schema
+
+    modules = settings.module_set
+    for plugin in plugins:
+        for name, features in plugin.modules.items():
+            modules[name] = sorted(set(modules.get(name, [])) | set(features))
+    return Schema(search_dirs(list(settings.yang_dirs) if settings.yang_dirs else None), modules)

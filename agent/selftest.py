@@ -41,10 +41,9 @@ def _line(say: Say, ok: bool, what: str, detail: str) -> bool:
 
 
 def _check_yang_and_store(state_dir: Path, yang_dirs, say: Say) -> bool:
-    from .daemon import build_schema
 
     try:
-        schema = build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
+        schema = modset.build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
     except Exception as exc:  # a missing module, a broken binding: report, do not crash
         _line(say, False, "yang", f"{type(exc).__name__}: {exc}")
         return _line(say, False, "configuration", "not checked (no YANG modules)")

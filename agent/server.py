@@ -18,6 +18,7 @@ from . import notify
 from .datastore.store import Datastore
 from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
+from .rpc import actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, notifications  # noqa: F401  (the operations served: their handlers register)
 from .yang import Action, Schema, Tree
 
 log = logging.getLogger(__name__)

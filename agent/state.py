@@ -7,21 +7,15 @@ Built fresh on each <get>: the kernel and the HAL hold the truth, and a
 
 from __future__ import annotations
 
-import datetime
 import json
 from typing import TYPE_CHECKING
 
 from . import __version__
 from .hal.base import Identity
+from .timestamps import when
 
 if TYPE_CHECKING:
     from .daemon import Agent
-
-
-def when(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _drop_none(d: dict) -> dict:

@@ -20,13 +20,12 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imported(module: str, path: Path) -> list[tuple[str, int]]:
-    """(absolute name, line) of every import in the module, at module level
-    or inside functions; relative imports resolved; ``from x import y``
-    gives both x and x.y (y may be a submodule)."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+def _imports_in(tree: ast.AST, package: str) -> list[tuple[str, int]]:
+    """(absolute name, line) of every import in ``tree``, at module level or
+    inside functions; relative imports resolved against ``package``;
+    ``from x import y`` gives both x and x.y (y may be a submodule)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -39,6 +38,14 @@ def _imported(module: str, path: Path) -> list[tuple[str, int]]:
             found.append((name, node.lineno))
             found += [(f"{name}.{alias.name}", node.lineno) for alias in node.names]
     return found
+
+
+def _package(module: str, path: Path) -> str:
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _imported(module: str, path: Path) -> list[tuple[str, int]]:
+    return _imports_in(ast.parse(path.read_text(), str(path)), _package(module, path))
 
 
 def test_nothing_outside_agent_yang_imports_libyang():
@@ -57,3 +64,103 @@ def test_the_libyang_check_sees_imports_inside_functions(tmp_path):
     p = tmp_path / "m.py"
     p.write_text("def f():\n    from _libyang import lib\n")
     assert ("_libyang", 2) in _imported("agent.m", p)
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the agent modules it imports, at run time (imports under
+    ``if TYPE_CHECKING:`` are for annotations only and left out)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and _is_type_checking(node.test):
+                node.body = []
+        names = {name for name, _ in _imports_in(tree, _package(module, path))}
+        # "from pkg import mod" depends on mod, not on pkg's own code beyond
+        # what mod's import runs anyway
+        graph[module] = {
+            n for n in names
+            if n in modules and n != module and not any(m.startswith(n + ".") and m in modules for m in names)
+        }
+    return graph
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle through each strongly connected component of more than one
+    module (Tarjan), as the path that closes it."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    cycles = []
+    for component in components:
+        start = min(component)
+        path, seen = [start], {start}
+        # walk inside the component back to start
+        def back(v: str) -> list[str] | None:
+            for w in sorted(graph[v] & component):
+                if w == start:
+                    return [w]
+                if w not in seen:
+                    seen.add(w)
+                    rest = back(w)
+                    if rest is not None:
+                        return [w] + rest
+            return None
+        cycles.append(path + (back(start) or []))
+    return cycles
+
+
+def test_the_agent_imports_form_no_cycle():
+    assert [" -> ".join(c) for c in _cycles(_graph())] == []
+
+
+def test_the_cycle_check_finds_a_cycle_and_ignores_annotations_only_imports():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_has_function_level_imports_and_not_type_checking_ones():
+    g = _graph()
+    assert "agent.yang.schema" not in g["agent.yang.tree"]  # under TYPE_CHECKING only
+    assert "agent.yang.tree" in g["agent.yang.schema"]
+
+
+def test_only_the_entry_points_import_the_composition_root():
+    """agent.daemon wires everything: a module that imports it (for a helper,
+    or to read through the Agent) closes a loop through the whole agent."""
+    importers = sorted(m for m, deps in _graph().items() if "agent.daemon" in deps)
+    assert importers == ["agent.cli", "agent.demo"]

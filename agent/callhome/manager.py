@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import memory, notify
-from ..state import when
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
+from ..timestamps import when
 from ..transport import ssh, tcp, tls
 from ..transport.keys import KeyMaterialError
 from ..transport.base import Transport

@@ -36,6 +36,7 @@ from .. import configfile
 from ..callhome import build
 from ..callhome.config import read_clients
 from ..datastore.persist import ConfigFile, StoreError
+from ..modset import build_schema
 from ..settings import Settings
 from ..yang import Tree
 from . import devicekeys
@@ -72,8 +73,6 @@ class Target:
 def provision(profile: Profile, target: Target, force: bool = False) -> dict:
     """Provision ``target``; the report. ProvisionError, with nothing
     written, if an input is bad or the run would replace a key without ``force``."""
-    from ..daemon import build_schema
-
     if profile.managers is None:
         if profile.admins:
             raise ProvisionError("--admin / admins: give the managers too (--from or --manager)")

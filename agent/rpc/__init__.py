@@ -3,6 +3,8 @@
 A handler is ``async def handler(ctx, op) -> str | None``: it returns the
 inner XML of <rpc-reply> (None for <ok/>) or raises an
 :class:`~agent.netconf.errors.RpcError`. Handlers never write to the session.
+The modules that define handlers register them when imported: the server
+imports those it serves (this package imports none, so they can import it).
 """
 
 from __future__ import annotations
@@ -84,10 +86,3 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
         nc.send_error(rpc, [OperationFailed(f"internal error while processing <{op.name}>; the datastore is unchanged")])
         return
     nc.send_reply(rpc, body)
-
-
-def _register_all() -> None:
-    from . import actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, notifications  # noqa: F401
-
-
-_register_all()
