@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, modset
-from .settings import DEFAULT_STATE_DIR, Settings
+from .settings import DEFAULT_STATE_DIR, Settings, SettingsError, default
 
 log = logging.getLogger("dpu-agent")
 
@@ -43,23 +43,23 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent")
     # defaults are Settings' own: None here means "not given", so a --settings file can set it
     run.add_argument("--settings", type=Path, metavar="FILE", help="agent settings (TOML); command-line options override it")
-    run.add_argument("--board", help="board implementation: sim or linux (default: sim)")
+    run.add_argument("--board", help=f"board implementation: sim or linux (default: {default('board')})")
     run.add_argument("--state-dir", type=Path, help=f"stored configuration and keys (default: {DEFAULT_STATE_DIR})")
     run.add_argument("--config", type=Path, metavar="FILE", help="initial configuration (XML or JSON), used while the state dir holds none")
-    run.add_argument("--login-timeout", type=_positive_float, metavar="SECONDS", help="drop a manager that has not authenticated by then (RFC 8071 S5; default: 60)")
-    run.add_argument("--watchdog", metavar="PATH", help="hardware watchdog device of the linux board, or 'none' (default: /dev/watchdog)")
-    run.add_argument("--watchdog-timeout", type=_positive_int, metavar="SECONDS", help="watchdog timeout (default: 30)")
+    run.add_argument("--login-timeout", type=_positive_float, metavar="SECONDS", help=f"drop a manager that has not authenticated by then (RFC 8071 S5; default: {default('login_timeout')})")
+    run.add_argument("--watchdog", metavar="PATH", help=f"hardware watchdog device of the linux board, or 'none' (default: {default('watchdog_path')})")
+    run.add_argument("--watchdog-timeout", type=_positive_int, metavar="SECONDS", help=f"watchdog timeout (default: {default('watchdog_timeout')})")
     run.add_argument("--mgmt-interface", metavar="IFNAME", help="bind call-home sockets to this interface (SO_BINDTODEVICE)")
-    run.add_argument("--backoff-min", type=_positive_float, metavar="SECONDS", help="shortest wait after every endpoint failed (default: 1)")
-    run.add_argument("--backoff-max", type=_positive_float, metavar="SECONDS", help="longest wait after every endpoint failed (default: 300)")
+    run.add_argument("--backoff-min", type=_positive_float, metavar="SECONDS", help=f"shortest wait after every endpoint failed (default: {default('backoff_min')})")
+    run.add_argument("--backoff-max", type=_positive_float, metavar="SECONDS", help=f"longest wait after every endpoint failed (default: {default('backoff_max')})")
     run.add_argument("--module", action="append", metavar="NAME[:FEATURES]", help="also implement this YANG module, with features (comma-separated, * for all); repeatable")
     run.add_argument("--plugin", action="append", metavar="MODULE:ATTR", help="load this plugin; repeatable")
     _add_yang_dir(run)
 
     st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
-    st.add_argument("--board", default="sim", help="board implementation: sim or linux (default: sim)")
+    st.add_argument("--board", default=Settings.board, help=f"board implementation: sim or linux (default: {default('board')})")
     st.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration (default: {DEFAULT_STATE_DIR})")
-    st.add_argument("--watchdog", default="/dev/watchdog", metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
+    st.add_argument("--watchdog", default=Settings.watchdog_path, metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
     _add_yang_dir(st)
 
     show = sub.add_parser("show", help="print stored data without running the agent")
@@ -198,7 +198,7 @@ def _startup_errors():
 
 def _run(args, yang_dirs) -> int:
     from .daemon import Agent
-    from .settings import SettingsError, read_file
+    from .settings import read_file
 
     values: dict = {}
     if args.settings is not None:
@@ -229,10 +229,8 @@ def _run(args, yang_dirs) -> int:
         settings = Settings(**values)
     except TypeError as exc:
         raise CliError(f"bad settings: {exc}") from None
-    if settings.config_file is not None and not settings.config_file.is_file():
-        raise CliError(f"--config {settings.config_file}: no such file")
-    if settings.backoff_min > settings.backoff_max:
-        raise CliError("--backoff-min is above --backoff-max")
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
     agent = Agent(settings)
     try:
         asyncio.run(agent.run())

@@ -19,6 +19,7 @@ from .datastore.store import Datastore
 from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
 from .rpc import actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, notifications  # noqa: F401  (the operations served: their handlers register)
+from .settings import HELLO_TIMEOUT, MAX_MESSAGE_SIZE, MAX_SESSIONS, MAX_SESSIONS_PER_CONNECTION
 from .yang import Action, Schema, Tree
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ PARSE_IN_THREAD_ABOVE = 64 * 1024
 class Limits:
     """What one peer may cost the agent."""
 
-    max_sessions: int = 16
+    max_sessions: int = MAX_SESSIONS
     #: NETCONF sessions (SSH channels) on one call-home connection
-    max_sessions_per_connection: int = 4
+    max_sessions_per_connection: int = MAX_SESSIONS_PER_CONNECTION
     #: a peer that sends no <hello> by then is dropped
-    hello_timeout: float = 60.0
+    hello_timeout: float = HELLO_TIMEOUT
     #: notifications a session may leave unread (its transport full) before it is closed
     max_unread_notifications: int = 256
 
@@ -134,7 +135,7 @@ StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | Non
 
 class NetconfServer:
     def __init__(
-        self, schema: Schema, datastore: Datastore, *, max_message_size: int = 16 * 1024 * 1024, limits: Limits = Limits()
+        self, schema: Schema, datastore: Datastore, *, max_message_size: int = MAX_MESSAGE_SIZE, limits: Limits = Limits()
     ) -> None:
         self.schema = schema
         self.limits = limits

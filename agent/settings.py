@@ -5,41 +5,81 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, fields
+from typing import Any
 from pathlib import Path
 
 from .modset import MODULES
 
 DEFAULT_STATE_DIR = Path("/var/lib/dpu-agent")
 
+# The defaults of the settings below. The components' own keyword defaults
+# (framing, session, server, transports, call home) refer to these, and the
+# command line's help text is made from them: one place to change each.
+#: the largest NETCONF message accepted, bytes
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+#: RFC 8071 S5: a manager must authenticate within this time, seconds
+LOGIN_TIMEOUT = 60.0
+#: a peer that sends no <hello> by then is dropped, seconds
+HELLO_TIMEOUT = 60.0
+MAX_SESSIONS = 16
+#: NETCONF sessions (SSH channels) on one call-home connection
+MAX_SESSIONS_PER_CONNECTION = 4
+#: back-off between exhausted call-home cycles, seconds
+BACKOFF_MIN = 1.0
+BACKOFF_MAX = 300.0
+WATCHDOG_PATH = "/dev/watchdog"
+WATCHDOG_TIMEOUT = 30
+BOARD = "sim"
+
+
+class SettingsError(Exception):
+    pass
+
 
 @dataclass(frozen=True)
 class Settings:
+    """Validated on construction: :class:`SettingsError` says what is wrong."""
+
     state_dir: Path = DEFAULT_STATE_DIR
     #: directories with the standard YANG modules (None: $DPU_AGENT_YANG_DIR or the system dir)
     yang_dirs: tuple[str, ...] | None = None
-    board: str = "sim"
+    board: str = BOARD
     #: initial configuration, used only while the state dir holds none
     config_file: Path | None = None
     #: RFC 8071 S5: a manager must authenticate within this time
-    login_timeout: float = 60.0
-    max_message_size: int = 16 * 1024 * 1024
-    max_sessions: int = 16
-    max_sessions_per_connection: int = 4
-    hello_timeout: float = 60.0
+    login_timeout: float = LOGIN_TIMEOUT
+    max_message_size: int = MAX_MESSAGE_SIZE
+    max_sessions: int = MAX_SESSIONS
+    max_sessions_per_connection: int = MAX_SESSIONS_PER_CONNECTION
+    #: 0: no limit
+    hello_timeout: float = HELLO_TIMEOUT
     #: hardware watchdog device (linux board); None: do not use one
-    watchdog_path: str | None = "/dev/watchdog"
-    watchdog_timeout: int = 30
+    watchdog_path: str | None = WATCHDOG_PATH
+    watchdog_timeout: int = WATCHDOG_TIMEOUT
     #: management interface; call-home sockets are bound to it (SO_BINDTODEVICE)
     mgmt_interface: str | None = None
     #: back-off between exhausted call-home cycles, seconds
-    backoff_min: float = 1.0
-    backoff_max: float = 300.0
+    backoff_min: float = BACKOFF_MIN
+    backoff_max: float = BACKOFF_MAX
     #: further YANG modules to implement: (name, features); "*" enables all features
     modules: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: plugins named "module:attribute", besides those of the entry-point group
     plugins: tuple[str, ...] = ()
     #: also load every plugin registered in the dpu_agent.plugins entry-point group
     discover_plugins: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("login_timeout", "backoff_min", "backoff_max"):
+            _number(name, getattr(self, name), above=0.0)
+        _number("hello_timeout", self.hello_timeout, above=None)
+        for name in ("max_message_size", "max_sessions", "max_sessions_per_connection", "watchdog_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise SettingsError(f"{name}: {value!r} is not a whole number above 0")
+        if self.backoff_min > self.backoff_max:
+            raise SettingsError(f"backoff_min ({self.backoff_min:g}) is above backoff_max ({self.backoff_max:g})")
+        if self.config_file is not None and not Path(self.config_file).is_file():
+            raise SettingsError(f"config_file {self.config_file}: no such file")
 
     @property
     def module_set(self) -> dict[str, list[str]]:
@@ -55,15 +95,27 @@ class Settings:
         return self.state_dir / "identity.json"
 
 
-class SettingsError(Exception):
-    pass
+def _number(name: str, value: object, above: float | None) -> None:
+    """A number (not a boolean) above ``above`` (None: not below 0)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise SettingsError(f"{name}: {value!r} is not a number")
+    if above is None and value < 0:
+        raise SettingsError(f"{name}: {value:g} is below 0")
+    if above is not None and value <= above:
+        raise SettingsError(f"{name}: {value:g} must be above {above:g}")
+
+
+def default(name: str) -> object:
+    """A setting's default, for help texts."""
+    value = Settings.__dataclass_fields__[name].default
+    return f"{value:g}" if isinstance(value, float) else value
 
 
 #: keys of the settings file that are not Settings fields as such
 _FILE_KEYS = {"yang", "plugins", "agent"}
 
 
-def read_file(path: Path) -> dict:
+def read_file(path: Path) -> dict[str, Any]:
     """Settings from a TOML file, as keyword arguments for :class:`Settings`::
 
         [agent]
@@ -89,7 +141,7 @@ def read_file(path: Path) -> dict:
     unknown = set(data) - _FILE_KEYS
     if unknown:
         raise SettingsError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
-    out: dict = {}
+    out: dict[str, Any] = {}
     names = {f.name for f in fields(Settings)}
     for key, value in data.get("agent", {}).items():
         if key not in names or key in ("modules", "plugins", "yang_dirs"):

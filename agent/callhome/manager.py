@@ -27,6 +27,7 @@ from pathlib import Path
 from .. import memory, notify
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
+from ..settings import BACKOFF_MAX, BACKOFF_MIN, LOGIN_TIMEOUT
 from ..timestamps import when
 from ..transport import ssh, tcp, tls
 from ..transport.keys import KeyMaterialError
@@ -108,10 +109,10 @@ class ManagerSettings:
     #: where the last connected endpoint of each client is remembered across
     #: reboots (start-with last-connected); None: only in memory
     memory_file: Path | None = None
-    login_timeout: float = 60.0
+    login_timeout: float = LOGIN_TIMEOUT
     #: bounds of the back-off between exhausted cycles, seconds
-    backoff_min: float = 1.0
-    backoff_max: float = 300.0
+    backoff_min: float = BACKOFF_MIN
+    backoff_max: float = BACKOFF_MAX
     #: the management interface: call-home sockets are bound to it (SO_BINDTODEVICE)
     bind_interface: str | None = None
     clock: Clock = field(default_factory=Clock)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from ..settings import MAX_MESSAGE_SIZE
+
 EOM = b"]]>]]>"
 #: RFC 6242 4.2: chunk-size is 1..4294967295, so at most ten digits.
 _MAX_CHUNK_SIZE = 4294967295
@@ -39,7 +41,7 @@ class FrameDecoder:
     decoder raises :class:`FramingError` instead of buffering further.
     """
 
-    def __init__(self, max_message_size: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
         self.mode = Mode.EOM
         self.max_message_size = max_message_size
         self._buf = bytearray()

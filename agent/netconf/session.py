@@ -16,6 +16,7 @@ import enum
 from dataclasses import dataclass, field
 
 from . import framing, xmltree
+from ..settings import MAX_MESSAGE_SIZE
 from .errors import MalformedMessage, MissingAttribute, MissingElement, OperationFailed, RpcError, UnknownElement
 from .xmltree import NS_BASE, Element, XmlError, escape_attr, escape_text
 
@@ -88,7 +89,7 @@ class NetconfSession:
         session_id: int,
         capabilities: list[str],
         *,
-        max_message_size: int = 16 * 1024 * 1024,
+        max_message_size: int = MAX_MESSAGE_SIZE,
         parse_later_above: int | None = None,
     ) -> None:
         self.session_id = session_id

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..server import NetconfServer
+from ..settings import LOGIN_TIMEOUT
 from .stream import Activity
 
 
@@ -32,7 +33,7 @@ class Transport(Protocol):
         on every attempt, so a key provisioned later takes effect."""
 
     async def serve(self, sock: socket.socket, server: NetconfServer, params, *, tcp_keepalive: bool,
-                    login_timeout: float = 60.0, activity: Activity | None = None) -> Connection:
+                    login_timeout: float = LOGIN_TIMEOUT, activity: Activity | None = None) -> Connection:
         """The server side on a connected socket; returns once the manager is
         authenticated, raises (and closes ``sock``) when it is not within
         ``login_timeout`` (RFC 8071 S5)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..server import NetconfServer
+from ..settings import LOGIN_TIMEOUT
 from . import keys, libssh
 from .keys import KeyMaterialError
 from .stream import Activity, BridgeEnd
@@ -440,7 +441,7 @@ async def serve(
     params: SshServerParams,
     *,
     tcp_keepalive: bool,
-    login_timeout: float = 60.0,
+    login_timeout: float = LOGIN_TIMEOUT,
     activity: Activity | None = None,
 ) -> SshConnection:
     """Run the SSH server side over an established call-home socket.

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..server import NetconfServer
+from ..settings import LOGIN_TIMEOUT
 from . import der, keys, tlsio
 from .cert_to_name import CertToName, CertToNameError, fingerprint, map_certificate, parse_fingerprint
 from .keys import KeyMaterialError
@@ -347,7 +348,7 @@ async def serve(
     params: TlsServerParams,
     *,
     tcp_keepalive: bool,
-    login_timeout: float = 60.0,
+    login_timeout: float = LOGIN_TIMEOUT,
     activity: Activity | None = None,
 ) -> TlsConnection:
     """Run the TLS server side over an established call-home socket.
