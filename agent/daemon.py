@@ -1,7 +1,13 @@
 """The composition root: builds the agent from its settings and runs it.
 
+Three steps: :meth:`Agent.start` builds every component once, by its
+constructor, in dependency order (:class:`Components`), and starts them;
+:meth:`Agent.run` serves until asked to stop; :meth:`Agent.stop` reverses
+the start. Only the command line and the demo import this module.
+
 Ownership: the datastore owns the running tree, the call-home manager owns
-the sockets, the board owns the hardware. Stopping reverses the start.
+the sockets (and the call-home state), the server its sessions (and their
+monitoring data), the board the hardware (and its identity).
 """
 
 from __future__ import annotations
@@ -13,17 +19,21 @@ import json
 import logging
 import signal
 
+from typing import Any
+
 from . import configfile, eventlog, hal, memory, modset, notify, recovery, state
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FACTORY, FILENAME, PREVIOUS, ConfigFile, StoreError
-from .datastore.store import Datastore
+from .datastore.store import ChangedBy, Datastore
 from .hal.base import Identity
+from .hal.slots import SimSlots
 from .plugins import Plugin
 from .plugins import host as plugin_host
 from .server import Limits, NetconfServer
-from .transport import keys
-
 from .settings import Settings
+from .state import StartupReport
+from .transport import keys
+from .yang import Schema, Tree
 
 #: the stored configuration may hold cleartext keys: it is guarded like them
 STORE_FILES = (FILENAME, PREVIOUS, FACTORY)
@@ -31,66 +41,129 @@ STORE_FILES = (FILENAME, PREVIOUS, FACTORY)
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class Components:
+    """What a started agent is made of, each built once by its constructor
+    in :meth:`Agent.start`, each owning the state it serves."""
+
+    board: hal.Board
+    schema: Schema
+    #: the startup datastore's file (the stored configuration)
+    store: ConfigFile
+    datastore: Datastore
+    plugins: plugin_host.PluginHost
+    server: NetconfServer
+    callhome: CallHomeManager
+
+
 class Agent:
+    """Start-up, run, shutdown: :meth:`start` builds and starts the
+    components, :meth:`run` serves until asked to stop, :meth:`stop`
+    reverses the start."""
+
     def __init__(
         self,
         settings: Settings,
         board: hal.Board | None = None,
-        manager_settings: dict | None = None,
+        manager_settings: dict[str, Any] | None = None,
         plugins: list[Plugin] | None = None,
     ) -> None:
         self.settings = settings
-        self.board = board
+        self._board = board
         #: plugin objects given directly (tests, embedding), besides the settings'
         self._extra_plugins = plugins or []
         self._manager_settings = manager_settings or {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
-        #: "current", "previous", "factory", "initial-file" or "empty" (dpu-agent:agent-state)
-        self.loaded_from = "empty"
-        self.store_problem: str | None = None
-        #: why the previous slot is unusable while the current one is fine
-        self.previous_problem: str | None = None
-        #: what start-up repaired in the state directory (dpu-agent:agent-state)
-        self.repaired: list[str] = []
+        self.startup = StartupReport()
+        #: None until start() has built them
+        self.components: Components | None = None
         self._stop = asyncio.Event()
-        self._kicker: asyncio.Task | None = None
+        self._kicker: asyncio.Task[None] | None = None
+
+    # the components, by name (tests and the demo reach for them)
+
+    def _parts(self) -> Components:
+        if self.components is None:
+            raise RuntimeError("the agent is not started")
+        return self.components
+
+    @property
+    def board(self) -> hal.Board | None:
+        return self._board
+
+    @property
+    def schema(self) -> Schema:
+        return self._parts().schema
+
+    @property
+    def config_file(self) -> ConfigFile:
+        return self._parts().store
+
+    @property
+    def datastore(self) -> Datastore:
+        return self._parts().datastore
+
+    @property
+    def plugins(self) -> plugin_host.PluginHost:
+        return self._parts().plugins
+
+    @property
+    def server(self) -> NetconfServer:
+        return self._parts().server
+
+    @property
+    def callhome(self) -> CallHomeManager:
+        return self._parts().callhome
+
+    @property
+    def loaded_from(self) -> str:
+        return self.startup.loaded_from
+
+    @property
+    def store_problem(self) -> str | None:
+        return self.startup.store_problem
+
+    # start-up
 
     async def start(self) -> None:
+        """Build the components from the settings, in dependency order, then start them."""
         s = self.settings
         memory.limit_arenas()
-        if self.board is None:
+        board = self._board
+        if board is None:
             # fail before touching the state dir
-            self.board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)
-            if s.board == "sim" and self.board.slots is not None:
+            board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)
+            if s.board == "sim" and isinstance(board.slots, SimSlots):
                 # the simulated board "reboots" by ending the agent: its supervisor
                 # starts it again, on the slot the board now boots
-                self.board.slots.on_reboot = self.request_stop
+                board.slots.on_reboot = self.request_stop
+            self._board = board
         store_files = [s.state_dir / n for n in STORE_FILES]
-        self.repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
-        plugins = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
-        self.schema = modset.build_schema(s, plugins)
-        self.config_file = ConfigFile(s.state_dir, self.schema)
-        running = self._load_configuration()
-        self.datastore = Datastore(self.schema, running, self.config_file)
-        self.server = NetconfServer(
-            self.schema,
-            self.datastore,
+        repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
+        plugin_list = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
+        schema = modset.build_schema(s, plugin_list)
+        store = ConfigFile(s.state_dir, schema)
+        startup, report = _load_configuration(s, schema, store)
+        self.startup = dataclasses.replace(report, repaired=tuple(repaired))
+        notifications = notify.Notifications(log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
+        plugins = plugin_host.PluginHost(schema, plugin_list, board, notifications.publish, on_event=notifications.observe)
+        datastore = Datastore(
+            schema, startup, store,
+            transaction_hook=plugins.transaction,
+            on_confirm_event=lambda event, by, timeout: notifications.publish(
+                "ietf-netconf-notifications", "netconf-confirmed-commit", notify.confirmed_commit(event, by, timeout)),
+        )
+        server = NetconfServer(
+            schema,
+            datastore,
             max_message_size=s.max_message_size,
             limits=Limits(s.max_sessions, s.max_sessions_per_connection, s.hello_timeout),
+            notifications=notifications,
+            actions=plugins.run_action,
+            state_providers=[self._operational_state, plugins.state_provider()],
         )
-        self.server.notifications.log = eventlog.EventLog(s.state_dir / eventlog.FILENAME)
-        self.server.state_providers.append(state.provider(self))
-        self.plugins = plugin_host.PluginHost(self.schema, plugins, self.board, self.server.notifications.publish,
-                                              on_event=self.server.notifications.observe)
-        self.server.actions = self.plugins.run_action
-        self.datastore.transaction_hook = self.plugins.transaction
-        self.server.state_providers.append(self.plugins.state_provider())
-        await self.plugins.replay(self.datastore.running)
-        if self.board.watchdog is not None:
-            self.board.watchdog.start(s.watchdog_timeout)
-            self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())
-        self.callhome = CallHomeManager(
-            self.server,
+        callhome = CallHomeManager(
+            server,
             ManagerSettings(
                 keys_dir=s.keys_dir,
                 memory_file=s.state_dir / "callhome-last.json",
@@ -100,76 +173,54 @@ class Agent:
                 bind_interface=s.mgmt_interface,
                 **self._manager_settings,
             ),
-            nics=self.board.nics,
+            nics=board.nics,
         )
-        self.datastore.add_listener(self._datastore_changed)
-        self.datastore.on_confirm_event = self._confirm_event
-        self.board.nics.subscribe(self._link_changed)
-        self.callhome.apply(self.datastore.running)
-        log.info("dpu-agent started on board %s, state in %s", self.board.name, s.state_dir)
+        self.components = Components(board, schema, store, datastore, plugins, server, callhome)
 
-    def _load_configuration(self):
-        """Startup, from the first usable of: the current slot, the previous
-        slot, --config, the factory configuration; else empty. StoreError only
-        when something is stored, none of it is usable and there is no fallback."""
-        s = self.settings
-        try:
-            loaded = self.config_file.load()
-        except StoreError as exc:
-            loaded, self.store_problem = None, str(exc)
-        if loaded is not None:
-            self.loaded_from = loaded.source
-            self.store_problem = loaded.problem
-            self.previous_problem = loaded.previous_problem
-            return loaded.tree
-        unusable = f" (the stored one is unusable: {self.store_problem})" if self.store_problem else ""
-        if s.config_file is not None:
-            running = configfile.load(self.schema, s.config_file)
-            self.loaded_from = "initial-file"
-            (log.error if unusable else log.info)("starting from %s%s", s.config_file, unusable)
-        else:
-            try:
-                running = self.config_file.load_factory()
-            except StoreError as exc:
-                if self.store_problem is None:
-                    raise
-                raise StoreError(f"no usable configuration: {self.store_problem}; {exc}") from None
-            if running is not None:
-                self.loaded_from = "factory"
-                log.error("starting from the factory configuration %s%s", self.config_file.factory_path, unusable)
-            elif self.store_problem is not None:
-                raise StoreError(f"{self.store_problem}; no --config and no factory configuration to fall back to")
-            else:
-                running = self.schema.empty()
-                self.loaded_from = "empty"
-                log.warning("no stored configuration and no --config: nothing to call home to")
-        running.validate()
-        self.config_file.save(running)
-        return running
+        await plugins.replay(datastore.running)
+        if board.watchdog is not None:
+            board.watchdog.start(s.watchdog_timeout)
+            self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())
+        datastore.add_listener(self._datastore_changed)
+        board.nics.subscribe(self._link_changed)
+        callhome.apply(datastore.running)
+        log.info("dpu-agent started on board %s, state in %s", board.name, s.state_dir)
 
-    def _datastore_changed(self, name: str, old, new, by) -> None:
+    def _operational_state(self, _selection: list[str] | None) -> Tree:
+        """The operational data the agent itself serves on <get>, each part
+        from the component that owns it."""
+        c = self._parts()
+        data = {
+            **state.interfaces(c.board.nics, self.started),
+            **state.hardware(self.identity()),
+            **state.agent_state(c.board, self.started, c.callhome.states.values(), self.startup),
+            **state.monitoring(c.server),
+        }
+        return c.schema.parse(json.dumps(data), "json", state=True)
+
+    # events
+
+    def _datastore_changed(self, name: str, old: Tree, new: Tree, by: ChangedBy | None) -> None:
+        c = self._parts()
         if name == "running":
-            self.server.nacm.update(new)
-            self.callhome.apply(new)
-        events = self.server.notifications
+            c.server.nacm.update(new)
+            c.callhome.apply(new)
+        events = c.server.notifications
         # logged for replay even when no one listens (a tree walk per change).
         # A change of a large tree is reported without its edit list (RFC 6470
         # allows it): its diff would cost seconds and megabytes on the loop
         # and leave the heap fragmented after a 100 000-entry edit.
-        edits = [] if self.datastore.large_change else [
-            (*self.schema.xml_path(path), op) for path, op in old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)]
+        edits = [] if c.datastore.large_change else [
+            (*c.schema.xml_path(path), op) for path, op in old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)]
         events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
 
-    def _confirm_event(self, event: str, by, timeout: int | None) -> None:
-        self.server.notifications.publish("ietf-netconf-notifications", "netconf-confirmed-commit",
-                                          notify.confirmed_commit(event, by, timeout))
-
     def _link_changed(self, interface: str, up: bool) -> None:
-        self.server.notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
+        self._parts().server.notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
 
     def identity(self) -> Identity:
         """The board's identity, overridden by what factory provisioning wrote."""
-        ident = self.board.identity()
+        assert self._board is not None
+        ident = self._board.identity()
         try:
             provisioned = json.loads(self.settings.identity_file.read_text())
         except FileNotFoundError:
@@ -186,7 +237,8 @@ class Agent:
         return self.datastore.healthy()
 
     async def _kick_watchdog(self) -> None:
-        wd = self.board.watchdog
+        wd = self._parts().board.watchdog
+        assert wd is not None
         interval = max(0.2, self.settings.watchdog_timeout / 3)
         while True:
             if self.healthy():
@@ -198,16 +250,20 @@ class Agent:
     def request_stop(self) -> None:
         self._stop.set()
 
+    # shutdown
+
     async def stop(self) -> None:
+        """Reverse the start (of what start() got to: it may have failed half-way)."""
         if self._kicker is not None:
             self._kicker.cancel()
-        if getattr(self, "callhome", None) is not None:
-            await self.callhome.stop()
-        if getattr(self, "server", None) is not None:
-            await self.server.notifications.log.close()  # the replay log's last batch
-        if self.board is not None:
-            self.board.close()  # disarms the watchdog: an orderly stop must not reset the board
+        if self.components is not None:
+            await self.components.callhome.stop()
+            await self.components.server.notifications.log.close()  # the replay log's last batch
+        if self._board is not None:
+            self._board.close()  # disarms the watchdog: an orderly stop must not reset the board
         log.info("dpu-agent stopped")
+
+    # the three steps
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -218,3 +274,40 @@ class Agent:
             await self._stop.wait()
         finally:
             await self.stop()
+
+
+def _load_configuration(s: Settings, schema: Schema, store: ConfigFile) -> tuple[Tree, StartupReport]:
+    """Startup, from the first usable of: the current slot, the previous
+    slot, --config, the factory configuration; else empty. StoreError only
+    when something is stored, none of it is usable and there is no fallback."""
+    store_problem: str | None
+    try:
+        loaded = store.load()
+        store_problem = None
+    except StoreError as exc:
+        loaded, store_problem = None, str(exc)
+    if loaded is not None:
+        return loaded.tree, StartupReport(loaded.source, loaded.problem, loaded.previous_problem)
+    unusable = f" (the stored one is unusable: {store_problem})" if store_problem else ""
+    if s.config_file is not None:
+        startup = configfile.load(schema, s.config_file)
+        loaded_from = "initial-file"
+        (log.error if unusable else log.info)("starting from %s%s", s.config_file, unusable)
+    else:
+        try:
+            factory = store.load_factory()
+        except StoreError as exc:
+            if store_problem is None:
+                raise
+            raise StoreError(f"no usable configuration: {store_problem}; {exc}") from None
+        if factory is not None:
+            startup, loaded_from = factory, "factory"
+            log.error("starting from the factory configuration %s%s", store.factory_path, unusable)
+        elif store_problem is not None:
+            raise StoreError(f"{store_problem}; no --config and no factory configuration to fall back to")
+        else:
+            startup, loaded_from = schema.empty(), "empty"
+            log.warning("no stored configuration and no --config: nothing to call home to")
+    startup.validate()
+    store.save(startup)
+    return startup, StartupReport(loaded_from, store_problem)

@@ -12,15 +12,20 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 from . import notify
 from .datastore.store import Datastore
 from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
-from .rpc import actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, notifications  # noqa: F401  (the operations served: their handlers register)
+from .rpc import actions as rpc_actions
+from .rpc import ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda
+from .rpc import notifications as rpc_notifications
 from .settings import HELLO_TIMEOUT, MAX_MESSAGE_SIZE, MAX_SESSIONS, MAX_SESSIONS_PER_CONNECTION
 from .yang import Action, Schema, Tree
+
+#: the operations this server serves: importing a handler module registers its handlers
+OPERATIONS = (rpc_actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, rpc_notifications)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +140,15 @@ StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | Non
 
 class NetconfServer:
     def __init__(
-        self, schema: Schema, datastore: Datastore, *, max_message_size: int = MAX_MESSAGE_SIZE, limits: Limits = Limits()
+        self,
+        schema: Schema,
+        datastore: Datastore,
+        *,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        limits: Limits = Limits(),
+        notifications: notify.Notifications | None = None,
+        actions: ActionRunner | None = None,
+        state_providers: Sequence[StateProvider] = (),
     ) -> None:
         self.schema = schema
         self.limits = limits
@@ -145,12 +158,14 @@ class NetconfServer:
         self.sessions: dict[int, ServerSession] = {}
         self._next_id = 1
         #: functions adding operational data to <get>
-        self.state_providers: list[StateProvider] = [lambda _selection: yang_library(schema)]
+        self.state_providers: list[StateProvider] = [lambda _selection: yang_library(schema), *state_providers]
         self.nacm = Nacm(schema)
         self.nacm.update(datastore.running)
-        self.notifications = notify.Notifications(access=self.nacm.can_notify)
-        #: runs a YANG 1.1 action (agent/rpc/actions.py); set by the plugin host
-        self.actions: ActionRunner | None = None
+        #: who may read which event is the server's call (its NACM)
+        self.notifications = notifications if notifications is not None else notify.Notifications()
+        self.notifications.access = self.nacm.can_notify
+        #: runs a YANG 1.1 action (agent/rpc/actions.py): the plugin host's
+        self.actions = actions
         self.started = time.time()
         #: ietf-netconf-monitoring statistics of sessions that have ended
         self.ended_stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0, "out-notifications": 0}

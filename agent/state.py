@@ -1,5 +1,7 @@
 """Operational data served by <get>: the board's interfaces and identity
-(ietf-interfaces, ietf-hardware) and the agent's own state (dpu-agent).
+(ietf-interfaces, ietf-hardware), the agent's own state (dpu-agent) and the
+server's (ietf-netconf-monitoring), as RFC 7951 JSON. Each function is
+given the component that owns what it reports, never the whole agent.
 
 Built fresh on each <get>: the kernel and the HAL hold the truth, and a
 <get> is rare next to the idle hours of a DPU.
@@ -7,25 +9,41 @@ Built fresh on each <get>: the kernel and the HAL hold the truth, and a
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING
+import dataclasses
+import datetime
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .hal.base import Identity
 from .timestamps import when
 
 if TYPE_CHECKING:
-    from .daemon import Agent
+    from .callhome.manager import ClientState
+    from .hal.base import Board, Nics
+    from .server import NetconfServer
 
 
-def _drop_none(d: dict) -> dict:
+@dataclasses.dataclass(frozen=True)
+class StartupReport:
+    """Where start-up found the configuration (dpu-agent:agent-state)."""
+
+    #: "current", "previous", "factory", "initial-file" or "empty"
+    loaded_from: str = "empty"
+    store_problem: str | None = None
+    #: why the previous slot is unusable while the current one is fine
+    previous_problem: str | None = None
+    #: what start-up repaired in the state directory
+    repaired: tuple[str, ...] = ()
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def interfaces(agent: Agent) -> dict:
-    started = when(agent.started.timestamp())
+def interfaces(nics: Nics, started_at: datetime.datetime) -> dict[str, Any]:
+    started = when(started_at.timestamp())
     out = []
-    for nic in agent.board.nics.list():
+    for nic in nics.list():
         c = nic.counters
         out.append(
             _drop_none(
@@ -53,7 +71,7 @@ def interfaces(agent: Agent) -> dict:
     return {"ietf-interfaces:interfaces": {"interface": out}} if out else {}
 
 
-def hardware(identity: Identity) -> dict:
+def hardware(identity: Identity) -> dict[str, Any]:
     chassis = _drop_none(
         {
             "name": "chassis",
@@ -67,15 +85,16 @@ def hardware(identity: Identity) -> dict:
     return {"ietf-hardware:hardware": {"component": [chassis]}}
 
 
-def agent_state(agent: Agent) -> dict:
-    board = agent.board
+def agent_state(
+    board: Board, started: datetime.datetime, callhome: Iterable[ClientState], startup: StartupReport
+) -> dict[str, Any]:
     wd = board.watchdog
     if wd is None or board.name == "sim":
         reset = "unknown"
     else:
         reset = "watchdog" if wd.last_reset_by_watchdog else "power-on"
     clients = []
-    for st in agent.callhome.states.values():
+    for st in callhome:
         clients.append(
             _drop_none(
                 {
@@ -96,25 +115,24 @@ def agent_state(agent: Agent) -> dict:
         "dpu-agent:agent-state": _drop_none(
             {
                 "software-version": __version__,
-                "started": when(agent.started.timestamp()),
+                "started": when(started.timestamp()),
                 "last-reset-reason": reset,
                 "call-home": {"netconf-client": clients} if clients else None,
-                "config-store": _drop_none({"loaded-from": agent.loaded_from, "problem": agent.store_problem,
-                                            "previous-problem": agent.previous_problem,
-                                            "repaired": agent.repaired or None}),
+                "config-store": _drop_none({"loaded-from": startup.loaded_from, "problem": startup.store_problem,
+                                            "previous-problem": startup.previous_problem,
+                                            "repaired": list(startup.repaired) or None}),
             }
         )
     }
 
 
-def monitoring(agent: Agent) -> dict:
+def monitoring(server: NetconfServer) -> dict[str, Any]:
     """ietf-netconf-monitoring (RFC 6022), the NETCONF stream (RFC 5277) and
-    the NACM counters (RFC 8341)."""
-    server = agent.server
-    ds = agent.datastore
+    the NACM counters (RFC 8341) of ``server``."""
+    ds = server.datastore
     datastores = []
     for name in ("running", "candidate", "startup"):
-        entry: dict = {"name": name}
+        entry: dict[str, Any] = {"name": name}
         if name in ds.locks:
             entry["locks"] = {"global-lock": {"locked-by-session": ds.locks[name], "locked-time": when(ds.lock_times[name])}}
         datastores.append(entry)
@@ -126,7 +144,7 @@ def monitoring(agent: Agent) -> dict:
             "namespace": m["namespace"],
             "location": ["NETCONF"],
         }
-        for m in agent.schema.implemented_modules()
+        for m in server.schema.implemented_modules()
         if m["name"] != "yang"
     ]
     sessions = []
@@ -179,13 +197,3 @@ def monitoring(agent: Agent) -> dict:
             "denied-notifications": nacm.denied_notifications,
         },
     }
-
-
-def provider(agent: Agent):
-    """The state provider the NETCONF server calls on every <get>."""
-
-    def build(_selection):
-        data = {**interfaces(agent), **hardware(agent.identity()), **agent_state(agent), **monitoring(agent)}
-        return agent.schema.parse(json.dumps(data), "json", state=True)
-
-    return build

@@ -66,15 +66,16 @@ def test_the_libyang_check_sees_imports_inside_functions(tmp_path):
     assert ("_libyang", 2) in _imported("agent.m", p)
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(annotations: bool = False) -> dict[str, set[str]]:
     """module -> the agent modules it imports, at run time (imports under
-    ``if TYPE_CHECKING:`` are for annotations only and left out)."""
+    ``if TYPE_CHECKING:`` are for annotations only and left out unless
+    ``annotations``)."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
-            if isinstance(node, ast.If) and _is_type_checking(node.test):
+            if not annotations and isinstance(node, ast.If) and _is_type_checking(node.test):
                 node.body = []
         names = {name for name, _ in _imports_in(tree, _package(module, path))}
         # "from pkg import mod" depends on mod, not on pkg's own code beyond
@@ -161,6 +162,32 @@ def test_the_graph_has_function_level_imports_and_not_type_checking_ones():
 
 def test_only_the_entry_points_import_the_composition_root():
     """agent.daemon wires everything: a module that imports it (for a helper,
-    or to read through the Agent) closes a loop through the whole agent."""
-    importers = sorted(m for m, deps in _graph().items() if "agent.daemon" in deps)
+    or to read through the Agent, even for annotations only) closes a loop
+    through the whole agent."""
+    importers = sorted(m for m, deps in _graph(annotations=True).items() if "agent.daemon" in deps)
     assert importers == ["agent.cli", "agent.demo"]
+
+
+def test_the_daemon_wires_components_through_their_constructors():
+    """No hook is set on a component after it is built (``x.hook = f``):
+    what a component is connected to is in its constructor's arguments."""
+    tree = ast.parse((AGENT / "daemon.py").read_text())
+    late = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Attribute) and not (isinstance(t.value, ast.Name) and t.value.id == "self"):
+                    late.append(f"daemon.py:{node.lineno} {ast.unparse(t)}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append":
+            if isinstance(node.func.value, ast.Attribute) and node.func.value.attr.endswith("providers"):
+                late.append(f"daemon.py:{node.lineno} {ast.unparse(node.func)}")
+    # the simulated board's reboot ends the process: the one hook set on a board
+    assert late == ["daemon.py:%d board.slots.on_reboot" % _line_of("board.slots.on_reboot =")]
+
+
+def _line_of(text: str) -> int:
+    for n, line in enumerate((AGENT / "daemon.py").read_text().splitlines(), 1):
+        if text in line:
+            return n
+    raise AssertionError(text)

@@ -85,7 +85,15 @@ class PendingConfirm:
 
 
 class Datastore:
-    def __init__(self, schema: Schema, startup: Tree, persistence: Persistence | None = None) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        startup: Tree,
+        persistence: Persistence | None = None,
+        *,
+        transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None,
+        on_confirm_event: Callable[[str, ChangedBy | None, int | None], None] | None = None,
+    ) -> None:
         self.schema = schema
         self.startup = startup
         self.running = startup.duplicate()
@@ -113,9 +121,9 @@ class Datastore:
         self.pending: PendingConfirm | None = None
         self._tasks: set[asyncio.Task] = set()
         #: runs before running changes, may refuse by raising (the plugins' transaction)
-        self.transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None
+        self.transaction_hook = transaction_hook
         #: told of confirmed-commit events (RFC 6470): (event, by, timeout)
-        self.on_confirm_event: Callable[[str, ChangedBy | None, int | None], None] | None = None
+        self.on_confirm_event = on_confirm_event
 
     def healthy(self) -> bool:
         """False once a change failed in a way the datastore cannot vouch for

@@ -8,6 +8,7 @@ import importlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
 from ..yang import Schema, Tree, YangError
@@ -177,7 +178,7 @@ class PluginHost:
         except RpcError as exc:
             log.error("start-up configuration not applied by the plugins: %s", exc.message)
 
-    def state_provider(self):
+    def state_provider(self) -> Callable[[list[str] | None], Awaitable[Tree | None]]:
         """A state provider for the NETCONF server: asks only the plugins whose
         state subtrees the request selects."""
 
