@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import bbf, dead_peer, footprint, idle, procs, report, rpc_rate, scale, store_size
+from . import bbf, dead_peer, footprint, idle, report, rpc_rate, scale, store_size
+from . import subjects as procs
 from .settings import BenchSettings
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from agent.callhome import build
 
 from .footprint import nacm_edit
-from .procs import ROOT, AgentProcess, Listener
+from .subjects import ROOT, AgentProcess, Listener
 from .report import Row, ratio
 from .settings import BenchSettings
 
@@ -33,7 +33,7 @@ def _child(which: str, dirs: list[str]) -> None:
     from agent.plugins.gfast_sim import GfastSimPlugin
     from agent.yang import Schema
 
-    from . import proc
+    from . import process_cost as proc
 
     modules = dict(modset.MODULES)
     if which == "bbf":

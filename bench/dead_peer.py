@@ -13,7 +13,7 @@ import time
 from agent.callhome import build
 from tests import netns
 
-from .procs import AgentProcess, Listener
+from .subjects import AgentProcess, Listener
 from .report import Row, ratio
 from .settings import BenchSettings
 

@@ -11,9 +11,9 @@ import time
 
 from agent.callhome import build
 
-from . import proc
+from . import process_cost as proc
 from .nc import NetconfClient
-from .procs import AgentProcess, Listener, Netconfd
+from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import procs
+from . import subjects as procs
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from agent.callhome import build
 
 from .footprint import nacm_edit
 from .nc import NetconfClient
-from .procs import AgentProcess, Listener, Netconfd
+from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
 

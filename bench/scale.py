@@ -11,7 +11,7 @@ import time
 from agent.callhome import build
 
 from .nc import NetconfClient
-from .procs import AgentProcess, Listener, Netconfd
+from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
 

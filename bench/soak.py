@@ -23,7 +23,7 @@ import time
 from agent.callhome import build
 
 from .footprint import nacm_edit
-from .procs import AgentProcess, Listener
+from .subjects import AgentProcess, Listener
 from .settings import BenchSettings
 
 #: the operation kinds, by the name ``--only`` takes

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from agent.callhome import build
-from bench.procs import AgentProcess, Listener
+from bench.subjects import AgentProcess, Listener
 
 
 def test_bench_agent_process_calls_home_and_answers(tmp_path, yang_dirs):

@@ -17,7 +17,7 @@ import pytest
 
 from agent.callhome import build
 from bench.nc import NetconfClient, RpcFailed
-from bench.procs import AgentProcess, Listener
+from bench.subjects import AgentProcess, Listener
 
 NACM = build.NS_NACM
 #: a keepalive some managers send: answered without walking the datastore

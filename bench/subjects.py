@@ -28,7 +28,7 @@ import asyncssh
 from agent.callhome import build
 from agent.transport.keys import write_key_file
 
-from . import proc
+from . import process_cost as proc
 from .nc import NetconfClient
 
 ROOT = Path(__file__).resolve().parent.parent
