@@ -187,13 +187,13 @@ def _setup_logging(args) -> None:
 
 
 def _startup_errors():
-    from .configfile import ConfigFileError
+    from .initial_config import InitialConfigError
     from .datastore.persist import StoreError
     from .yang import YangError
 
     from .plugins.host import PluginError
 
-    return (ConfigFileError, StoreError, YangError, OSError, ValueError, ImportError, PluginError)
+    return (InitialConfigError, StoreError, YangError, OSError, ValueError, ImportError, PluginError)
 
 
 def _run(args, yang_dirs) -> int:
@@ -241,7 +241,7 @@ def _run(args, yang_dirs) -> int:
 
 def _show_config(args, yang_dirs) -> int:
     from .datastore.diag import diagnostic
-    from .datastore.persist import ConfigFile
+    from .datastore.persist import StartupStore
     from .datastore.yangcbor import encode_tree
 
     state_dir = args.state_dir
@@ -249,7 +249,7 @@ def _show_config(args, yang_dirs) -> int:
         state_dir, yang_dirs = _on_rootfs(args.root, state_dir, yang_dirs)
     try:
         schema = modset.build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))
-        store = ConfigFile(state_dir, schema)
+        store = StartupStore(state_dir, schema)
         loaded = store.load()
     except _startup_errors() as exc:
         raise CliError(str(exc)) from None

@@ -21,9 +21,9 @@ import signal
 
 from typing import Any
 
-from . import configfile, eventlog, hal, memory, modset, notify, recovery, state
+from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
 from .callhome.manager import CallHomeManager, ManagerSettings
-from .datastore.persist import FACTORY, FILENAME, PREVIOUS, ConfigFile, StoreError
+from .datastore.persist import FACTORY, FILENAME, PREVIOUS, StartupStore, StoreError
 from .datastore.store import ChangedBy, Datastore
 from .hal.base import Identity
 from .hal.slots import SimSlots
@@ -49,7 +49,7 @@ class Components:
     board: hal.Board
     schema: Schema
     #: the startup datastore's file (the stored configuration)
-    store: ConfigFile
+    store: StartupStore
     datastore: Datastore
     plugins: plugin_host.PluginHost
     server: NetconfServer
@@ -96,7 +96,7 @@ class Agent:
         return self._parts().schema
 
     @property
-    def config_file(self) -> ConfigFile:
+    def store(self) -> StartupStore:
         return self._parts().store
 
     @property
@@ -142,7 +142,7 @@ class Agent:
         repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
         plugin_list = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
         schema = modset.build_schema(s, plugin_list)
-        store = ConfigFile(s.state_dir, schema)
+        store = StartupStore(s.state_dir, schema)
         startup, report = _load_configuration(s, schema, store)
         self.startup = dataclasses.replace(report, repaired=tuple(repaired))
         notifications = notify.Notifications(log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
@@ -276,7 +276,7 @@ class Agent:
             await self.stop()
 
 
-def _load_configuration(s: Settings, schema: Schema, store: ConfigFile) -> tuple[Tree, StartupReport]:
+def _load_configuration(s: Settings, schema: Schema, store: StartupStore) -> tuple[Tree, StartupReport]:
     """Startup, from the first usable of: the current slot, the previous
     slot, --config, the factory configuration; else empty. StoreError only
     when something is stored, none of it is usable and there is no fallback."""
@@ -290,7 +290,7 @@ def _load_configuration(s: Settings, schema: Schema, store: ConfigFile) -> tuple
         return loaded.tree, StartupReport(loaded.source, loaded.problem, loaded.previous_problem)
     unusable = f" (the stored one is unusable: {store_problem})" if store_problem else ""
     if s.config_file is not None:
-        startup = configfile.load(schema, s.config_file)
+        startup = initial_config.load(schema, s.config_file)
         loaded_from = "initial-file"
         (log.error if unusable else log.info)("starting from %s%s", s.config_file, unusable)
     else:

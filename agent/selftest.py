@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__, hal, modset
-from .datastore.persist import ConfigFile
+from .datastore.persist import StartupStore
 from .settings import Settings
 
 Say = Callable[[str], None]
@@ -50,7 +50,7 @@ def _check_yang_and_store(state_dir: Path, yang_dirs, say: Say) -> bool:
     dirs = modset.search_dirs(list(yang_dirs) if yang_dirs else None)
     _line(say, True, "yang", f"{len(schema.implemented_modules())} modules implemented, from {':'.join(dirs)}")
 
-    stored = ConfigFile(state_dir, schema)
+    stored = StartupStore(state_dir, schema)
     try:
         loaded = stored.load()
     except Exception as exc:

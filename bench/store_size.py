@@ -26,10 +26,10 @@ from typing import Callable
 import asyncssh
 import cbor2
 
-from agent import configfile, modset
+from agent import initial_config, modset
 from agent.callhome import build
 from agent.datastore import yangcbor
-from agent.datastore.persist import ConfigFile
+from agent.datastore.persist import StartupStore
 from agent.datastore.sids import SidMap
 from agent.yang import Schema, Tree
 
@@ -80,11 +80,11 @@ def _median_ms(fn: Callable[[], Tree], repeat: int) -> float:
 def measure(yang_dirs: list[str] | None = None, repeat: int = 200) -> list[Row]:
     schema = Schema(modset.search_dirs(yang_dirs), modset.MODULES)
     sids = SidMap(schema)
-    store = ConfigFile("/nonexistent", schema, sids)  # only encodes and decodes
+    store = StartupStore("/nonexistent", schema, sids)  # only encodes and decodes
     with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
         f.write(realistic_config())
         f.flush()
-        tree = configfile.load(schema, Path(f.name))
+        tree = initial_config.load(schema, Path(f.name))
     xml = tree.to_xml().encode()
     js = tree.to_json().encode()
     by_name = cbor2.dumps(yangcbor.encode_tree(tree))

@@ -108,7 +108,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture
 def store_with_a_private_key(tmp_path, schema):
     """A state dir whose configuration holds a cleartext private key."""
-    from agent.datastore.persist import ConfigFile
+    from agent.datastore.persist import StartupStore
 
     cfg = json.loads((DATA / "running-v1.json").read_text())
     client = cfg["ietf-netconf-server:netconf-server"]["call-home"]["netconf-client"][0]
@@ -119,7 +119,7 @@ def store_with_a_private_key(tmp_path, schema):
     inline["cleartext-private-key"] = "c2VjcmV0LWtleQ=="  # "secret-key"
     state = tmp_path / "state"
     tree = schema.parse(json.dumps(cfg), "json")
-    ConfigFile(state, schema).save(tree)
+    StartupStore(state, schema).save(tree)
     tree.free()
     assert b"secret-key" in (state / "running.cbor").read_bytes()  # stored, 0600, never shown
     return state

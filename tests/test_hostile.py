@@ -184,7 +184,7 @@ def test_concurrent_sessions_lose_no_update(harness):
         for k in range(rounds):
             assert f"<user-name>u{i}-{k}</user-name>" in running, f"lost update s{i} round {k}"
     # what is stored is the last committed state
-    stored = harness.agent.config_file.load().tree
+    stored = harness.agent.store.load().tree
     try:
         assert stored.to_xml() == harness.agent.datastore.running.to_xml()
     finally:

@@ -13,7 +13,7 @@ import cbor2
 import pytest
 
 from agent.datastore import yangcbor
-from agent.datastore.persist import FILENAME, PREVIOUS, ConfigFile, StoreError, pack
+from agent.datastore.persist import FILENAME, PREVIOUS, StartupStore, StoreError, pack
 from agent.datastore.sids import SID_DIR, SidMap, read_sid_file
 
 DATA = Path(__file__).parent / "data"
@@ -178,7 +178,7 @@ def test_nodes_without_a_sid_are_keyed_by_name(schema, config, tmp_path):
 
 
 def test_file_layout(tmp_path, schema, config, sids):
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     store.save(config)
     raw = (tmp_path / FILENAME).read_bytes()
     magic, version, digest, length = struct.unpack_from(">4sB8sI", raw)
@@ -190,7 +190,7 @@ def test_file_layout(tmp_path, schema, config, sids):
 
 
 def test_every_truncation_and_every_corrupted_byte_is_named(tmp_path, schema, config, sids):
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     raw = store.encode(config)
     for n in range(len(raw)):
         with pytest.raises(StoreError, match=r"x: (truncated|not a dpu-agent configuration file)"):
@@ -203,25 +203,25 @@ def test_every_truncation_and_every_corrupted_byte_is_named(tmp_path, schema, co
 
 
 def test_a_newer_format_is_refused_clearly(tmp_path, schema, config, sids):
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     raw = bytearray(store.encode(config))
     raw[4] = 3
     raw[-4:] = struct.pack(">I", zlib.crc32(raw[:-4]))
     (tmp_path / FILENAME).write_bytes(raw)
     with pytest.raises(StoreError, match=r"running.cbor: format version 3; this agent reads versions 1 and 2"):
-        ConfigFile(tmp_path, schema, sids).load()
+        StartupStore(tmp_path, schema, sids).load()
 
 
 def test_a_sid_of_another_allocation_is_refused_naming_both_sets(tmp_path, schema, sids):
     (tmp_path / FILENAME).write_bytes(pack(cbor2.dumps({99999: {}}), b"\x01" * 8))
     with pytest.raises(StoreError, match=r"SID 99999 .* \(written with SID set 0101010101010101, this agent has "):
-        ConfigFile(tmp_path, schema, sids).load()
+        StartupStore(tmp_path, schema, sids).load()
 
 
 def test_an_older_sid_set_still_loads(tmp_path, schema, config, sids):
     """SIDs are never renumbered: a file written when fewer modules had SIDs loads."""
     (tmp_path / FILENAME).write_bytes(pack(cbor2.dumps(yangcbor.encode_tree(config, sids)), b"\x02" * 8))
-    loaded = ConfigFile(tmp_path, schema, sids).load()
+    loaded = StartupStore(tmp_path, schema, sids).load()
     assert loaded.tree.to_json() == config.to_json()
     loaded.tree.free()
 
@@ -232,7 +232,7 @@ def test_an_older_sid_set_still_loads(tmp_path, schema, config, sids):
 def both_slots(tmp_path, schema, sids):
     first = schema.parse(V1_JSON.read_text(), "json")
     second = schema.parse(V1_JSON.read_text().replace('"max-attempts": 4', '"max-attempts": 9'), "json")
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     store.load()
     store.save(first)
     store.save(second)
@@ -244,7 +244,7 @@ def both_slots(tmp_path, schema, sids):
 
 def test_a_save_keeps_the_previous_configuration(tmp_path, schema, sids):
     first, second = both_slots(tmp_path, schema, sids)
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     loaded = store.load()
     assert (loaded.source, loaded.problem, loaded.tree.to_json()) == ("current", None, second)
     loaded.tree.free()
@@ -268,7 +268,7 @@ def test_an_unusable_current_slot_falls_back_to_the_previous(tmp_path, schema, s
         current.unlink()
     else:
         current.write_bytes(damage(current.read_bytes()))
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     loaded = store.load()
     assert loaded.source == "previous" and loaded.tree.to_json() == first
     assert f"{current}: {problem}" in loaded.problem
@@ -276,7 +276,7 @@ def test_an_unusable_current_slot_falls_back_to_the_previous(tmp_path, schema, s
     newer = schema.parse(V1_JSON.read_text().replace('"max-attempts": 4', '"max-attempts": 5'), "json")
     store.save(newer)
     loaded.tree.free()
-    again = ConfigFile(tmp_path, schema, sids).load()
+    again = StartupStore(tmp_path, schema, sids).load()
     assert (again.source, again.tree.to_json()) == ("current", newer.to_json())
     prev = store.decode((tmp_path / PREVIOUS).read_bytes(), PREVIOUS)
     assert prev.to_json() == first
@@ -289,7 +289,7 @@ def test_both_slots_unusable_is_an_error_naming_both(tmp_path, schema, sids):
     (tmp_path / FILENAME).write_bytes(b"DPUc\x02")
     (tmp_path / PREVIOUS).write_bytes(b"\xa3garbage")
     with pytest.raises(StoreError) as err:
-        ConfigFile(tmp_path, schema, sids).load()
+        StartupStore(tmp_path, schema, sids).load()
     assert f"{tmp_path / FILENAME}: truncated" in str(err.value)
     assert f"{tmp_path / PREVIOUS}: not a dpu-agent configuration file" in str(err.value)
 
@@ -297,7 +297,7 @@ def test_both_slots_unusable_is_an_error_naming_both(tmp_path, schema, sids):
 def test_a_corrupt_current_slot_without_a_previous_one_is_an_error(tmp_path, schema, sids):
     (tmp_path / FILENAME).write_bytes(b"\xff\x00garbage")
     with pytest.raises(StoreError, match=r"running.cbor: not a dpu-agent configuration file; no previous configuration"):
-        ConfigFile(tmp_path, schema, sids).load()
+        StartupStore(tmp_path, schema, sids).load()
 
 
 # -- format 1 --
@@ -305,7 +305,7 @@ def test_a_corrupt_current_slot_without_a_previous_one_is_an_error(tmp_path, sch
 
 def test_a_format_1_store_loads_and_becomes_the_previous_slot(tmp_path, schema, sids):
     shutil.copy(V1_FILE, tmp_path / FILENAME)
-    store = ConfigFile(tmp_path, schema, sids)
+    store = StartupStore(tmp_path, schema, sids)
     loaded = store.load()
     expected = schema.parse(V1_JSON.read_text(), "json")
     assert (loaded.source, loaded.format) == ("current", 1)
@@ -315,7 +315,7 @@ def test_a_format_1_store_loads_and_becomes_the_previous_slot(tmp_path, schema, 
     assert (tmp_path / PREVIOUS).read_bytes() == V1_FILE.read_bytes()
     # and the format-1 file still serves as the previous configuration
     (tmp_path / FILENAME).write_bytes(b"DPUc\x02broken")
-    fallback = ConfigFile(tmp_path, schema, sids).load()
+    fallback = StartupStore(tmp_path, schema, sids).load()
     assert (fallback.source, fallback.format) == ("previous", 1)
     assert fallback.tree.to_json() == expected.to_json()
     for t in (loaded.tree, expected, fallback.tree):

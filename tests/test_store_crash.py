@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from agent.datastore import persist
-from agent.datastore.persist import PREVIOUS, ConfigFile, StoreError
+from agent.datastore.persist import PREVIOUS, StartupStore, StoreError
 from agent.datastore.sids import SidMap
 
 from .crashsim import PowerCut, SimulatedOs
@@ -68,7 +68,7 @@ def pool(schema) -> list[str]:
     return texts
 
 
-def save(cf: ConfigFile, text: str) -> None:
+def save(cf: StartupStore, text: str) -> None:
     tree = cf.schema.parse(text, "json")
     try:
         cf.save(tree)
@@ -77,7 +77,7 @@ def save(cf: ConfigFile, text: str) -> None:
 
 
 def reload(directory: Path, schema, sids):
-    loaded = ConfigFile(directory, schema, sids).load()
+    loaded = StartupStore(directory, schema, sids).load()
     if loaded is None:
         return None, None
     try:
@@ -90,21 +90,21 @@ def previous_slot(directory: Path, schema, sids) -> str | None:
     path = directory / PREVIOUS
     if not path.exists():
         return None
-    tree = ConfigFile(directory, schema, sids).decode(path.read_bytes(), path)
+    tree = StartupStore(directory, schema, sids).decode(path.read_bytes(), path)
     try:
         return tree.to_json()
     finally:
         tree.free()
 
 
-def prepared(directory: Path, schema, sids, pool, rng: random.Random) -> tuple[ConfigFile, str | None, str]:
+def prepared(directory: Path, schema, sids, pool, rng: random.Random) -> tuple[StartupStore, str | None, str]:
     """A store that has seen 0 to 2 saves (mostly 2: both slots full), maybe
     with a stale temporary file from an earlier crash; returns it, the
     configuration it holds and a different one to save next."""
     directory.mkdir(parents=True)
     history = rng.sample(pool, 3)
     prior = rng.choice([0, 1, 2, 2, 2])
-    cf = ConfigFile(directory, schema, sids)
+    cf = StartupStore(directory, schema, sids)
     assert cf.load() is None
     for text in history[:prior]:
         save(cf, text)
@@ -114,7 +114,7 @@ def prepared(directory: Path, schema, sids, pool, rng: random.Random) -> tuple[C
 
 
 def calls_of_a_save(tmp_path: Path, schema, sids, pool) -> int:
-    cf = ConfigFile(tmp_path / "count", schema, sids)
+    cf = StartupStore(tmp_path / "count", schema, sids)
     save(cf, pool[0])
     save(cf, pool[1])
     sim = SimulatedOs(cf.state_dir, random.Random(0))
@@ -235,7 +235,7 @@ def test_sigkill_while_saving(tmp_path, schema, sids, pool):
     """A child process saves in a loop and is killed at a random moment:
     the store it leaves always loads, from the current slot."""
     state = tmp_path / "state"
-    cf = ConfigFile(state, schema, sids)
+    cf = StartupStore(state, schema, sids)
     save(cf, pool[0])
     trees = [schema.parse(text, "json") for text in pool]
     rng = random.Random(5)
@@ -245,7 +245,7 @@ def test_sigkill_while_saving(tmp_path, schema, sids, pool):
             pid = os.fork()
             if pid == 0:  # the child: save other configurations as fast as it can
                 try:
-                    child = ConfigFile(state, schema, sids)
+                    child = StartupStore(state, schema, sids)
                     child.load()
                     k = i
                     while True:

@@ -16,10 +16,10 @@ next commit writes format 2.
 
 Two slots: ``running.cbor`` holds the current configuration and
 ``running.prev.cbor`` the previous good one. If the current one cannot be
-used, :meth:`ConfigFile.load` falls back to the previous one and says why.
+used, :meth:`StartupStore.load` falls back to the previous one and says why.
 Beside them, ``factory.cbor`` (same format, read-only, written by factory
 provisioning and never by the agent) is the configuration of last resort:
-:meth:`ConfigFile.load_factory`.
+:meth:`StartupStore.load_factory`.
 
 Every write is atomic: a temporary file in the same directory, fsync,
 rename, fsync of the directory. A save writes the new configuration to its
@@ -163,7 +163,11 @@ def format_of(raw: bytes) -> int:
     return 1 if raw[:1] == V1_FIRST_BYTE else VERSION
 
 
-class ConfigFile:
+class StartupStore:
+    """The startup datastore's files in the state directory (the stored
+    configuration, CBOR): not to be confused with the initial configuration
+    file given with --config (:mod:`agent.initial_config`)."""
+
     def __init__(self, state_dir: Path, schema: Schema, sids: SidMap | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / FILENAME
@@ -310,3 +314,7 @@ class ConfigFile:
             raise StoreError(f"{name}: {exc}") from None
         except Exception as exc:
             raise StoreError(f"{name}: stored configuration does not validate: {exc}") from None
+
+
+#: the former name, kept while branches written against it merge (issue 17)
+ConfigFile = StartupStore

@@ -7,7 +7,7 @@ the box off is undone by a reboot as well as by a confirmed-commit timeout.
 
 A change of running is: validate the new tree as a whole, swap it in, tell
 the listeners. A change of startup is: validate, write through
-:class:`~agent.datastore.persist.ConfigFile`, swap. If any step fails, the
+:class:`~agent.datastore.persist.StartupStore`, swap. If any step fails, the
 datastore stays exactly as it was, in memory and on disk. Read-modify-write
 sequences hold :attr:`Datastore.write_lock` so no update is lost.
 """

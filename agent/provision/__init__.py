@@ -9,7 +9,7 @@ for the operator's inventory: public facts only.
 
 The state directory is laid out as the agent reads it::
 
-    STATE_DIR/running.cbor, running.prev.cbor   the startup store (ConfigFile)
+    STATE_DIR/running.cbor, running.prev.cbor   the startup store (StartupStore)
     STATE_DIR/factory.cbor                     0400, the same configuration, used when both slots are unusable
     STATE_DIR/identity.json                    serial number, model, manufacturer
     STATE_DIR/keys/ssh-host-ed25519.key        0600, PKCS#8 PEM
@@ -32,10 +32,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from .. import configfile
+from .. import initial_config
 from ..callhome import build
 from ..callhome.config import read_clients
-from ..datastore.persist import ConfigFile, StoreError
+from ..datastore.persist import StartupStore, StoreError
 from ..modset import build_schema
 from ..settings import Settings
 from ..yang import Tree
@@ -88,7 +88,7 @@ def provision(profile: Profile, target: Target, force: bool = False) -> dict:
         raise ProvisionError(f"tls csr: {profile.tls.csr.parent}: no such directory")
 
     schema = build_schema(Settings(state_dir=target.state_dir, yang_dirs=target.yang_dirs))
-    config_file = ConfigFile(target.state_dir, schema)
+    config_file = StartupStore(target.state_dir, schema)
     stored = _stored(config_file)
     tree = None
     try:
@@ -130,7 +130,7 @@ def provision(profile: Profile, target: Target, force: bool = False) -> dict:
                 t.free()
 
 
-def _stored(config_file: ConfigFile) -> Tree | None:
+def _stored(config_file: StartupStore) -> Tree | None:
     try:
         loaded = config_file.load()
     except StoreError as exc:
@@ -169,8 +169,8 @@ def _configuration(schema, profile: Profile, host: devicekeys.SshHostKey, tls) -
     admins = build.default_admins(clients) + profile.admins
     xml = build.config_xml(clients, base64.b64encode(host.wire).decode(), admins)
     try:
-        return configfile.read(schema, xml, "the provisioned configuration")
-    except configfile.ConfigFileError as exc:
+        return initial_config.read(schema, xml, "the provisioned configuration")
+    except initial_config.InitialConfigError as exc:
         raise ProvisionError(str(exc)) from None
 
 

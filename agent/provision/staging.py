@@ -7,7 +7,7 @@ any point puts back what was there. A file whose bytes and mode are already
 right is not written at all, so a run that changes nothing writes nothing.
 
 The last step is the configuration (``running.cbor``), written through
-:class:`agent.datastore.persist.ConfigFile` in its two halves: it is staged
+:class:`agent.datastore.persist.StartupStore` in its two halves: it is staged
 with the other files and installed after them, so the agent never sees a
 configuration whose keys are not there yet.
 """
@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..datastore.persist import ConfigFile, sync_dir, write_synced
+from ..datastore.persist import StartupStore, sync_dir, write_synced
 from ..yang import Tree
 
 
@@ -40,9 +40,9 @@ class _File:
 
 
 class ConfigStep:
-    """The configuration, staged and installed through ConfigFile."""
+    """The configuration, staged and installed through StartupStore."""
 
-    def __init__(self, config_file: ConfigFile, tree: Tree) -> None:
+    def __init__(self, config_file: StartupStore, tree: Tree) -> None:
         self.config_file = config_file
         self.tree = tree
         self._staged = None

@@ -1,5 +1,6 @@
-"""Reading an initial configuration file (XML or RFC 7951 JSON) with errors
-that name the offending node."""
+"""Reading the initial configuration file (XML or RFC 7951 JSON, given with
+--config and used while nothing is stored) with errors that name the
+offending node. The stored configuration is :class:`agent.datastore.persist.StartupStore`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .netconf.xmltree import NS_BASE, Element, XmlError, parse
 from .yang import Schema, Tree, YangError
 
 
-class ConfigFileError(Exception):
+class InitialConfigError(Exception):
     pass
 
 
@@ -20,7 +21,7 @@ def load(schema: Schema, path: Path) -> Tree:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigFileError(f"{path}: {exc.strerror}") from None
+        raise InitialConfigError(f"{path}: {exc.strerror}") from None
     return read(schema, raw, path)
 
 
@@ -32,11 +33,11 @@ def read(schema: Schema, raw: bytes | str, path: Path | str) -> Tree:
         try:
             return schema.parse(raw, "json")
         except YangError as exc:
-            raise ConfigFileError(f"{path}: {_describe(exc.issues[0].message, exc.issues[0].path)}") from None
+            raise InitialConfigError(f"{path}: {_describe(exc.issues[0].message, exc.issues[0].path)}") from None
     try:
         root = parse(raw)
     except XmlError as exc:
-        raise ConfigFileError(f"{path}: {exc}") from None
+        raise InitialConfigError(f"{path}: {exc}") from None
     if root.ns == NS_BASE and root.name in ("config", "data"):
         wrapper = root
     else:
@@ -48,11 +49,11 @@ def read(schema: Schema, raw: bytes | str, path: Path | str) -> Tree:
         tree.validate()
     except RpcError as exc:
         tree.free()
-        raise ConfigFileError(f"{path}: {_describe(exc.message, exc.path)}") from None
+        raise InitialConfigError(f"{path}: {_describe(exc.message, exc.path)}") from None
     except YangError as exc:
         tree.free()
         err = rpc_error_from(exc, schema)
-        raise ConfigFileError(f"{path}: {_describe(err.message, exc.issues[0].path)}") from None
+        raise InitialConfigError(f"{path}: {_describe(err.message, exc.issues[0].path)}") from None
     return tree
 
 
