@@ -23,7 +23,7 @@ from typing import Any
 
 from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
 from .callhome.manager import CallHomeManager, ManagerSettings
-from .datastore.persist import FACTORY, FILENAME, PREVIOUS, StartupStore, StoreError
+from .datastore.persist import FACTORY, FILENAME, LEGACY_NAMES, PREVIOUS, StartupStore, StoreError
 from .datastore.store import ChangedBy, Datastore
 from .hal.base import Identity
 from .hal.slots import SimSlots
@@ -36,7 +36,7 @@ from .transport import keys
 from .yang import Schema, Tree
 
 #: the stored configuration may hold cleartext keys: it is guarded like them
-STORE_FILES = (FILENAME, PREVIOUS, FACTORY)
+STORE_FILES = (FILENAME, PREVIOUS, FACTORY, *LEGACY_NAMES.values())
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,8 @@ class Agent:
         plugin_list = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
         schema = modset.build_schema(s, plugin_list)
         store = StartupStore(s.state_dir, schema)
+        for renamed in store.migrate():
+            log.info("startup store: %s", renamed)
         startup, report = _load_configuration(s, schema, store)
         self.startup = dataclasses.replace(report, repaired=tuple(repaired))
         notifications = notify.Notifications(log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))

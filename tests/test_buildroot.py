@@ -562,7 +562,7 @@ def test_post_build_script_provisions_a_fake_target_dir(tmp_path, yang_dirs):
     assert report["managers"] == [{"name": "nms", "connection-type": "persistent",
                                    "endpoints": [{"name": "pma", "url": "ssh://192.0.2.10:4334"}]}]
     state = target / "var/lib/dpu-agent"
-    assert (state / "running.cbor").stat().st_mode & 0o777 == 0o600
+    assert (state / "startup.cbor").stat().st_mode & 0o777 == 0o600
     assert (state / "keys").stat().st_mode & 0o777 == 0o700
     keys = list((state / "keys").glob("*.key"))
     assert keys and all(k.stat().st_mode & 0o777 == 0o600 for k in keys)

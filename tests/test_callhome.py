@@ -414,7 +414,7 @@ def test_configuration_survives_a_restart(harness):
     m.edit_config(target="running", config=client_edit("nms", "<reconnect-strategy><max-wait>3</max-wait></reconnect-strategy>"))
     m.close_session()
     harness.stop()
-    stored = harness.state_dir / "running.cbor"
+    stored = harness.state_dir / "startup.cbor"
     assert stored.stat().st_mode & 0o777 == 0o600
     (harness.tmp / "initial.xml").unlink()
     lst.reset()  # the first agent may have called back before it stopped

@@ -57,7 +57,7 @@ def test_invalid_config_file_names_the_node(tmp_path, ydir, content, expect):
     r = dpu_agent("run", "--state-dir", str(tmp_path / "s"), "--config", str(cfg), env_yang=ydir)
     assert r.returncode == 1, r.stderr
     assert "dpu-agent: error:" in r.stderr and expect in r.stderr
-    assert not (tmp_path / "s" / "running.cbor").exists()
+    assert not (tmp_path / "s" / "startup.cbor").exists()
 
 
 def test_run_calls_home_stops_on_sigterm_and_show_config(tmp_path, ydir, harness):
@@ -92,9 +92,9 @@ def test_run_calls_home_stops_on_sigterm_and_show_config(tmp_path, ydir, harness
 
 
 def test_show_config_of_a_corrupt_store(tmp_path, ydir):
-    (tmp_path / "running.cbor").write_bytes(b"\xff\x00garbage")
+    (tmp_path / "startup.cbor").write_bytes(b"\xff\x00garbage")
     r = dpu_agent("show", "config", "--state-dir", str(tmp_path), env_yang=ydir)
-    assert r.returncode == 1 and "running.cbor" in r.stderr
+    assert r.returncode == 1 and "startup.cbor" in r.stderr
 
 
 def test_unknown_board(tmp_path, ydir):
@@ -121,7 +121,7 @@ def store_with_a_private_key(tmp_path, schema):
     tree = schema.parse(json.dumps(cfg), "json")
     StartupStore(state, schema).save(tree)
     tree.free()
-    assert b"secret-key" in (state / "running.cbor").read_bytes()  # stored, 0600, never shown
+    assert b"secret-key" in (state / "startup.cbor").read_bytes()  # stored, 0600, never shown
     return state
 
 
@@ -130,7 +130,7 @@ def test_show_config_as_cbor_diagnostic_notation(store_with_a_private_key, ydir)
     r = dpu_agent("show", "config", "--format", "cbor-diag", "--state-dir", str(state), env_yang=ydir)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith(f"/ {state / 'running.cbor'}: format 2, SID set ")
+    assert lines[0].startswith(f"/ {state / 'startup.cbor'}: format 2, SID set ")
     assert "61406 / ietf-netconf-server:netconf-server /: {" in r.stdout  # an absolute SID at the top
     assert '          373 / name /: "nms",' in lines  # deltas below, with names
     assert "public-key-format /: 60814 / ietf-crypto-types:ssh-public-key-format /," in r.stdout
@@ -154,6 +154,7 @@ def test_show_config_of_an_unbooted_rootfs(tmp_path, ydir):
         mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root)], capture_output=True).returncode == 0
     try:
         (root / "var/lib/dpu-agent").mkdir(parents=True)
+        # an image written before issue 17: the store under its old name, read in place
         shutil.copy(DATA / "running-v1.cbor", root / "var/lib/dpu-agent/running.cbor")
         shutil.copytree(ydir, root / "usr/share/dpu-agent/yang")
         if mounted:
@@ -175,9 +176,9 @@ def test_show_config_of_an_unbooted_rootfs(tmp_path, ydir):
 def test_show_config_falls_back_to_the_previous_slot_with_a_warning(tmp_path, ydir):
     state = tmp_path / "state"
     state.mkdir()
-    shutil.copy(DATA / "running-v1.cbor", state / "running.prev.cbor")
-    (state / "running.cbor").write_bytes(b"DPUc\x02\x00")
+    shutil.copy(DATA / "running-v1.cbor", state / "startup.prev.cbor")
+    (state / "startup.cbor").write_bytes(b"DPUc\x02\x00")
     r = dpu_agent("show", "config", "--state-dir", str(state), env_yang=ydir)
     assert r.returncode == 0, r.stderr
-    assert f"warning: {state / 'running.cbor'}: truncated" in r.stderr
+    assert f"warning: {state / 'startup.cbor'}: truncated" in r.stderr
     assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())

@@ -112,10 +112,10 @@ def test_ssh_call_home_from_a_provisioned_state_dir(tmp_path, ydir, nms_key):
     # the fingerprint is the one OpenSSH and asyncssh show for that key
     assert host["fingerprint"] == asyncssh.import_public_key(host["public_key"]).get_fingerprint("sha256")
     assert report["tls_certificate"] is None
-    assert {Path(p).name for p in report["written"]} == {"ssh-host-ed25519.key", "identity.json", "running.cbor", "factory.cbor"}
+    assert {Path(p).name for p in report["written"]} == {"ssh-host-ed25519.key", "identity.json", "startup.cbor", "factory.cbor"}
     assert (state / "keys").stat().st_mode & 0o777 == 0o700 and state.stat().st_mode & 0o777 == 0o700
     assert (state / "keys" / "ssh-host-ed25519.key").stat().st_mode & 0o777 == 0o600
-    assert (state / "running.cbor").stat().st_mode & 0o777 == 0o600
+    assert (state / "startup.cbor").stat().st_mode & 0o777 == 0o600
 
     agent = Agent(state, ydir)
     try:
@@ -217,14 +217,14 @@ cert-to-name = [ {{ id = 1, map-type = "specified", name = "admin", cert = "oper
     assert not tls["self_signed"] and "CN=vendor issuing" in tls["issuer"]
     assert (state / "keys" / "tls-device.key").read_bytes() == key_bytes  # the key never moved
     assert (tmp_path / "dpu.csr").read_bytes() == before_csr  # still the CSR for that key: not signed again
-    assert {Path(p).name for p in report["written"]} == {"tls-device.crt", "running.cbor", "factory.cbor"}
+    assert {Path(p).name for p in report["written"]} == {"tls-device.crt", "startup.cbor", "factory.cbor"}
 
     # CallhomeManager's listener cannot bind its port again while the last
     # connection is in TIME_WAIT: the manager moves to another port
     port = free_port()
     (tmp_path / "site.toml").write_text(site.replace(f"127.0.0.1:{first_port}", f"127.0.0.1:{port}"))
     report = provisioned("--state-dir", str(state), "--from", str(tmp_path / "site.toml"), ydir=ydir)
-    assert report["tls_certificate"] == tls and [Path(p).name for p in report["written"]] == ["factory.cbor", "running.cbor"]
+    assert report["tls_certificate"] == tls and [Path(p).name for p in report["written"]] == ["factory.cbor", "startup.cbor"]
     agent = Agent(state, ydir)
     try:
         # the manager trusts the vendor root only: the device sends its intermediate
@@ -289,7 +289,7 @@ def test_import_idevid_certificate_and_key(tmp_path, ydir, idevid):
     stored = serialization.load_pem_private_key((state / "keys" / "tls-device.key").read_bytes(), None)
     assert stored.private_numbers() == other.key.private_numbers()
     assert report["ssh_host_key"]["public_key"] != host_key  # --force makes a new SSH host key too
-    assert (state / "running.prev.cbor").exists()
+    assert (state / "startup.prev.cbor").exists()
 
 
 def test_certificate_must_match_the_key_and_chain(tmp_path, ydir, idevid):
@@ -330,16 +330,16 @@ def test_same_inputs_change_nothing_and_force_makes_new_keys(tmp_path, ydir, nms
     r = run_provision("show", "config", "--state-dir", str(state), ydir=ydir)
     assert new_host in r.stdout and first["ssh_host_key"]["public_key"].split()[1] not in r.stdout
     # the previous slot keeps the configuration from before
-    assert (state / "running.prev.cbor").read_bytes() == before[0]["running.cbor"][0]
+    assert (state / "startup.prev.cbor").read_bytes() == before[0]["startup.cbor"][0]
 
 
 def test_identity_alone_keeps_the_configuration(tmp_path, ydir, nms_key):
     state = tmp_path / "state"
     provisioned(*ssh_args(state, 4334, nms_key[1]), ydir=ydir)
-    config = (state / "running.cbor").read_bytes()
+    config = (state / "startup.cbor").read_bytes()
     report = provisioned("--state-dir", str(state), "--serial-number", "DPU-0099", ydir=ydir)
     assert [Path(p).name for p in report["written"]] == ["identity.json"]
-    assert (state / "running.cbor").read_bytes() == config
+    assert (state / "startup.cbor").read_bytes() == config
     assert json.loads((state / "identity.json").read_text()) == {"serial_number": "DPU-0099", "model": "DPU-8P"}
     assert report["managers"][0]["name"] == "nms"  # the report shows what the box holds
     r = run_provision("provision", "--state-dir", str(state), "--force", ydir=ydir)
@@ -373,7 +373,7 @@ def test_file_json_and_options_make_the_same_configuration(tmp_path, ydir, nms_k
                 "--reconnect", "start-with=last-connected,max-wait=10,max-attempts=2",
                 "--keepalives", "idle-time=60,max-probes=3,probe-interval=10", "--ssh-keepalives", "max-wait=30,max-attempts=3",
                 "--user", f"admin={nms_key[1]}", "--user", f"ops={open(nms_key[1]).read().strip()}", ydir=ydir)
-    assert (a / "running.cbor").read_bytes() == (b / "running.cbor").read_bytes()
+    assert (a / "startup.cbor").read_bytes() == (b / "startup.cbor").read_bytes()
     r = run_provision("show", "config", "--state-dir", str(a), ydir=ydir)
     data = json.loads(r.stdout)
     assert sorted(data["ietf-netconf-acm:nacm"]["groups"]["group"][0]["user-name"]) == ["admin", "auditor", "ops"]
@@ -405,7 +405,7 @@ def test_periodic_connection_and_local_address(tmp_path, ydir, nms_key):
     }]
     shutil.copytree(a / "keys", b / "keys")
     provisioned("--state-dir", str(b), "--from", str(tmp_path / "site.json"), ydir=ydir)
-    assert (a / "running.cbor").read_bytes() == (b / "running.cbor").read_bytes()
+    assert (a / "startup.cbor").read_bytes() == (b / "startup.cbor").read_bytes()
     config = json.loads(run_provision("show", "config", "--state-dir", str(a), ydir=ydir).stdout)
     (client,) = config["ietf-netconf-server:netconf-server"]["call-home"]["netconf-client"]
     assert client["connection-type"] == {"periodic": {"period": 30, "idle-timeout": 120}}
@@ -512,7 +512,7 @@ def test_private_keys_are_never_in_the_report_or_the_log(tmp_path, ydir, nms_key
     assert r.returncode == 1 and "holds a private key" in r.stderr
     assert not [s for s in _secrets(state) if s in r.stderr + r.stdout]
     # nor in the stored configuration: the keys are hidden, found by their public half
-    cbor = (state / "running.cbor").read_bytes()
+    cbor = (state / "startup.cbor").read_bytes()
     host = serialization.load_pem_private_key((state / "keys" / devicekeys.SSH_HOST_KEY).read_bytes(), None)
     tls = serialization.load_pem_private_key((state / "keys" / devicekeys.TLS_KEY).read_bytes(), None)
     assert host.private_bytes_raw() not in cbor
@@ -530,7 +530,7 @@ def test_rootfs_layout_and_show_config(tmp_path, ydir, nms_key):
     args = ["--manager", "nms", "--endpoint", "a=ssh://192.0.2.1", "--user", f"admin={nms_key[1]}"]
     report = provisioned("--root", str(root), *args, ydir=str(tmp_path / "not-the-yang-dir"))
     assert report["root"] == str(root) and report["state_dir"] == "/var/lib/dpu-agent"
-    assert "/var/lib/dpu-agent/running.cbor" in report["written"]
+    assert "/var/lib/dpu-agent/startup.cbor" in report["written"]
     assert (root / "var/lib/dpu-agent/keys" / devicekeys.SSH_HOST_KEY).stat().st_mode & 0o777 == 0o600
     r = run_provision("show", "config", "--root", str(root), ydir=str(tmp_path / "not-the-yang-dir"))
     assert r.returncode == 0 and report["ssh_host_key"]["public_key"].split()[1] in r.stdout
@@ -538,7 +538,7 @@ def test_rootfs_layout_and_show_config(tmp_path, ydir, nms_key):
     assert r.returncode == 0 and re.search(r"^ok\s+configuration: \S+ is valid", r.stdout, re.M), r.stdout
     # --state-dir with --root is inside ROOTFS, for both commands
     report = provisioned("--root", str(root), "--state-dir", "/data/dpu", *args, ydir=ydir)
-    assert (root / "data/dpu/running.cbor").exists() and report["state_dir"] == "/data/dpu"
+    assert (root / "data/dpu/startup.cbor").exists() and report["state_dir"] == "/data/dpu"
     assert run_provision("show", "config", "--root", str(root), "--state-dir", "/data/dpu", ydir=ydir).returncode == 0
 
     # an absolute symbolic link in the image would lead out of it: refused
@@ -628,11 +628,11 @@ def test_a_failure_while_writing_leaves_everything_as_it_was(tmp_path, ydir, nms
             # The store's own discipline: before the current slot is replaced,
             # the previous slot takes a copy of it. A failure after that
             # leaves the copy; what the box would boot from is unchanged.
-            if got.get("running.prev.cbor") != before.get("running.prev.cbor"):
-                assert got["running.prev.cbor"] == before["running.cbor"], f"call {k + 1} ({calls[k]})"
-                got["running.prev.cbor"] = before.get("running.prev.cbor")
-                if got["running.prev.cbor"] is None:
-                    del got["running.prev.cbor"]
+            if got.get("startup.prev.cbor") != before.get("startup.prev.cbor"):
+                assert got["startup.prev.cbor"] == before["startup.cbor"], f"call {k + 1} ({calls[k]})"
+                got["startup.prev.cbor"] = before.get("startup.prev.cbor")
+                if got["startup.prev.cbor"] is None:
+                    del got["startup.prev.cbor"]
             assert got == before, f"call {k + 1} ({calls[k]}): the state dir changed"
         else:
             # only a failed directory sync after the commit point goes unreported

@@ -86,7 +86,7 @@ def test_both_slots_corrupt_and_no_fallback_exits_saying_why(harness, yang_dirs)
     corrupt(harness.state_dir / PREVIOUS)
     r = dpu_agent("run", "--state-dir", str(harness.state_dir), env_yang=yang_dirs[0])
     assert r.returncode == 1
-    assert "running.cbor: corrupt" in r.stderr and "running.prev.cbor: corrupt" in r.stderr
+    assert "startup.cbor: corrupt" in r.stderr and "startup.prev.cbor: corrupt" in r.stderr
     assert "no --config and no factory configuration" in r.stderr
 
 

@@ -18,12 +18,12 @@ def test_selftest_passes_on_the_simulated_board(tmp_path, yang_dirs):
 
 
 def test_selftest_fails_on_a_damaged_stored_configuration(tmp_path, yang_dirs):
-    (tmp_path / "running.cbor").write_bytes(b"\xff not cbor")
+    (tmp_path / "startup.cbor").write_bytes(b"\xff not cbor")
     r = dpu_agent("selftest", "--state-dir", str(tmp_path), env_yang=yang_dirs[0])
     assert r.returncode == 1
-    assert re.search(r"^FAIL\s+configuration: .*running\.cbor", r.stdout, re.M), r.stdout
+    assert re.search(r"^FAIL\s+configuration: .*startup\.cbor", r.stdout, re.M), r.stdout
     assert r.stdout.rstrip().endswith("selftest: FAILED")
-    assert (tmp_path / "running.cbor").read_bytes() == b"\xff not cbor"
+    assert (tmp_path / "startup.cbor").read_bytes() == b"\xff not cbor"
 
 
 def test_selftest_fails_without_yang_modules(tmp_path):

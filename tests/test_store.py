@@ -208,7 +208,7 @@ def test_a_newer_format_is_refused_clearly(tmp_path, schema, config, sids):
     raw[4] = 3
     raw[-4:] = struct.pack(">I", zlib.crc32(raw[:-4]))
     (tmp_path / FILENAME).write_bytes(raw)
-    with pytest.raises(StoreError, match=r"running.cbor: format version 3; this agent reads versions 1 and 2"):
+    with pytest.raises(StoreError, match=r"startup.cbor: format version 3; this agent reads versions 1 and 2"):
         StartupStore(tmp_path, schema, sids).load()
 
 
@@ -296,7 +296,7 @@ def test_both_slots_unusable_is_an_error_naming_both(tmp_path, schema, sids):
 
 def test_a_corrupt_current_slot_without_a_previous_one_is_an_error(tmp_path, schema, sids):
     (tmp_path / FILENAME).write_bytes(b"\xff\x00garbage")
-    with pytest.raises(StoreError, match=r"running.cbor: not a dpu-agent configuration file; no previous configuration"):
+    with pytest.raises(StoreError, match=r"startup.cbor: not a dpu-agent configuration file; no previous configuration"):
         StartupStore(tmp_path, schema, sids).load()
 
 

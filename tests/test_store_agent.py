@@ -14,7 +14,7 @@ import pytest
 from ncclient.operations import RPCError
 
 from agent.callhome import build
-from agent.datastore.persist import FILENAME, PREVIOUS
+from agent.datastore.persist import FILENAME, LEGACY_NAMES, PREVIOUS
 
 from .conftest import Harness
 from .test_callhome import client_edit
@@ -115,3 +115,43 @@ def test_a_full_disk_refuses_the_write_and_keeps_the_old_configuration(tiny_tmpf
         m.close_session()
     finally:
         h.close()
+
+
+def test_a_state_dir_of_an_older_agent_starts_with_its_config_under_the_new_names(tmp_path, yang_dirs):
+    """Before issue 17 the startup store was running.cbor / running.prev.cbor:
+    the agent renames them at start-up and keeps serving their content."""
+    h = Harness(tmp_path, yang_dirs)
+    try:
+        for old in LEGACY_NAMES.values():
+            shutil.copy(os.path.join(DATA, "running-v1.cbor"), h.state_dir / old)
+            (h.state_dir / old).chmod(0o600)
+        agent = h.start(None)
+        assert agent.loaded_from == "current" and agent.store_problem is None
+        expected = json.load(open(os.path.join(DATA, "running-v1.json")))
+        assert json.loads(h.call(agent.datastore.running.to_json)) == expected
+        names = {p.name for p in h.state_dir.iterdir()}
+        assert {FILENAME, PREVIOUS} <= names and not names & set(LEGACY_NAMES.values())
+        assert (h.state_dir / FILENAME).stat().st_mode & 0o777 == 0o600
+    finally:
+        h.stop()
+
+
+@pytest.mark.parametrize("renamed", [(), (FILENAME,), (PREVIOUS,)], ids=["before", "after-current", "after-previous"])
+def test_a_power_cut_during_the_migration_leaves_a_usable_store(tmp_path, schema, renamed):
+    """A power cut between (or before) the renames: every slot is whole under
+    one of its names, the store loads the configuration, and the next
+    migration finishes the job."""
+    from agent.datastore.persist import StartupStore
+
+    raw = open(os.path.join(DATA, "running-v1.cbor"), "rb").read()
+    for new, old in LEGACY_NAMES.items():
+        (tmp_path / (new if new in renamed else old)).write_bytes(raw)
+    expected = json.load(open(os.path.join(DATA, "running-v1.json")))
+    store = StartupStore(tmp_path, schema)
+    with store.load().tree as tree:  # read as found, before any rename
+        assert json.loads(tree.to_json()) == expected
+    store.migrate()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([FILENAME, PREVIOUS])
+    loaded = StartupStore(tmp_path, schema).load()
+    with loaded.tree as tree:
+        assert loaded.source == "current" and json.loads(tree.to_json()) == expected

@@ -1,6 +1,6 @@
 """The stored configuration: the only code that writes it.
 
-Format 2 (``running.cbor``)::
+Format 2 (``startup.cbor``)::
 
     offset  size  field
     0       4     magic "DPUc"
@@ -14,8 +14,8 @@ Format 1, written before SIDs, is a bare CBOR map ``{"dpu-agent-config": 1,
 "encoding": "yang-cbor;id=name", "data": ...}``; it is still read, and the
 next commit writes format 2.
 
-Two slots: ``running.cbor`` holds the current configuration and
-``running.prev.cbor`` the previous good one. If the current one cannot be
+Two slots: ``startup.cbor`` holds the current configuration (the startup
+datastore) and ``startup.prev.cbor`` the previous good one. If the current one cannot be
 used, :meth:`StartupStore.load` falls back to the previous one and says why.
 Beside them, ``factory.cbor`` (same format, read-only, written by factory
 provisioning and never by the agent) is the configuration of last resort:
@@ -28,6 +28,11 @@ good configuration, then the current slot with the new one, so a power cut
 at any instant leaves the current slot holding the old or the new
 configuration, whole, and the previous slot a good one. Files are created
 0600: the configuration may hold key material.
+
+Agents before issue 17 named the slots ``running.cbor`` and
+``running.prev.cbor`` (same format 2, or 1). :meth:`StartupStore.migrate`,
+run by the agent at start-up and by provisioning, renames them; until then
+the store reads them under their old names (``show config`` of an old image).
 """
 
 from __future__ import annotations
@@ -47,9 +52,11 @@ from .sids import SidMap
 
 log = logging.getLogger(__name__)
 
-FILENAME = "running.cbor"
-PREVIOUS = "running.prev.cbor"
+FILENAME = "startup.cbor"
+PREVIOUS = "startup.prev.cbor"
 FACTORY = "factory.cbor"
+#: slot -> its name before issue 17, when the startup datastore was stored as "running"
+LEGACY_NAMES = {FILENAME: "running.cbor", PREVIOUS: "running.prev.cbor"}
 
 MAGIC = b"DPUc"
 VERSION = 2
@@ -172,6 +179,10 @@ class StartupStore:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / FILENAME
         self.previous_path = self.state_dir / PREVIOUS
+        if self._legacy_only():
+            # not migrated yet: read the slots where an older agent wrote them
+            self.path = self.state_dir / LEGACY_NAMES[FILENAME]
+            self.previous_path = self.state_dir / LEGACY_NAMES[PREVIOUS]
         self.factory_path = self.state_dir / FACTORY
         self.schema = schema
         self.sids = sids if sids is not None else SidMap(schema)
@@ -180,6 +191,33 @@ class StartupStore:
         self._good: bytes | None = None
         #: what the previous slot holds, as far as this object knows
         self._previous: bytes | None = None
+
+    def _legacy_only(self) -> bool:
+        """Slots under their old names only (a state dir no agent since issue 17 has started on)."""
+        d = self.state_dir
+        return not any((d / n).exists() for n in LEGACY_NAMES) and any((d / n).exists() for n in LEGACY_NAMES.values())
+
+    def migrate(self) -> list[str]:
+        """Rename slots stored under their old names (``running*.cbor``); what
+        was renamed. Each rename is atomic and synced before the next, so a
+        power cut leaves every slot whole under one of its names, and the
+        next call finishes the job. A slot present under both names keeps
+        the new one (the old one is left, and logged)."""
+        done = []
+        for new, old in LEGACY_NAMES.items():
+            old_path, new_path = self.state_dir / old, self.state_dir / new
+            if not old_path.exists():
+                continue
+            if new_path.exists():
+                log.warning("%s: left in place, %s is the store's (written by an older agent after a migration?)",
+                            old_path, new_path)
+                continue
+            os.rename(old_path, new_path)
+            sync_dir(self.state_dir)
+            done.append(f"{old_path} renamed {new}")
+        self.path = self.state_dir / FILENAME
+        self.previous_path = self.state_dir / PREVIOUS
+        return done
 
     def encode(self, tree: Tree) -> bytes:
         payload = cbor2.dumps(yangcbor.encode_tree(tree, self.sids))

@@ -9,7 +9,7 @@ for the operator's inventory: public facts only.
 
 The state directory is laid out as the agent reads it::
 
-    STATE_DIR/running.cbor, running.prev.cbor   the startup store (StartupStore)
+    STATE_DIR/startup.cbor, startup.prev.cbor   the startup store (StartupStore)
     STATE_DIR/factory.cbor                     0400, the same configuration, used when both slots are unusable
     STATE_DIR/identity.json                    serial number, model, manufacturer
     STATE_DIR/keys/ssh-host-ed25519.key        0600, PKCS#8 PEM

@@ -6,7 +6,7 @@ hard links (``.NAME.old``) until the last step has succeeded. A failure at
 any point puts back what was there. A file whose bytes and mode are already
 right is not written at all, so a run that changes nothing writes nothing.
 
-The last step is the configuration (``running.cbor``), written through
+The last step is the configuration (``startup.cbor``), written through
 :class:`agent.datastore.persist.StartupStore` in its two halves: it is staged
 with the other files and installed after them, so the agent never sees a
 configuration whose keys are not there yet.
