@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__, modset
 from .settings import DEFAULT_STATE_DIR, Settings, SettingsError, default
@@ -101,7 +102,7 @@ def _add_state_dir_and_root(p: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
-def _on_rootfs(root: Path, state_dir: Path | None, yang_dirs) -> tuple[Path, tuple[str, ...]]:
+def _on_rootfs(root: Path, state_dir: Path | None, yang_dirs: tuple[str, ...] | None) -> tuple[Path, tuple[str, ...]]:
     """The state dir and YANG modules of an unbooted root file system, as the box will see them."""
     if not root.is_dir():
         raise CliError(f"--root {root}: no such directory")
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _setup_logging(args) -> None:
+def _setup_logging(args: argparse.Namespace) -> None:
     level = getattr(logging, args.log_level.upper())
     if args.syslog:
         # on the firmware the agent runs detached from any terminal: syslogd
@@ -186,21 +187,20 @@ def _setup_logging(args) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def _startup_errors():
-    from .initial_config import InitialConfigError
+def _startup_errors() -> tuple[type[BaseException], ...]:
     from .datastore.persist import StoreError
-    from .yang import YangError
-
+    from .initial_config import InitialConfigError
     from .plugins.host import PluginError
+    from .yang import YangError
 
     return (InitialConfigError, StoreError, YangError, OSError, ValueError, ImportError, PluginError)
 
 
-def _run(args, yang_dirs) -> int:
+def _run(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
     from .daemon import Agent
     from .settings import read_file
 
-    values: dict = {}
+    values: dict[str, Any] = {}
     if args.settings is not None:
         try:
             values = read_file(args.settings)
@@ -239,7 +239,7 @@ def _run(args, yang_dirs) -> int:
     return 0
 
 
-def _show_config(args, yang_dirs) -> int:
+def _show_config(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
     from .datastore.diag import diagnostic
     from .datastore.persist import StartupStore
     from .datastore.yangcbor import encode_tree
@@ -270,7 +270,7 @@ def _show_config(args, yang_dirs) -> int:
     return 0
 
 
-def _provision(args, yang_dirs) -> int:
+def _provision(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
     from .provision import Target, provision
     from .provision.args import to_dict
     from .provision.profile import Profile, ProvisionError, merge, profile_from_dict, read_file

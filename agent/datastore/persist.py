@@ -345,7 +345,7 @@ class StartupStore:
         log.info("%s: format 1 (name-keyed); the next commit rewrites it in format %d", name, VERSION)
         return tree
 
-    def _to_tree(self, item, name: Path | str) -> Tree:
+    def _to_tree(self, item: object, name: Path | str) -> Tree:
         try:
             return yangcbor.to_tree(self.schema, item, self.sids)
         except yangcbor.CodecError as exc:
