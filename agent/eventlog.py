@@ -44,7 +44,7 @@ BATCH_SECONDS = 600.0
 
 
 def date_and_time(epoch: float) -> str:
-    t = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    t = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -70,7 +70,7 @@ class EventLog:
         self.batch_seconds = batch_seconds
         self.events: collections.deque[Event] = collections.deque()
         self._bytes = 0
-        self.created: str = date_and_time(datetime.datetime.now(datetime.timezone.utc).timestamp())
+        self.created: str = date_and_time(datetime.datetime.now(datetime.UTC).timestamp())
         #: eventTime of the newest event aged out, if any (replayLogAgedTime)
         self.aged: str | None = None
         #: events not yet in the file

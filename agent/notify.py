@@ -14,8 +14,8 @@ import asyncio
 import datetime
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .eventlog import Event, EventLog, date_and_time
 from .netconf.xmltree import Element, XmlError, escape_attr, escape_text, parse
@@ -34,7 +34,7 @@ AccessCheck = Callable[[str, str, str], bool]
 
 
 def event_time(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import __version__, hal, modset
 from .datastore.persist import ConfigFile

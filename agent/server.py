@@ -11,8 +11,8 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from . import notify
 from .datastore.store import Datastore

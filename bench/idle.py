@@ -7,8 +7,8 @@ measured on its own. The agent also kicks its watchdog (every 10 s)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from agent.callhome import build
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import memory, notify
-from ..state import when
 from ..datastore.persist import write_atomic
 from ..server import NetconfServer
+from ..state import when
 from ..transport import ssh, tcp, tls
-from ..transport.keys import KeyMaterialError
 from ..transport.base import Transport
+from ..transport.keys import KeyMaterialError
 from ..transport.stream import Activity
 from ..yang import Tree
 from . import retune

@@ -6,8 +6,9 @@ A board implementation (``linux``, ``sim``, a vendor's own) provides a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .slots import FirmwareSlots

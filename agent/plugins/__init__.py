@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..netconf.errors import OperationNotSupported, RpcError  # noqa: F401  (plugins raise these)
 

@@ -30,7 +30,7 @@ TLS_KEY = "tls-device.key"
 TLS_CERT = "tls-device.crt"
 
 #: RFC 5280 4.1.2.5: a device certificate with no well-defined expiration
-NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 
 
 def _pkcs8_pem(key: keys.PrivateKey) -> bytes:
@@ -124,7 +124,7 @@ def tls_credentials(keys_dir: Path, spec: TlsIdentity, serial_number: str | None
     """``renew``: remake a self-signed certificate whose subject no longer
     fits the serial number (only when the configuration is made anew too)."""
     key_path, cert_path = keys_dir / TLS_KEY, keys_dir / TLS_CERT
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     subject = device_name(serial_number)
     if spec.key is not None:
         try:

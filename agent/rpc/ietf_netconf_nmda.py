@@ -8,10 +8,10 @@ pruning and secret removal before any filter selects; the NMDA views
 
 from __future__ import annotations
 
+from ..datastore import xpath
 from ..datastore.filter import subtree_to_xpaths
 from ..datastore.store import CANDIDATE, RUNNING
 from ..datastore.view import readable
-from ..datastore import xpath
 from ..netconf.errors import InvalidValue, MissingElement, OperationNotSupported
 from ..netconf.xmltree import Element
 from ..yang import Tree

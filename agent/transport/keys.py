@@ -14,7 +14,6 @@ import base64
 import logging
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:

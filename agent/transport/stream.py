@@ -12,8 +12,8 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .. import memory
 from ..netconf.session import NEED_DATA, HelloReceived, MessageReceived, RpcReceived, RpcRejected, SessionClosed
