@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,7 +118,7 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
-async def _read(reader: asyncio.StreamReader, coro, timeout: float):
+async def _read(reader: asyncio.StreamReader, coro: Awaitable[bytes], timeout: float) -> bytes:
     try:
         async with asyncio.timeout(timeout):
             return await coro
@@ -130,7 +130,7 @@ async def _read(reader: asyncio.StreamReader, coro, timeout: float):
         raise FetchError("connection-reset-by-peer", f"the connection broke: {exc}") from None
 
 
-async def _body(reader: asyncio.StreamReader, chunked: bool, total: int | None, timeout: float):
+async def _body(reader: asyncio.StreamReader, chunked: bool, total: int | None, timeout: float) -> AsyncIterator[bytes]:
     if not chunked:
         left = total
         while left is None or left > 0:

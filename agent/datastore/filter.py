@@ -8,6 +8,8 @@ selected nodes are then copied with their ancestors (``Tree.select``).
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..netconf.errors import BadElement
 from ..netconf.xmltree import Element
 from ..yang import Kind, Schema, SchemaNode, quote
@@ -64,4 +66,4 @@ def _branch(schema: Schema, el: Element, snode: SchemaNode, path: str, out: list
 def _step(parent: SchemaNode, child: SchemaNode) -> str:
     if parent.module != child.module:
         return f"{child.module}:{child.name}"
-    return child.name
+    return cast(str, child.name)  # data nodes are named (yang.py types C strings as str | None)

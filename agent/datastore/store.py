@@ -112,7 +112,7 @@ class Datastore:
         self.large = False
         self.large_change = False
         self.pending: PendingConfirm | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         #: runs before running changes, may refuse by raising (the plugins' transaction)
         self.transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None
         #: told of confirmed-commit events (RFC 6470): (event, by, timeout)
@@ -298,6 +298,7 @@ class Datastore:
                 self._confirm_event("complete", by)
             return
         if pending is None:
+            assert backup is not None  # duplicated above for a first confirmed commit
             pending = self.pending = PendingConfirm(backup, None if persist else session_id, persist)
             self._confirm_event("start", by, timeout)
         else:
