@@ -40,7 +40,7 @@ def _line(say: Say, ok: bool, what: str, detail: str) -> bool:
     return ok
 
 
-def _check_yang_and_store(state_dir: Path, yang_dirs, say: Say) -> bool:
+def _check_yang_and_store(state_dir: Path, yang_dirs: tuple[str, ...] | None, say: Say) -> bool:
     from .daemon import build_schema
 
     try:

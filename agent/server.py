@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import notify
 from .datastore.store import Datastore
@@ -126,7 +127,7 @@ class ServerSession:
 
 
 #: runs a parsed, validated action and returns its output (RFC 7951 JSON below the action)
-ActionRunner = Callable[[Action], Awaitable["dict | None"]]
+ActionRunner = Callable[[Action], Awaitable["dict[str, Any] | None"]]
 #: called with the XPaths a <get> asks for (None: everything); may be a coroutine
 StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ class ClientState:
     exhausted_since: float | None = None
     next_attempt: float | None = None
     #: the kernel socket of the current connection (to read its options back)
-    sock: object | None = None
+    sock: socket.socket | None = None
     #: interface the current connection goes through, if known
     interface: str | None = None
     attempts: collections.deque = field(default_factory=lambda: collections.deque(maxlen=64))
