@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from .netconf.errors import AccessDenied
 from .yang import Schema, Tree
@@ -121,12 +122,12 @@ class Nacm:
         if (module, rpc) in DEFAULT_DENY_RPCS or not self.policy.exec_default:
             self._deny_rpc(user, rpc, "the default")
 
-    def _deny_rpc(self, user: str, rpc: str, why: str):
+    def _deny_rpc(self, user: str, rpc: str | None, why: str) -> NoReturn:
         self.denied_rpcs += 1
         log.info("NACM: %s may not run <%s> (%s)", user, rpc, why)
         raise AccessDenied(f"access to <{rpc}> denied", type="protocol")
 
-    def check_action(self, user: str, tree: Tree, node) -> None:
+    def check_action(self, user: str, tree: Tree, node: Any) -> None:  # node: the action's libyang node
         """RFC 8341 3.4.4 for <action>: read access to every data node above
         the action instance, then exec access to the action node itself."""
         if not self.policy.enabled:
@@ -178,11 +179,13 @@ class Nacm:
                 continue
             selected = None
             if rule.kind == "data" and rule.target != "*":
+                assert rule.target is not None  # a data rule has a path
                 selected = {tree.node_id(n) for n in tree.xpath(rule.target)}
             out.append((rule, selected))
         return out
 
-    def _decide(self, tree: Tree, node, lineage: list[int], rules, default: bool, deny_ext: tuple[str, ...]) -> bool:
+    def _decide(self, tree: Tree, node: Any, lineage: list[int], rules: list[tuple[Rule, set[int] | None]],
+                default: bool, deny_ext: tuple[str, ...]) -> bool:
         sn = tree.schema_of(node)
         for rule, selected in rules:
             if rule.module not in ("*", sn.module):
@@ -201,7 +204,7 @@ class Nacm:
         rules = self._data_rules(user, "read", tree)
         denied = []
 
-        def walk(parent, lineage):
+        def walk(parent: Any, lineage: list[int]) -> None:
             for node in tree.children(parent):
                 here = lineage + [tree.node_id(node)]
                 if not self._decide(tree, node, here, rules, self.policy.read_default, ("default-deny-all",)):
