@@ -82,11 +82,17 @@ def _public_b64(key) -> str:
 
 
 class Algorithms(Protocol):
-    kex: str
-    host_keys: str
-    ciphers: str
-    macs: str
-    public_keys: str
+    # read-only members: a frozen dataclass (agent/transport/ssh.py) provides them
+    @property
+    def kex(self) -> str: ...
+    @property
+    def host_keys(self) -> str: ...
+    @property
+    def ciphers(self) -> str: ...
+    @property
+    def macs(self) -> str: ...
+    @property
+    def public_keys(self) -> str: ...
 
 
 class ChannelHandler(Protocol):
