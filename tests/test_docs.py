@@ -1,6 +1,7 @@
 """The documentation points at things that exist: every relative link of
-README.md and docs/*.md resolves (file, and heading when it names one), and
-every ``agent/...`` path the documents mention is in the tree.
+README.md, docs/*.md, board/README.md and buildroot/README.md resolves (file,
+and heading when it names one), and every ``agent/...`` path the documents
+mention is in the tree.
 
 Documents drift when code moves; this fails at the commit that moved it."""
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             ROOT / "board" / "README.md", ROOT / "buildroot" / "README.md"]
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 AGENT_PATH = re.compile(r"(?<![\w/.-])agent/[\w./@-]*")
