@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .netconf.errors import AccessDenied
-from .yang import Schema, Tree
+from .yang import Schema, Tree, YangError
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,45 @@ class Nacm:
 
     # -- notifications --
 
-    def can_notify(self, user: str, module: str, name: str) -> bool:
+    def can_notify(self, user: str, module: str, name: str, body: str | None = None) -> bool:
+        """Whether ``user`` gets the notification (RFC 8341 3.4.6); ``body``,
+        its XML as logged, makes a nested one (RFC 7950 7.16) also need read
+        access to every data node above it: a notification about a list entry
+        the user may not read would tell the entry exists, and what happened to it."""
         if not self.policy.enabled:
             return True
+        allowed = self.policy.read_default
         for rule in self.policy.rules_for(user):
             if rule.kind not in ("notification", "any") or not rule.allows_op("read"):
                 continue
             if rule.module not in ("*", module) or (rule.kind == "notification" and rule.target not in ("*", name)):
                 continue
-            if not rule.permit:
-                self.denied_notifications += 1
-            return rule.permit
-        return self.policy.read_default
+            allowed = rule.permit
+            break
+        if allowed and body is not None and not self._permits_all(user, "read"):
+            allowed = self._can_read_parents(user, body)
+        if not allowed:
+            self.denied_notifications += 1
+        return allowed
+
+    def _can_read_parents(self, user: str, body: str) -> bool:
+        try:
+            nested = self.schema.nested_notification(body)
+        except YangError:
+            return False  # not ours to judge: withheld rather than leaked
+        if nested is None:
+            return True
+        tree, parent = nested
+        try:
+            rules = self._data_rules(user, "read", tree)
+            lineage: list[int] = []
+            for node in tree.lineage(parent):
+                lineage.append(tree.node_id(node))
+                if not self._decide(tree, node, list(lineage), rules, self.policy.read_default, ("default-deny-all",)):
+                    return False
+            return True
+        finally:
+            tree.free()
 
     # -- data --
 

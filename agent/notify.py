@@ -34,7 +34,8 @@ NS_NC_NOTIFICATIONS = "urn:ietf:params:xml:ns:netmod:notification"
 STREAM = "NETCONF"
 
 #: (username, module, notification name) -> may this user receive it
-AccessCheck = Callable[[str, str, str], bool]
+#: (user, module, name, body) -> may the user have it
+AccessCheck = Callable[[str, str, str, str], bool]
 
 
 def event_time(now: datetime.datetime | None = None) -> str:
@@ -104,7 +105,7 @@ class Notifications:
         """Send ``event`` to ``sub`` if NACM and its filter let it through.
         ``parsed`` caches the parsed body across subscribers. False: the
         event is not well-formed and must go to no one."""
-        if self.access is not None and not self.access(sub.username, event.module, event.name):
+        if self.access is not None and not self.access(sub.username, event.module, event.name, event.body):
             return True
         if sub.filter is not None:
             if not parsed:

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import libyang  # noqa: F401  (initialises the bindings and their logging)
 from _libyang import ffi, lib
@@ -575,6 +575,19 @@ class Schema:
             return module, name, Tree(self, root)._print(lib.LYD_XML, 0)
         finally:
             lib.lyd_free_all(root)
+
+    def nested_notification(self, xml: str) -> tuple[Tree, Any] | None:
+        """A notification as agent.notify logs it (its top element; a nested
+        one with its parents) parsed back: None for a top-level one, else the
+        tree (the caller frees it) and the notification's parent data node."""
+        tree, op = self._parse_op(xml.encode(), lib.LYD_XML, lib.LYD_TYPE_NOTIF_YANG, ffi.NULL)
+        root = op if tree == ffi.NULL else tree
+        while root.parent != ffi.NULL:
+            root = ffi.cast("struct lyd_node *", root.parent)
+        if op.parent == ffi.NULL:
+            lib.lyd_free_all(root)
+            return None
+        return Tree(self, root), ffi.cast("struct lyd_node *", op.parent)
 
     def parse_action(self, xml: str | bytes) -> Action:
         """A YANG 1.1 action (RFC 7950 7.15) as NETCONF's <action> carries it:
