@@ -33,7 +33,7 @@ BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8
 # the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
 BENCH_PACKAGES := netconfd openssh-server
 
-.PHONY: all demo test test-libyang3 test-python stress bench sids fuzz deps yang board clean
+.PHONY: all demo lint test test-libyang3 test-python stress bench sids fuzz deps yang board clean
 
 all: test
 
@@ -57,6 +57,13 @@ demo: $(VENV)/.installed yang
 board: $(VENV)/.installed
 	@tools/system-deps $(BOARD_PACKAGES)
 	$(BIN)/python -m board build
+
+# static checks: ruff (rules in pyproject.toml) and mypy --strict on the agent
+LINT_PATHS := agent tests bench board tools/fetch-yang tools/sids
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy --strict agent
 
 test: $(VENV)/.installed yang $(TEST_BOARD)
 	@tools/system-deps $(BUILDROOT_CHECK_PACKAGES)

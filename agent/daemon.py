@@ -18,7 +18,6 @@ import datetime
 import json
 import logging
 import signal
-
 from typing import Any
 
 from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
@@ -73,7 +72,7 @@ class Agent:
         #: plugin objects given directly (tests, embedding), besides the settings'
         self._extra_plugins = plugins or []
         self._manager_settings = manager_settings or {}
-        self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.started = datetime.datetime.now(datetime.UTC)
         self.startup = StartupReport()
         #: None until start() has built them
         self.components: Components | None = None

@@ -16,6 +16,7 @@ import tempfile
 import time
 import xml.dom.minidom
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -32,7 +33,8 @@ NS_AGENT = "urn:dpu-agent:yang:dpu-agent"
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _pretty(xml_text: str, indent: str = "    ") -> str:
@@ -41,7 +43,7 @@ def _pretty(xml_text: str, indent: str = "    ") -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def _accept(port: int, key_file: Path, host_key_b64: str, timeout: float = 30):
+def _accept(port: int, key_file: Path, host_key_b64: str, timeout: float = 30) -> Any:  # an ncclient Manager
     """ncclient's manager.call_home: listen, accept the DPU, run SSH as client
     with the device's host key pinned."""
     from ncclient import manager
@@ -70,7 +72,7 @@ def run_demo(yang_dirs: tuple[str, ...] | None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def _demo(work: Path, yang_dirs) -> int:
+async def _demo(work: Path, yang_dirs: tuple[str, ...] | None) -> int:
     say = print
     state = work / "state"
     (state / "keys").mkdir(parents=True, mode=0o700)
@@ -94,6 +96,7 @@ async def _demo(work: Path, yang_dirs) -> int:
     agent = Agent(Settings(state_dir=state, yang_dirs=yang_dirs, config_file=work / "initial.xml"))
     await agent.start()
     try:
+        assert agent.board is not None  # start() opened it
         say(f"[1] agent started (board {agent.board.name}); it dials the manager at 127.0.0.1:{port}")
         say(f"    device host key {host_key.get_fingerprint()} (Ed25519), pinned by the manager")
         t0 = time.monotonic()
@@ -122,6 +125,7 @@ async def _demo(work: Path, yang_dirs) -> int:
         say(f"    reply: {'<ok/>' if reply.ok else reply.errors}")
 
         sock = agent.callhome.states[CLIENT].sock
+        assert sock is not None  # the session is up
         ka = tcp.read_keepalives(sock)
         say("[5] the session stayed up: the new keepalives were set on the connected socket itself")
         say("    kernel keepalive options read back from the agent's socket (getsockopt):")

@@ -29,6 +29,7 @@ import datetime
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ BATCH_SECONDS = 600.0
 
 
 def date_and_time(epoch: float) -> str:
-    t = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    t = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -70,7 +71,7 @@ class EventLog:
         self.batch_seconds = batch_seconds
         self.events: collections.deque[Event] = collections.deque()
         self._bytes = 0
-        self.created: str = date_and_time(datetime.datetime.now(datetime.timezone.utc).timestamp())
+        self.created: str = date_and_time(datetime.datetime.now(datetime.UTC).timestamp())
         #: eventTime of the newest event aged out, if any (replayLogAgedTime)
         self.aged: str | None = None
         #: events not yet in the file
@@ -78,7 +79,7 @@ class EventLog:
         #: event lines in the file (rewritten whole at twice the bound)
         self._file_lines = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._writing: asyncio.Future | None = None
+        self._writing: asyncio.Future[None] | None = None
         self.writes = 0
         self.load()
 
@@ -145,7 +146,7 @@ class EventLog:
         self._file_lines = len(lines) - 1
         self._age()
 
-    def flush(self) -> asyncio.Future | None:
+    def flush(self) -> asyncio.Future[None] | None:
         """Write the unwritten events (off the loop when one runs). Returns
         what to await for them to be on storage."""
         if self._timer is not None:
@@ -182,7 +183,7 @@ class EventLog:
         if pending is not None:
             await pending
 
-    def _run(self, job) -> None:
+    def _run(self, job: Callable[[], None]) -> None:
         try:
             job()
             self.writes += 1
@@ -194,6 +195,7 @@ class EventLog:
         return json.dumps({"created": self.created, "aged": self.aged}) + "\n"
 
     def _append(self, batch: list[Event]) -> None:
+        assert self.path is not None  # flush() writes only to a file
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, "".join(e.line() for e in batch).encode())
@@ -202,6 +204,7 @@ class EventLog:
             os.close(fd)
 
     def _rewrite(self, header: str, events: list[Event]) -> None:
+        assert self.path is not None  # flush() writes only to a file
         write_atomic(self.path, (header + "".join(e.line() for e in events)).encode())
 
     def _rewrite_now(self) -> None:

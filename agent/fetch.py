@@ -1,18 +1,24 @@
 """Download a file over HTTP or HTTPS with asyncio streams (stdlib only):
 event-driven, with a size limit, an idle timeout, progress callbacks, and
-cancellation (abort) at any await. Failures are :class:`FetchError` with the
-bbf-software-management error identity that names them."""
+cancellation (abort) at any await. Redirects (301, 302, 303, 307, 308) are
+followed up to :data:`MAX_REDIRECTS` times, never from https to http: image
+servers and CDNs answer a stable URL with a redirect to the file, and an
+operator's URL must not quietly lose its TLS on the way. Failures are
+:class:`FetchError` with the bbf-software-management error identity that
+names them."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 _CHUNK = 1 << 16
 MAX_HEADER = 16 * 1024
+MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class FetchError(Exception):
@@ -37,6 +43,27 @@ async def fetch(
 ) -> int:
     """Write the body at ``url`` to ``dest``; return its size. ``timeout``
     bounds the connection and every wait for more bytes."""
+    for _ in range(MAX_REDIRECTS + 1):
+        location = await _get(url, dest, max_size=max_size, timeout=timeout, ssl_context=ssl_context, progress=progress)
+        if isinstance(location, int):
+            return location
+        target = urljoin(url, location)
+        if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+            raise FetchError("protocol-not-supported-by-peer", f"{url} redirects to {target[:200]}, which drops TLS: refused")
+        url = target
+    raise FetchError("request-refused-by-peer", f"more than {MAX_REDIRECTS} redirects; the last to {url[:200]}")
+
+
+async def _get(
+    url: str,
+    dest: Path,
+    *,
+    max_size: int,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    progress: Callable[[int, int | None], None] | None,
+) -> int | str:
+    """One GET: the body's size, or the Location of a redirect."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError("protocol-not-supported-by-peer", f"only http and https downloads are supported, not {parts.scheme!r}")
@@ -74,6 +101,11 @@ async def fetch(
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             raise FetchError("protocol-execution-error", "bad HTTP reply header") from None
         status, headers = _parse_head(head)
+        if status in _REDIRECTS:
+            location = headers.get("location")
+            if not location:
+                raise FetchError("protocol-execution-error", f"the server answered HTTP {status} without a Location")
+            return location
         if status != 200:
             raise FetchError(_STATUS_TAGS.get(status, "request-refused-by-peer"), f"the server answered HTTP {status}")
         length = headers.get("content-length")
@@ -118,7 +150,7 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
-async def _read(reader: asyncio.StreamReader, coro, timeout: float):
+async def _read(reader: asyncio.StreamReader, coro: Awaitable[bytes], timeout: float) -> bytes:
     try:
         async with asyncio.timeout(timeout):
             return await coro
@@ -130,7 +162,7 @@ async def _read(reader: asyncio.StreamReader, coro, timeout: float):
         raise FetchError("connection-reset-by-peer", f"the connection broke: {exc}") from None
 
 
-async def _body(reader: asyncio.StreamReader, chunked: bool, total: int | None, timeout: float):
+async def _body(reader: asyncio.StreamReader, chunked: bool, total: int | None, timeout: float) -> AsyncIterator[bytes]:
     if not chunked:
         left = total
         while left is None or left > 0:

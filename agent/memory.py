@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 _M_ARENA_MAX = -8
 
 
-def _glibc(name: str):
+def _glibc(name: str) -> Any:
     """A function of glibc's malloc, or None where the C library has no such thing."""
     try:
         from agent._malloc_cffi import ffi  # declarations parsed ahead: agent/memory_build.py

@@ -10,6 +10,7 @@ committed module is up to date).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 MODULE = "agent._malloc_cffi"
 TARGET = Path(__file__).with_name("_malloc_cffi.py")
@@ -20,7 +21,7 @@ int mallopt(int param, int value);
 """
 
 
-def builder():
+def builder() -> Any:  # a cffi.FFI (cffi ships no types)
     import cffi
 
     ffi = cffi.FFI()

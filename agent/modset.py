@@ -7,8 +7,9 @@ the hello and ietf-yang-library are derived from this table.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .plugins import Plugin

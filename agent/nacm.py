@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from .netconf.errors import AccessDenied
-from .yang import Schema, Tree
+from .yang import Schema, Tree, YangError
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,12 @@ class Nacm:
         if (module, rpc) in DEFAULT_DENY_RPCS or not self.policy.exec_default:
             self._deny_rpc(user, rpc, "the default")
 
-    def _deny_rpc(self, user: str, rpc: str, why: str):
+    def _deny_rpc(self, user: str, rpc: str | None, why: str) -> NoReturn:
         self.denied_rpcs += 1
         log.info("NACM: %s may not run <%s> (%s)", user, rpc, why)
         raise AccessDenied(f"access to <{rpc}> denied", type="protocol")
 
-    def check_action(self, user: str, tree: Tree, node) -> None:
+    def check_action(self, user: str, tree: Tree, node: Any) -> None:  # node: the action's libyang node
         """RFC 8341 3.4.4 for <action>: read access to every data node above
         the action instance, then exec access to the action node itself."""
         if not self.policy.enabled:
@@ -145,18 +146,45 @@ class Nacm:
 
     # -- notifications --
 
-    def can_notify(self, user: str, module: str, name: str) -> bool:
+    def can_notify(self, user: str, module: str, name: str, body: str | None = None) -> bool:
+        """Whether ``user`` gets the notification (RFC 8341 3.4.6); ``body``,
+        its XML as logged, makes a nested one (RFC 7950 7.16) also need read
+        access to every data node above it: a notification about a list entry
+        the user may not read would tell the entry exists, and what happened to it."""
         if not self.policy.enabled:
             return True
+        allowed = self.policy.read_default
         for rule in self.policy.rules_for(user):
             if rule.kind not in ("notification", "any") or not rule.allows_op("read"):
                 continue
             if rule.module not in ("*", module) or (rule.kind == "notification" and rule.target not in ("*", name)):
                 continue
-            if not rule.permit:
-                self.denied_notifications += 1
-            return rule.permit
-        return self.policy.read_default
+            allowed = rule.permit
+            break
+        if allowed and body is not None and not self._permits_all(user, "read"):
+            allowed = self._can_read_parents(user, body)
+        if not allowed:
+            self.denied_notifications += 1
+        return allowed
+
+    def _can_read_parents(self, user: str, body: str) -> bool:
+        try:
+            nested = self.schema.nested_notification(body)
+        except YangError:
+            return False  # not ours to judge: withheld rather than leaked
+        if nested is None:
+            return True
+        tree, parent = nested
+        try:
+            rules = self._data_rules(user, "read", tree)
+            lineage: list[int] = []
+            for node in tree.lineage(parent):
+                lineage.append(tree.node_id(node))
+                if not self._decide(tree, node, list(lineage), rules, self.policy.read_default, ("default-deny-all",)):
+                    return False
+            return True
+        finally:
+            tree.free()
 
     # -- data --
 
@@ -178,11 +206,13 @@ class Nacm:
                 continue
             selected = None
             if rule.kind == "data" and rule.target != "*":
+                assert rule.target is not None  # a data rule has a path
                 selected = {tree.node_id(n) for n in tree.xpath(rule.target)}
             out.append((rule, selected))
         return out
 
-    def _decide(self, tree: Tree, node, lineage: list[int], rules, default: bool, deny_ext: tuple[str, ...]) -> bool:
+    def _decide(self, tree: Tree, node: Any, lineage: list[int], rules: list[tuple[Rule, set[int] | None]],
+                default: bool, deny_ext: tuple[str, ...]) -> bool:
         sn = tree.schema_of(node)
         for rule, selected in rules:
             if rule.module not in ("*", sn.module):
@@ -201,7 +231,7 @@ class Nacm:
         rules = self._data_rules(user, "read", tree)
         denied = []
 
-        def walk(parent, lineage):
+        def walk(parent: Any, lineage: list[int]) -> None:
             for node in tree.children(parent):
                 here = lineage + [tree.node_id(node)]
                 if not self._decide(tree, node, here, rules, self.policy.read_default, ("default-deny-all",)):

@@ -14,11 +14,15 @@ import asyncio
 import datetime
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from .eventlog import Event, EventLog, date_and_time
 from .netconf.xmltree import Element, XmlError, escape_attr, escape_text, parse
+
+if TYPE_CHECKING:
+    from .datastore.store import ChangedBy
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +34,12 @@ NS_NC_NOTIFICATIONS = "urn:ietf:params:xml:ns:netmod:notification"
 STREAM = "NETCONF"
 
 #: (username, module, notification name) -> may this user receive it
-AccessCheck = Callable[[str, str, str], bool]
+#: (user, module, name, body) -> may the user have it
+AccessCheck = Callable[[str, str, str, str], bool]
 
 
 def event_time(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -42,7 +47,7 @@ def event_time(now: datetime.datetime | None = None) -> str:
 class Subscription:
     session_id: int
     username: str
-    send: Callable[[str], None]
+    send: Callable[..., None]  # (xml) or, while replaying, (xml, counted=False)
     filter: Element | None = None
     sent: int = 0
     #: RFC 5277 stopTime (epoch seconds): nothing later is sent
@@ -89,18 +94,18 @@ class Notifications:
         self.log.append(event)
         if not self.subscriptions:
             return
-        parsed: list[Element | None] = []
+        parsed: list[Element] = []
         for sub in list(self.subscriptions.values()):
             if sub.replaying or (sub.stop is not None and now > sub.stop):
                 continue
             if not self._deliver(sub, event, parsed):
                 return
 
-    def _deliver(self, sub: Subscription, event: Event, parsed: list) -> bool:
+    def _deliver(self, sub: Subscription, event: Event, parsed: list[Element]) -> bool:
         """Send ``event`` to ``sub`` if NACM and its filter let it through.
         ``parsed`` caches the parsed body across subscribers. False: the
         event is not well-formed and must go to no one."""
-        if self.access is not None and not self.access(sub.username, event.module, event.name):
+        if self.access is not None and not self.access(sub.username, event.module, event.name, event.body):
             return True
         if sub.filter is not None:
             if not parsed:
@@ -205,7 +210,7 @@ def session_end(username: str, session_id: int, source_host: str | None, reason:
     )
 
 
-def _changed_by(by) -> str:
+def _changed_by(by: ChangedBy | None) -> str:
     if by is None or by.session_id is None:
         return "<changed-by><server/></changed-by>"
     return f"<changed-by>{_user(by.username, by.session_id, by.source_host)}</changed-by>"
@@ -216,7 +221,7 @@ def _changed_by(by) -> str:
 MAX_CONFIG_CHANGE_EDITS = 100
 
 
-def config_change(datastore: str, by, edits: list[tuple[str, dict[str, str], str]]) -> str:
+def config_change(datastore: str, by: ChangedBy | None, edits: list[tuple[str, dict[str, str], str]]) -> str:
     """``edits``: (XML instance-identifier, its prefix map, operation)."""
     parts = []
     for path, nsmap, operation in edits:
@@ -228,7 +233,7 @@ def config_change(datastore: str, by, edits: list[tuple[str, dict[str, str], str
     )
 
 
-def confirmed_commit(event: str, by, timeout: int | None = None) -> str:
+def confirmed_commit(event: str, by: ChangedBy | None, timeout: int | None = None) -> str:
     user = _user(by.username, by.session_id, by.source_host) if by is not None and by.session_id is not None else ""
     t = f"<timeout>{timeout}</timeout>" if timeout is not None else ""
     return f'<netconf-confirmed-commit xmlns="{NS_BASE_NOTIFICATIONS}">{user}<confirm-event>{event}</confirm-event>{t}</netconf-confirmed-commit>'

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import __version__, hal, modset
 from .datastore.persist import StartupStore
@@ -40,7 +40,7 @@ def _line(say: Say, ok: bool, what: str, detail: str) -> bool:
     return ok
 
 
-def _check_yang_and_store(state_dir: Path, yang_dirs, say: Say) -> bool:
+def _check_yang_and_store(state_dir: Path, yang_dirs: tuple[str, ...] | None, say: Say) -> bool:
 
     try:
         schema = modset.build_schema(Settings(state_dir=state_dir, yang_dirs=yang_dirs))

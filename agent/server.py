@@ -11,8 +11,9 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Sequence
+from typing import Any
 
 from . import notify
 from .datastore.store import Datastore
@@ -133,7 +134,7 @@ class ServerSession:
 
 
 #: runs a parsed, validated action and returns its output (RFC 7951 JSON below the action)
-ActionRunner = Callable[[Action], Awaitable["dict | None"]]
+ActionRunner = Callable[[Action], Awaitable["dict[str, Any] | None"]]
 #: called with the XPaths a <get> asks for (None: everything); may be a coroutine
 StateProvider = Callable[[list[str] | None], "Tree | None | Awaitable[Tree | None]"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, fields
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .modset import MODULES
 

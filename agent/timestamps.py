@@ -9,4 +9,4 @@ def when(ts: float | None) -> str | None:
     """A POSIX time as date-and-time text; None stays None (a leaf left out)."""
     if ts is None:
         return None
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

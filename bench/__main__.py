@@ -76,7 +76,7 @@ def main() -> int:
     logging.disable(logging.WARNING)
     procs.compile_agent()
     s = BenchSettings()
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     machine = report.machine()
     t0 = time.monotonic()
     try:

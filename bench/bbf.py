@@ -20,9 +20,9 @@ from pathlib import Path
 from agent.callhome import build
 
 from .footprint import nacm_edit
-from .subjects import ROOT, AgentProcess, Listener
 from .report import Row, ratio
 from .settings import BenchSettings
+from .subjects import ROOT, AgentProcess, Listener
 
 PLUGIN = "agent.plugins.gfast_sim:GfastSimPlugin"
 BBF_MODULES = ("bbf-fast:*", "bbf-fastdsl", "bbf-if-type")

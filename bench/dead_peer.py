@@ -13,9 +13,9 @@ import time
 from agent.callhome import build
 from tests import netns
 
-from .subjects import AgentProcess, Listener
 from .report import Row, ratio
 from .settings import BenchSettings
+from .subjects import AgentProcess, Listener
 
 KA = (2, 3, 1)  # idle-time, max-probes, probe-interval
 SSH_KA = (1, 2)  # max-wait, max-attempts

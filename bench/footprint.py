@@ -13,9 +13,9 @@ from agent.callhome import build
 
 from . import process_cost as proc
 from .nc import NetconfClient
-from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
+from .subjects import AgentProcess, Listener, Netconfd
 
 
 def nacm_edit(i: int) -> str:

@@ -7,16 +7,16 @@ measured on its own. The agent also kicks its watchdog (every 10 s)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from agent.callhome import build
 
 from . import process_cost as proc
 from .nc import NetconfClient
-from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
+from .subjects import AgentProcess, Listener, Netconfd
 
 
 @dataclass

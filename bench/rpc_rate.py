@@ -11,9 +11,9 @@ from agent.callhome import build
 
 from .footprint import nacm_edit
 from .nc import NetconfClient
-from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
+from .subjects import AgentProcess, Listener, Netconfd
 
 EMPTY_FILTER = ""
 
@@ -30,7 +30,7 @@ async def _rates(clients: dict[str, NetconfClient], n: int) -> dict[str, dict[st
     """Round trips per second of each server, measured in turn in blocks of
     n / BLOCKS so that the machine's other load falls on both alike."""
     elapsed = {(who, name): 0.0 for who in clients for name in CALLS}
-    for who, c in clients.items():
+    for c in clients.values():
         for call in CALLS.values():
             await call(c, 0)  # warm up
     per_block = max(1, n // BLOCKS)

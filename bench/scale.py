@@ -11,9 +11,9 @@ import time
 from agent.callhome import build
 
 from .nc import NetconfClient
-from .subjects import AgentProcess, Listener, Netconfd
 from .report import Row, ratio
 from .settings import BenchSettings
+from .subjects import AgentProcess, Listener, Netconfd
 
 NS_IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 NS_IANAIFT = "urn:ietf:params:xml:ns:yang:iana-if-type"

@@ -23,8 +23,8 @@ import time
 from agent.callhome import build
 
 from .footprint import nacm_edit
-from .subjects import AgentProcess, Listener
 from .settings import BenchSettings
+from .subjects import AgentProcess, Listener
 
 #: the operation kinds, by the name ``--only`` takes
 KINDS = {

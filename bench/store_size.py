@@ -19,9 +19,9 @@ import base64
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import asyncssh
 import cbor2

@@ -233,7 +233,7 @@ class Board:
             self._ctl.settimeout(min(remaining, 0.5))
             try:
                 chunk = self._ctl.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 raise BoardError("the guest console closed")
@@ -262,7 +262,7 @@ def _connect_unix(path: Path, alive, timeout: float = 20) -> socket.socket:
             s.close()
             alive()
             if time.monotonic() > deadline:
-                raise BoardError(f"QEMU did not open {path}")
+                raise BoardError(f"QEMU did not open {path}") from None
             time.sleep(0.05)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import select
 import socket
 import ssl
-import select
 import threading
 from pathlib import Path
 
@@ -17,10 +17,10 @@ import pytest
 
 from agent import modset
 from agent.callhome import build
-from agent.transport.keys import write_key_file
 from agent.daemon import Agent
 from agent.settings import Settings
 from agent.transport.cert_to_name import fingerprint
+from agent.transport.keys import write_key_file
 
 from . import pki
 
@@ -86,7 +86,7 @@ class Listener:
         self.accepted += 1
         return conn
 
-    def accept(self, harness: "Harness", username: str = "admin", key: Path | None = None, timeout: float = 20):
+    def accept(self, harness: Harness, username: str = "admin", key: Path | None = None, timeout: float = 20):
         from ncclient import manager
 
         conn = self.accept_raw(timeout)

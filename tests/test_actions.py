@@ -136,6 +136,35 @@ def test_nacm_exec_on_the_action_node(widgets):
     assert [c.name for c in plugin.calls] == ["ping"]
 
 
+def test_a_nested_notification_needs_read_access_to_its_parents(harness, widgets):
+    """RFC 8341 3.4.6 with RFC 7950 7.16: a user who may not read the widget
+    gets no notification nested in it (it would tell what happened to an entry
+    the user cannot see), while other notifications keep coming."""
+    plugin, m = widgets
+    m.edit_config(target="running", config=f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"
+        xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">
+      <nacm xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-acm">
+        <rule-list nc:operation="replace"><name>{build.ADMIN_GROUP}</name><group>{build.ADMIN_GROUP}</group>
+          <rule><name>hidden-widgets</name><module-name>{MODULE}</module-name>
+            <path xmlns:ta="{NS}">/ta:widgets/ta:widget</path>
+            <access-operations>read</access-operations><action>deny</action></rule>
+          <rule><name>rest</name><module-name>*</module-name><access-operations>*</access-operations>
+            <action>permit</action></rule>
+        </rule-list>
+      </nacm></config>""")
+    m.create_subscription()
+    # the widget's hardware reports a reset by itself (the user could not have run the action:
+    # an action needs read access to its instance too)
+    harness.call(lambda: plugin.ctx.notify({f"{MODULE}:widgets": {"widget": [{"name": "w1", "reset-done": {"count": 7}}]}}))
+    # then a top-level notification: a configuration change
+    m.edit_config(target="running", config="""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+      <nacm xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-acm"><exec-default>deny</exec-default></nacm></config>""")
+    n = m.take_notification(timeout=10)
+    assert n is not None
+    assert "netconf-config-change" in n.notification_xml and "reset-done" not in n.notification_xml
+    assert m.take_notification(block=False) is None
+
+
 class StateOnly(Widgets):
     action_subtrees = ()
 

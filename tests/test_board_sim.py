@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-
 from agent.callhome import build
 from agent.callhome.manager import Clock
 from agent.hal.sim import SimBoard
@@ -101,7 +100,7 @@ def test_exhausted_endpoints_are_shown(harness):
     assert wait_for(lambda: state.status == "backing-off", timeout=10)
     assert state.last_error == "a: Connection refused"
     lst = harness.listener()
-    harness.agent.callhome.states  # the agent's own state is served by <get> too:
+    # the agent's own state (harness.agent.callhome.states) is served by <get> too:
     tree = harness.call(harness.agent.server.state())
     try:
         text = tree.to_xml()

@@ -211,7 +211,7 @@ def configured(dl_dir, summary, tmp_path_factory) -> dict[tuple[str, str], Confi
         buildroot_tree(release)  # unpacked one at a time
     # show-info reads every package of Buildroot: two at a time on two cores
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip(ALL_COMBOS, pool.map(lambda c: configure(*c, dl_dir, outs), ALL_COMBOS)))
+        done = dict(zip(ALL_COMBOS, pool.map(lambda c: configure(*c, dl_dir, outs), ALL_COMBOS), strict=True))
     for combo, c in done.items():
         summary.setdefault(combo, {})["show-info"] = f"{c.seconds:.0f} s"
     return done

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 
 import asyncssh
@@ -358,7 +357,7 @@ def _raw_netconf(harness, lst, send: bytes) -> bytes:
             try:
                 while chunk := await asyncio.wait_for(reader.read(65536), 5):
                     out += chunk
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             return out
 
@@ -436,7 +435,7 @@ def test_unauthenticated_manager_is_dropped(harness):
     try:
         while sock.recv(4096):
             pass
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     assert time.monotonic() - t0 < 4
     sock.close()

@@ -129,20 +129,21 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     cycles = []
     for component in components:
         start = min(component)
-        path, seen = [start], {start}
-        # walk inside the component back to start
-        def back(v: str) -> list[str] | None:
-            for w in sorted(graph[v] & component):
-                if w == start:
-                    return [w]
-                if w not in seen:
-                    seen.add(w)
-                    rest = back(w)
-                    if rest is not None:
-                        return [w] + rest
-            return None
-        cycles.append(path + (back(start) or []))
+        cycles.append([start] + (_path_back(graph, component, start, start, {start}) or []))
     return cycles
+
+
+def _path_back(graph: dict[str, set[str]], component: set[str], v: str, start: str, seen: set[str]) -> list[str] | None:
+    """A path from ``v`` back to ``start`` inside ``component``."""
+    for w in sorted(graph[v] & component):
+        if w == start:
+            return [w]
+        if w not in seen:
+            seen.add(w)
+            rest = _path_back(graph, component, w, start, seen)
+            if rest is not None:
+                return [w, *rest]
+    return None
 
 
 def test_the_agent_imports_form_no_cycle():

@@ -101,7 +101,7 @@ def test_with_origin_marks_the_configuration_in_operational(users, tmp_path, yan
 
 def test_filters_config_filter_and_max_depth(users):
     _harness, admin, _monitor = users
-    sub = get_data(admin, "operational", f'<subtree-filter><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"/></subtree-filter>')
+    sub = get_data(admin, "operational", '<subtree-filter><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"/></subtree-filter>')
     assert "<interface>" in sub and "<netconf-server" not in sub
     xp = get_data(admin, "running", f'<xpath-filter xmlns:ncs="{build.NS_NCS}">/ncs:netconf-server/ncs:call-home/ncs:netconf-client[ncs:name=\'nms2\']/ncs:name</xpath-filter>')
     assert "<name>nms2</name>" in xp and "<name>nms</name>" not in xp and "<endpoints>" not in xp

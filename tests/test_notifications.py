@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 from ncclient.operations import RPCError
 
 from agent.callhome import build
 from agent.hal.sim import SimBoard
 
-from .conftest import Listener
-from .conftest import yanglint
+from .conftest import Listener, yanglint
 from .test_callhome import client_edit, data_content
 
 NS6470 = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization

@@ -606,8 +606,8 @@ def test_a_failure_while_writing_leaves_everything_as_it_was(tmp_path, ydir, nms
 
         def failing(name):
             def call(*a, **kw):
-                count[0] += 1
-                if count[0] == k + 1:
+                count[0] += 1  # noqa: B023 (called within this iteration only)
+                if count[0] == k + 1:  # noqa: B023 (called within this iteration only)
                     raise OSError(28, "No space left on device (injected)", str(a[0]) if a else None)
                 return real[name](*a, **kw)
             return call

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import socket
 import time
 
 import asyncssh
@@ -60,7 +59,7 @@ def _silent(lst) -> float:
     try:
         while sock.recv(4096):
             pass
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     sock.close()
     return time.monotonic() - t0

@@ -22,7 +22,7 @@ STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NS_NC_NOTIFICATIONS}"/>')
 
 
 def iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def drain(m, until: str, timeout: float = 10) -> list[str]:

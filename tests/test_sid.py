@@ -92,7 +92,7 @@ def test_blocks_lie_in_the_experimental_range_and_do_not_overlap():
             assert any(int(r["entry-point"]) <= int(item["sid"]) < int(r["entry-point"]) + int(r["size"])
                        for r in content["assignment-range"]), f"{path.name}: SID {item['sid']} outside its blocks"
     blocks.sort()
-    for (_, end, a), (start, _, b) in zip(blocks, blocks[1:]):
+    for (_, end, a), (start, _, b) in zip(blocks, blocks[1:], strict=False):
         assert end <= start, f"{a} and {b} overlap"
 
 

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 
-from agent import modset
 from agent.callhome import build
 from agent.hal.sim import SimBoard
 from agent.plugins.software import SoftwarePlugin

@@ -90,7 +90,7 @@ REFUSED = {
 def test_every_channel_request_but_netconf_is_refused(harness):
     t = _connect(harness, _start(harness))
     try:
-        for what, request in REFUSED.items():
+        for request in REFUSED.values():
             ch = t.open_session(timeout=10)
             with pytest.raises(paramiko.SSHException, match="refused"):
                 request(ch)

@@ -176,7 +176,7 @@ def test_power_cut_before_any_call_of_a_save_leaves_the_old_or_the_new(tmp_path,
 def test_the_power_cut_model_catches_a_writer_that_does_not_fsync(tmp_path, schema, sids, pool, real_os):
     """The simulation is strong enough to matter: ignore every fsync and a
     power cut leaves a current slot that is neither configuration."""
-    for i, old, new, outcome, _ in run_power_cuts(tmp_path, schema, sids, pool, 200, seed=2, honour_fsync=False):
+    for _i, old, new, outcome, _ in run_power_cuts(tmp_path, schema, sids, pool, 200, seed=2, honour_fsync=False):
         if isinstance(outcome, StoreError) or outcome[0] == "previous" or (old is not None and outcome[1] not in (old, new)):
             return
     pytest.fail("200 power cuts against a writer without fsync went unnoticed")

@@ -10,7 +10,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization as s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from ..transport.tcp import Keepalives
 from ..yang import Tree
@@ -58,7 +59,7 @@ def read_clients(tree: Tree) -> dict[str, ClientConfig]:
     return dict(_last[1])  # the values are frozen; the dict is the caller's
 
 
-def _client(c: dict) -> ClientConfig:
+def _client(c: dict[str, Any]) -> ClientConfig:
     ct = c.get("connection-type", {})
     periodic = ct.get("periodic")
     rs = c.get("reconnect-strategy", {})
@@ -75,7 +76,7 @@ def _client(c: dict) -> ClientConfig:
     )
 
 
-def _endpoint(e: dict) -> EndpointConfig:
+def _endpoint(e: dict[str, Any]) -> EndpointConfig:
     transport = "ssh" if "ssh" in e else "tls"
     t = e[transport]
     tcp = t.get("tcp-client-parameters", {})

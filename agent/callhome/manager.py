@@ -20,18 +20,21 @@ import json
 import logging
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import memory, notify
 from ..datastore.persist import write_atomic
+from ..hal.base import Nics
 from ..server import NetconfServer
 from ..settings import BACKOFF_MAX, BACKOFF_MIN, LOGIN_TIMEOUT
 from ..timestamps import when
 from ..transport import ssh, tcp, tls
+from ..transport.base import Connection, Transport
 from ..transport.keys import KeyMaterialError
-from ..transport.base import Transport
 from ..transport.stream import Activity
 from ..yang import Tree
 from . import retune
@@ -41,7 +44,7 @@ from .policy import EndpointCycle, backoff_delay, next_periodic_start
 log = logging.getLogger(__name__)
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
-TRANSPORTS: dict[str, Transport] = {"ssh": ssh, "tls": tls}  # type: ignore[dict-item]  # modules as Protocols
+TRANSPORTS: dict[str, Transport] = {"ssh": ssh, "tls": tls}  # modules as Protocols
 
 
 #: seconds a client task waits after an internal error before it starts over
@@ -89,14 +92,14 @@ class ClientState:
     exhausted_since: float | None = None
     next_attempt: float | None = None
     #: the kernel socket of the current connection (to read its options back)
-    sock: object | None = None
+    sock: socket.socket | None = None
     #: interface the current connection goes through, if known
     interface: str | None = None
-    attempts: collections.deque = field(default_factory=lambda: collections.deque(maxlen=64))
+    attempts: collections.deque[Attempt] = field(default_factory=lambda: collections.deque(maxlen=64))
     connections: int = 0
     #: when the last connection ended (Clock.time())
     disconnected_at: float | None = None
-    conn: object | None = field(default=None, repr=False)
+    conn: Connection | None = field(default=None, repr=False)
 
 
 class ConnectError(Exception):
@@ -120,14 +123,14 @@ class ManagerSettings:
 
 
 class CallHomeManager:
-    def __init__(self, server: NetconfServer, settings: ManagerSettings, nics=None) -> None:
+    def __init__(self, server: NetconfServer, settings: ManagerSettings, nics: Nics | None = None) -> None:
         self.server = server
         self.events = server.notifications
         self.settings = settings
         self.clock = settings.clock
         self.nics = nics
         self.configs: dict[str, ClientConfig] = {}
-        self.tasks: dict[str, asyncio.Task] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
         self.states: dict[str, ClientState] = {}
         #: start-with last-connected, remembered across reconfiguration and reboots
         self._last_connected: dict[str, str] = self._recall()
@@ -178,6 +181,7 @@ class CallHomeManager:
             else:
                 why = self._redial_reasons(name, old, new)
                 if not why:
+                    assert old is not None  # no reasons: connected with the old settings
                     self.configs[name] = new
                     self._retune(name, old, new)
                     continue
@@ -213,9 +217,11 @@ class CallHomeManager:
         """Apply a change to the live connection (see _redial_reasons)."""
         state = self.states[name]
         endpoint = state.connected_endpoint
+        assert endpoint is not None  # connected (_redial_reasons)
         change = retune.retune(old, new, endpoint)
         ep = {e.name: e for e in new.endpoints}[endpoint]
         if change.tcp:
+            assert state.sock is not None  # connected (_redial_reasons)
             try:
                 tcp.retune_keepalives(state.sock, ep.keepalives)
             except OSError as exc:  # the connection is going anyway; the next one gets the new values
@@ -226,8 +232,10 @@ class CallHomeManager:
                          f"idle {ep.keepalives.idle_time} s, {ep.keepalives.max_probes} probes every {ep.keepalives.probe_interval} s")
         if change.ssh:
             ka = retune.ssh_keepalives(ep)
-            # the SSH connection's set_keepalive (interval 0 turns them off)
-            state.conn.set_keepalive(ka.max_wait, ka.max_attempts)
+            # the SSH connection's set_keepalive (interval 0 turns them off;
+            # _redial_reasons made sure the connection has it)
+            conn: Any = state.conn
+            conn.set_keepalive(ka.max_wait, ka.max_attempts)
             log.info("call home %s: SSH keepalives on %s retuned in place (%s)", name, endpoint,
                      "off" if not ka.max_wait else f"every {ka.max_wait} s, {ka.max_attempts} unanswered")
         if not (change.tcp or change.ssh):
@@ -369,7 +377,7 @@ class CallHomeManager:
             log.error("call home %s: %s", name, problem)
         state.key_problem = problem
 
-    async def _connect(self, cfg: ClientConfig, ep: EndpointConfig, activity: Activity):
+    async def _connect(self, cfg: ClientConfig, ep: EndpointConfig, activity: Activity) -> tuple[Connection, socket.socket]:
         transport = TRANSPORTS.get(ep.transport)
         if transport is None:
             raise ConnectError(f"{ep.transport} call home is not supported")
@@ -406,7 +414,7 @@ class CallHomeManager:
             raise asyncio.CancelledError
         return conn, sock
 
-    def _interface_of(self, sock) -> str | None:
+    def _interface_of(self, sock: socket.socket) -> str | None:
         if self.settings.bind_interface:
             return self.settings.bind_interface
         if self.nics is None:
@@ -416,7 +424,8 @@ class CallHomeManager:
         except OSError:
             return None
 
-    async def _hold(self, cfg, ep, state: ClientState, conn, sock, activity: Activity, idle_timeout: int) -> bool:
+    async def _hold(self, cfg: ClientConfig, ep: EndpointConfig, state: ClientState, conn: Connection,
+                    sock: socket.socket, activity: Activity, idle_timeout: int) -> bool:
         state.status = "connected"
         state.key_problem = None
         state.connected_endpoint = ep.name
@@ -453,7 +462,7 @@ class CallHomeManager:
             memory.release()  # what the connection held goes back (agent/memory.py)
         return idled_out or activity.closed_by_manager
 
-    async def _wait_or_idle(self, conn, activity: Activity, idle_timeout: int) -> bool:
+    async def _wait_or_idle(self, conn: Connection, activity: Activity, idle_timeout: int) -> bool:
         """Wait for the connection to end; close it once idle for ``idle_timeout`` s.
 
         One timer per idle period, not a poll: it re-arms at last activity + timeout."""

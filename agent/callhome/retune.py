@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from .config import ClientConfig, EndpointConfig
 
@@ -39,11 +40,12 @@ def ssh_keepalives(ep: EndpointConfig) -> SshKeepalives:
     return SshKeepalives(int(ka.get("max-wait", 30)), int(ka.get("max-attempts", 3)))
 
 
-def _server_params(ep: EndpointConfig) -> dict:
-    return json.loads(ep.server_params)
+def _server_params(ep: EndpointConfig) -> dict[str, Any]:
+    params: dict[str, Any] = json.loads(ep.server_params)
+    return params
 
 
-def _credentials(ep: EndpointConfig) -> dict:
+def _credentials(ep: EndpointConfig) -> dict[str, Any]:
     """The server parameters without the SSH keepalives: host keys,
     certificates, users, trust anchors, algorithms — what authenticates."""
     params = _server_params(ep)

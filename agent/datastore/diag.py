@@ -5,10 +5,12 @@ cbor-diag` prints."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import cbor2
 
+from ..yang import LeafType
 from .sids import SidMap
 from .yangcbor import TAG_IDENTITYREF, TAG_SID
 
@@ -19,7 +21,7 @@ def diagnostic(item: Any, sids: SidMap) -> str:
     return "".join(_value(item, sids, 0, 0, None))
 
 
-def _value(item: Any, sids: SidMap, depth: int, reference: int, sid: int | None):
+def _value(item: Any, sids: SidMap, depth: int, reference: int, sid: int | None) -> Iterator[str]:
     """Yield the notation of ``item``; ``sid`` is the SID of the member it is the
     value of (None under a name key), ``reference`` the SID its map keys are relative to."""
     pad = INDENT * depth
@@ -83,7 +85,7 @@ def _scalar(item: Any, sids: SidMap, sid: int | None) -> str:
     return repr(item)
 
 
-def _bases(lt) -> set[str]:
+def _bases(lt: LeafType) -> set[str]:
     if lt.base == "union":
         return {b for m in lt.members for b in _bases(m)}
     return {lt.base}

@@ -10,6 +10,7 @@ either yields a tree that validates or changes nothing.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .. import modset
 from ..netconf.errors import (
@@ -59,7 +60,7 @@ def apply_edit(schema: Schema, tree: Tree, config: Element, default_operation: s
         _apply(ctx, "", None, snode, el, default_operation)
 
 
-def _fail(ctx: EditContext, cls: type[RpcError], message: str, path: str | None, **kw) -> RpcError:
+def _fail(ctx: EditContext, cls: type[RpcError], message: str, path: str | None, **kw: Any) -> RpcError:
     if path:
         xpath, nsmap = ctx.error_path(path)
         return cls(message, path=xpath, path_namespaces=nsmap, **kw)
@@ -239,7 +240,7 @@ def _unsupported(ctx: EditContext, parent: SchemaNode | None, el: Element) -> st
     return modset.UNSUPPORTED_NODES.get(f"{parent.data_path}/{step}")
 
 
-def _delete_or_check(ctx: EditContext, snode: SchemaNode, path: str, op: str):
+def _delete_or_check(ctx: EditContext, snode: SchemaNode, path: str, op: str) -> tuple[Any, bool]:
     """What delete, remove and create share for every kind of node: returns
     the existing node and whether the operation is already done."""
     existing = ctx.tree.find(path)

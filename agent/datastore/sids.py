@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from ..yang import Schema, SchemaNode
 
@@ -19,8 +20,8 @@ SID_DIR = Path(__file__).resolve().parent.parent / "sid"
 LEDGER = SID_DIR / "allocations.tsv"
 
 
-def read_sid_file(path: Path) -> dict:
-    content = json.loads(Path(path).read_text())["ietf-sid-file:sid-file"]
+def read_sid_file(path: Path) -> dict[str, Any]:
+    content: dict[str, Any] = json.loads(Path(path).read_text())["ietf-sid-file:sid-file"]
     content.setdefault("item", [])
     content.setdefault("assignment-range", [])
     return content
@@ -65,8 +66,9 @@ class SidMap:
         self._sid_of: dict[int, int] = {}
         self._node_of: dict[int, SchemaNode] = {}
         for node, identifier in schema.sid_identifiers():
-            sid = data.get(identifier)
-            if sid is not None:
+            found = data.get(identifier)
+            if found is not None:
+                sid = found
                 self._sid_of[node.key] = sid
                 self._node_of[sid] = node
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 from ..netconf.errors import (
     InUse,
@@ -119,7 +120,7 @@ class Datastore:
         self.large = False
         self.large_change = False
         self.pending: PendingConfirm | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         #: runs before running changes, may refuse by raising (the plugins' transaction)
         self.transaction_hook = transaction_hook
         #: told of confirmed-commit events (RFC 6470): (event, by, timeout)
@@ -305,6 +306,7 @@ class Datastore:
                 self._confirm_event("complete", by)
             return
         if pending is None:
+            assert backup is not None  # duplicated above for a first confirmed commit
             pending = self.pending = PendingConfirm(backup, None if persist else session_id, persist)
             self._confirm_event("start", by, timeout)
         else:

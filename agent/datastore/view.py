@@ -15,7 +15,8 @@ entry in :data:`FILTER_KINDS`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..netconf.errors import OperationNotSupported
 from ..netconf.xmltree import NS_BASE, Element

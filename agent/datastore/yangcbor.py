@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -45,13 +46,13 @@ class CodecError(Exception):
 # -- encode ------------------------------------------------------------------
 
 
-def encode_tree(tree: Tree, sids: SidMap | None = None) -> dict:
+def encode_tree(tree: Tree, sids: SidMap | None = None) -> dict[int | str, Any]:
     """The explicit (non-default) nodes of ``tree`` as a YANG-CBOR item,
     SID-keyed where ``sids`` has a SID, name-keyed elsewhere."""
     return _encode_siblings(tree, None, None, 0, sids)
 
 
-def _encode_siblings(tree: Tree, parent, parent_module: str | None, reference: int, sids: SidMap | None) -> dict:
+def _encode_siblings(tree: Tree, parent: Any, parent_module: str | None, reference: int, sids: SidMap | None) -> dict[int | str, Any]:
     out: dict[int | str, Any] = {}
     for node in tree.children(parent):
         if tree.is_default(node):
@@ -61,7 +62,7 @@ def _encode_siblings(tree: Tree, parent, parent_module: str | None, reference: i
         if sid is not None:
             key: int | str = sid - reference
         else:
-            key = sn.name if sn.module == parent_module else f"{sn.module}:{sn.name}"
+            key = _name(sn) if sn.module == parent_module else f"{sn.module}:{sn.name}"
             sid = 0
         if sn.kind == Kind.CONTAINER:
             out[key] = _encode_siblings(tree, node, sn.module, sid, sids)
@@ -74,7 +75,7 @@ def _encode_siblings(tree: Tree, parent, parent_module: str | None, reference: i
     return out
 
 
-def _encode_value(tree: Tree, node, sn: SchemaNode, sids: SidMap | None) -> Any:
+def _encode_value(tree: Tree, node: Any, sn: SchemaNode, sids: SidMap | None) -> Any:
     text = tree.value_of(node) or ""
     declared = sn.leaf_type
     vt = tree.value_type(node) if declared.base == "union" else declared
@@ -96,10 +97,12 @@ def encode_scalar(vt: LeafType, text: str, in_union: bool = False, sids: SidMap 
     if base == "enumeration":
         if in_union:
             return cbor2.CBORTag(TAG_ENUM, text)
+        assert vt.enums is not None  # an enumeration has its enums
         return vt.enums[text]
     if base == "bits":
         if in_union:  # RFC 9254 6.7: the names, space-separated
             return cbor2.CBORTag(TAG_BITS, text)
+        assert vt.bits is not None  # a bits type has its bits
         positions = [vt.bits[b] for b in text.split()]
         raw = bytearray((max(positions) // 8 + 1) if positions else 0)
         for p in positions:
@@ -118,7 +121,7 @@ def encode_scalar(vt: LeafType, text: str, in_union: bool = False, sids: SidMap 
 # -- decode ------------------------------------------------------------------
 
 
-def decode_to_json(schema: Schema, item: Any, sids: SidMap | None = None) -> dict:
+def decode_to_json(schema: Schema, item: Any, sids: SidMap | None = None) -> dict[str, Any]:
     """A YANG-CBOR item as RFC 7951 JSON, ready for libyang. SID keys and
     SID identities need ``sids``; names are understood either way."""
     if not isinstance(item, dict):
@@ -126,13 +129,14 @@ def decode_to_json(schema: Schema, item: Any, sids: SidMap | None = None) -> dic
     return _decode_siblings(schema, sids, None, 0, item)
 
 
-def _decode_siblings(schema: Schema, sids: SidMap | None, parent: SchemaNode | None, reference: int, item: dict) -> dict:
+def _decode_siblings(schema: Schema, sids: SidMap | None, parent: SchemaNode | None, reference: int,
+                     item: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     parent_module = parent.module if parent is not None else None
     for key, value in item.items():
         sn, sid = _member(schema, sids, parent, reference, key)
         where = f"{sn.module}:{sn.name}"
-        jkey = sn.name if sn.module == parent_module else where
+        jkey = _name(sn) if sn.module == parent_module else where
         if jkey in out:
             raise CodecError(f"{where} appears twice")
         if sn.kind == Kind.CONTAINER:
@@ -151,6 +155,7 @@ def _decode_siblings(schema: Schema, sids: SidMap | None, parent: SchemaNode | N
 def _member(schema: Schema, sids: SidMap | None, parent: SchemaNode | None, reference: int, key: Any) -> tuple[SchemaNode, int]:
     """The schema node a map key names, and the reference SID for its children."""
     if isinstance(key, str):
+        module: str | None
         module, _, name = key.rpartition(":")
         module = module or (parent.module if parent is not None else None)
         if module is None:
@@ -173,6 +178,10 @@ def _member(schema: Schema, sids: SidMap | None, parent: SchemaNode | None, refe
     if sn.parent_key != (parent.key if parent is not None else None):
         raise CodecError(f"SID {sid} ({sids.names[sid]}) does not belong under {_describe(parent)}")
     return sn, sid
+
+
+def _name(node: SchemaNode) -> str:
+    return node.name
 
 
 def _describe(node: SchemaNode | None) -> str:
@@ -225,10 +234,10 @@ def decode_scalar(lt: LeafType, value: Any, sids: SidMap | None = None) -> Any:
     if isinstance(value, cbor2.CBORTag):
         value = value.value
     if base == "identityref" and isinstance(value, int) and not isinstance(value, bool):
-        name = sids.identity_of.get(value) if sids is not None else None
-        if name is None:
+        identity = sids.identity_of.get(value) if sids is not None else None
+        if identity is None:
             raise CodecError(f"identity SID {value} is unknown to this agent")
-        return name
+        return identity
     return value
 
 
@@ -251,7 +260,7 @@ def _decode_union(lt: LeafType, value: Any, sids: SidMap | None) -> Any:
     return value
 
 
-def _flatten(lt: LeafType):
+def _flatten(lt: LeafType) -> Iterator[LeafType]:
     for m in lt.members:
         if m.base == "union":
             yield from _flatten(m)

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from .base import Board, Identity, NicCounters, NicInfo, Watchdog
 
 BOARDS = ("sim", "linux")
 
 
-def load(name: str, **options) -> Board:
+def load(name: str, **options: Any) -> Board:
     if name == "sim":
         from .sim import SimBoard
 
@@ -21,7 +22,8 @@ def load(name: str, **options) -> Board:
     if name not in BOARDS:
         raise ValueError(f"unknown board {name!r} (known: {', '.join(BOARDS)})")
     module = importlib.import_module(f"{__name__}.{name}")
-    return module.open_board(**options)
+    board: Board = module.open_board(**options)
+    return board
 
 
 __all__ = ["Board", "Identity", "NicCounters", "NicInfo", "Watchdog", "load", "BOARDS"]

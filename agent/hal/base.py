@@ -6,8 +6,9 @@ A board implementation (``linux``, ``sim``, a vendor's own) provides a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .slots import FirmwareSlots
@@ -73,12 +74,20 @@ class Watchdog(Protocol):
 
 
 class Board(Protocol):
-    name: str
-    nics: Nics
-    watchdog: Watchdog | None
+    # read-only members, so that a board may hold its own implementations
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def nics(self) -> Nics: ...
+
+    @property
+    def watchdog(self) -> Watchdog | None: ...
+
     #: A/B firmware slots (agent/hal/slots.py), None when the board has no
     #: update framework the agent can drive
-    slots: FirmwareSlots | None
+    @property
+    def slots(self) -> FirmwareSlots | None: ...
 
     def identity(self) -> Identity: ...
 

@@ -13,6 +13,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import socket
 from pathlib import Path
 
 from . import netlink, slots
@@ -52,7 +53,7 @@ class LinuxNics:
     def __init__(self, sys_net: Path = SYS_NET) -> None:
         self.sys_net = sys_net
         self._listeners: list[LinkListener] = []
-        self._sock = None
+        self._sock: socket.socket | None = None
         self._state: dict[str, bool] = {}
 
     def list(self) -> list[NicInfo]:
@@ -88,6 +89,7 @@ class LinuxNics:
             asyncio.get_running_loop().add_reader(self._sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
+        assert self._sock is not None  # the reader is removed with the socket
         try:
             data = self._sock.recv(65536)
         except BlockingIOError:
@@ -198,6 +200,7 @@ class LinuxBoard:
                  state_dir: Path | None = None, rauc_conf: str | None = None) -> None:
         self.nics = LinuxNics(sys_net)
         self.watchdog = LinuxWatchdog(watchdog_path) if watchdog_path else None
+        self.slots: slots.RaucSlots | None
         try:
             if state_dir is None:
                 raise slots.SlotsUnavailable("no state dir")
@@ -215,5 +218,5 @@ class LinuxBoard:
             self.watchdog.stop()
 
 
-def open_board(watchdog_path: str | None = "/dev/watchdog", state_dir: Path | None = None, **_ignored) -> LinuxBoard:
+def open_board(watchdog_path: str | None = "/dev/watchdog", state_dir: Path | None = None, **_ignored: object) -> LinuxBoard:
     return LinuxBoard(watchdog_path, state_dir=state_dir)

@@ -8,6 +8,7 @@ import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 NETLINK_ROUTE = 0
@@ -50,7 +51,7 @@ def _align(n: int) -> int:
     return (n + 3) & ~3
 
 
-def _attrs(data: bytes, offset: int, end: int):
+def _attrs(data: bytes, offset: int, end: int) -> Iterator[tuple[int, bytes]]:
     while offset + _RTATTR.size <= end:
         length, kind = _RTATTR.unpack_from(data, offset)
         if length < _RTATTR.size:
@@ -59,7 +60,7 @@ def _attrs(data: bytes, offset: int, end: int):
         offset += _align(length)
 
 
-def _messages(data: bytes):
+def _messages(data: bytes) -> Iterator[tuple[int, bytes, int, int]]:
     offset = 0
     while offset + _NLMSGHDR.size <= len(data):
         length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)

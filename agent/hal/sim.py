@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .base import Identity, LinkListener, NicCounters, NicInfo
 from .slots import SimSlots
@@ -46,7 +48,7 @@ class SimNics:
 
 
 class SimWatchdog:
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.timeout: int | None = None
         self.kicks = 0
@@ -121,7 +123,7 @@ class SimGfast:
         self.lines.pop(line, None)
         self.calls.append(("remove", line, None))
 
-    def status(self, line: str) -> dict | None:
+    def status(self, line: str) -> dict[str, Any] | None:
         """Trained rates: the configured maxima, shared by the TDD split."""
         s = self.lines.get(line)
         if s is None:

@@ -34,9 +34,10 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Protocol
 
 from ..datastore.persist import sync_dir, write_atomic
 
@@ -114,7 +115,7 @@ class FirmwareSlots(Protocol):
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # -- bundles -----------------------------------------------------------------
@@ -193,13 +194,14 @@ class SimSlots:
 
     # boot loader state
 
-    def _load_boot(self) -> dict:
+    def _load_boot(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / "boot.json").read_text())
+            state: dict[str, Any] = json.loads((self.root / "boot.json").read_text())
+            return state
         except FileNotFoundError:
             return {"primary": "A", "trial": None, "tries_left": 0}
 
-    def _save_boot(self, state: dict) -> None:
+    def _save_boot(self, state: dict[str, Any]) -> None:
         write_atomic(self.root / "boot.json", json.dumps(state).encode())
 
     def _boot(self) -> None:
@@ -220,11 +222,13 @@ class SimSlots:
 
     @property
     def trial(self) -> str | None:
-        return self._state["trial"]
+        trial: str | None = self._state["trial"]
+        return trial
 
     @property
     def tries_left(self) -> int:
-        return self._state["tries_left"]
+        tries: int = self._state["tries_left"]
+        return tries
 
     # slots
 
@@ -391,7 +395,7 @@ class RaucSlots:
 
     def _refresh(self) -> None:
         status = json.loads(self._run("status", "--detailed", "--output-format=json"))
-        self._by_bootname: dict[str, tuple[str, dict]] = {}
+        self._by_bootname: dict[str, tuple[str, dict[str, Any]]] = {}
         for entry in status.get("slots", []):
             for name, info in entry.items():
                 if info.get("class") == "rootfs" and info.get("bootname"):
@@ -400,13 +404,14 @@ class RaucSlots:
         primary = status.get("boot_primary")
         self.primary = next((b for b, (n, _) in self._by_bootname.items() if n == primary), self.booted)
 
-    def _load_marks(self) -> dict:
+    def _load_marks(self) -> dict[str, Any]:
         try:
-            return json.loads(self._marks.read_text())
+            marks: dict[str, Any] = json.loads(self._marks.read_text())
+            return marks
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _save_marks(self, marks: dict) -> None:
+    def _save_marks(self, marks: dict[str, Any]) -> None:
         write_atomic(self._marks, json.dumps(marks).encode())
 
     @property

@@ -6,7 +6,7 @@ One class per error-tag of RFC 6241 Appendix A, looked up by tag through
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class RpcError(Exception):
@@ -150,5 +150,5 @@ TAG_TO_CLASS: dict[str, type[RpcError]] = {
 }
 
 
-def error_for_tag(tag: str, message: str, **kw) -> RpcError:
+def error_for_tag(tag: str, message: str, **kw: Any) -> RpcError:
     return TAG_TO_CLASS.get(tag, OperationFailed)(message, **kw)

@@ -13,10 +13,11 @@ violations during the hello end the session with a :class:`SessionClosed`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import framing, xmltree
 from ..settings import MAX_MESSAGE_SIZE
+from . import framing, xmltree
 from .errors import MalformedMessage, MissingAttribute, MissingElement, OperationFailed, RpcError, UnknownElement
 from .xmltree import NS_BASE, Element, XmlError, escape_attr, escape_text
 
@@ -242,7 +243,7 @@ class NetconfSession:
             return
         events.append(RpcReceived(message_id, ops[0], dict(root.attrs)))
 
-    def _reject(self, errors: list[RpcError], attributes: dict[tuple[str, str], str], events: list[Event] | None = None) -> None:
+    def _reject(self, errors: list[RpcError], attributes: Mapping[tuple[str, str], str], events: list[Event] | None = None) -> None:
         self.bad_messages += 1
         (self._events if events is None else events).append(RpcRejected(tuple(errors), dict(attributes)))
 

@@ -19,7 +19,9 @@ shared between elements.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
+from typing import NoReturn, TypeAlias
 from xml.parsers import expat
 
 NS_BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -31,8 +33,13 @@ MAX_ATTRIBUTES = 64
 #: distinct element names shared between elements; past this each element keeps its own
 _MAX_SHARED_NAMES = 4096
 
-_NO_ATTRS: dict = MappingProxyType({})  # type: ignore[assignment]
-_NO_CHILDREN: tuple = ()
+_NO_ATTRS: Mapping[tuple[str, str], str] = MappingProxyType({})
+_NO_NSMAP: Mapping[str, str] = MappingProxyType({})
+#: an element's children until it has one: saves a list per leaf (never appended to)
+_NO_CHILDREN: list[Element] = ()  # type: ignore[assignment]
+
+#: the namespace declarations in scope: (innermost declarations, the scope around them)
+Scope: TypeAlias = tuple[dict[str, str], "Scope | None"]
 
 
 class XmlError(Exception):
@@ -48,18 +55,18 @@ class Element:
         name: str,
         attrs: dict[tuple[str, str], str] | None = None,
         decls: dict[str, str] | None = None,
-        scope: tuple | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.ns = ns
         self.name = name
         #: (namespace or "", local name) -> value; read-only and shared when empty
-        self.attrs = attrs or _NO_ATTRS
+        self.attrs: Mapping[tuple[str, str], str] = attrs or _NO_ATTRS
         self.children: list[Element] = []
         self.text = ""
         #: the namespace declarations made on this element: prefix ("" for the default namespace) -> namespace
         self.decls = decls
         #: the declarations in scope here: (innermost declarations, the scope around them), or None
-        self.scope = (decls, scope) if decls else scope
+        self.scope: Scope | None = (decls, scope) if decls else scope
 
     def namespace_for(self, prefix: str) -> str | None:
         """The namespace ``prefix`` ("" for the default) stands for here."""
@@ -95,7 +102,7 @@ class Element:
     def attr(self, name: str, ns: str = "") -> str | None:
         return self.attrs.get((ns, name))
 
-    def iter(self):
+    def iter(self) -> Iterator[Element]:
         yield self
         for child in self.children:
             yield from child.iter()
@@ -148,7 +155,7 @@ class _Builder:
         ns, name = self._name(qname)
         attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)} if attributes else None
         el = Element(ns, name, attrs, decls, parent.scope if parent is not None else None)
-        el.children = _NO_CHILDREN  # type: ignore[assignment]  # a list once there is a child
+        el.children = _NO_CHILDREN  # a list once there is a child
         if parent is None:
             self.root = el
         else:
@@ -174,8 +181,8 @@ class _Builder:
                 parts.append(text)
 
 
-def _refuse(what: str):
-    def handler(*_args):
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def handler(*_args: object) -> NoReturn:
         raise XmlError(f"{what} not allowed in NETCONF messages")
 
     return handler
@@ -232,7 +239,8 @@ def _serialize(el: Element, out: list[str], parent_ns: str | None, root: bool) -
     decl = []
     if el.ns != parent_ns:
         decl.append(f' xmlns="{escape_attr(el.ns)}"')
-    nsmap = el.nsmap if root or el.attrs else None
+    nsmap: Mapping[str, str] = el.nsmap if root or el.attrs else _NO_NSMAP
+    prefix: str | None
     if root:
         for prefix, uri in sorted(nsmap.items()):
             if prefix and prefix != "xml":

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 from ..netconf.errors import OperationNotSupported, RpcError  # noqa: F401  (plugins raise these)
+
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "dpu_agent.plugins"
 
@@ -48,8 +51,8 @@ class Change:
     """A change of running as one plugin sees it: its subtrees before and
     after (RFC 7951 JSON, defaults included) and the edits within them."""
 
-    old: dict
-    new: dict
+    old: dict[str, Any]
+    new: dict[str, Any]
     edits: tuple[Edit, ...]
 
 
@@ -64,7 +67,7 @@ class ActionCall:
     #: key values of the lists above the action: list name -> {key: value}
     keys: dict[str, dict[str, str]]
     #: the input, RFC 7951 JSON of the nodes below the action
-    input: dict
+    input: dict[str, Any]
 
 
 @dataclass
@@ -76,12 +79,12 @@ class PluginContext:
     log: logging.Logger
     #: emit a notification given as RFC 7951 JSON, e.g. {"bbf-fast:...": {...}};
     #: a nested one comes with its parents, as in a <get> reply
-    notify: Callable[[dict], None]
+    notify: Callable[[dict[str, Any]], None]
     #: ``on_event(module, name, callback)``: call ``callback()`` whenever the
     #: agent publishes that notification (e.g. dpu-agent call-home-connected)
     on_event: Callable[[str, str, Callable[[], None]], None] = lambda module, name, callback: None
 
-    async def run_blocking(self, fn: Callable, *args):
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking driver call in a worker thread."""
         return await asyncio.to_thread(fn, *args)
 
@@ -114,12 +117,12 @@ class Plugin:
     async def abort(self, change: Change) -> None:
         """Undo a successful ``apply`` of ``change`` (back to ``change.old``)."""
 
-    async def state(self, paths: list[str] | None) -> dict | None:
+    async def state(self, paths: list[str] | None) -> dict[str, Any] | None:
         """Operational data (RFC 7951 JSON) for ``state_subtrees``; ``paths``
         are the XPaths asked for, or None for everything."""
         return None
 
-    async def action(self, call: ActionCall) -> dict | None:
+    async def action(self, call: ActionCall) -> dict[str, Any] | None:
         """Run an action in ``action_subtrees``: return its output (RFC 7951
         JSON of the nodes below the action, None for none) or raise an
         RpcError. Long work (a download) goes into a task of its own: the

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 #: importlib.metadata's EntryPoint.pattern
 _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
@@ -28,7 +29,7 @@ class EntryPoint:
     value: str
     group: str
 
-    def load(self):
+    def load(self) -> Any:
         match = _VALUE.match(self.value)
         if match is None:
             raise ValueError(f"entry point {self.name}: {self.value!r} is not module[:attribute]")

@@ -10,7 +10,9 @@ the transceiver the rates, and serves the trained rates on <get>.
 
 from __future__ import annotations
 
-from ..hal.sim import LineSettings
+from typing import Any
+
+from ..hal.sim import LineSettings, SimGfast
 from ..netconf.errors import InvalidValue
 from . import Change, Plugin
 
@@ -18,13 +20,13 @@ FAST = "bbf-fast:fast"
 FASTDSL_TYPE = "iana-if-type:fastdsl"
 
 
-def lines(data: dict) -> dict[str, LineSettings]:
+def lines(data: dict[str, Any]) -> dict[str, LineSettings]:
     """Each configured G.fast line with the settings its profiles give it."""
     fast = data.get(FAST, {})
     service = fast.get("service", {})
     vectors = {v["name"]: v for v in fast.get("vectors", {}).get("line-config-vector", [])}
 
-    def profile(kind: str, name: str) -> dict:
+    def profile(kind: str, name: str) -> dict[str, Any]:
         return next((p for p in service.get(kind, []) if p["name"] == name), {})
 
     out = {}
@@ -53,8 +55,9 @@ class GfastSimPlugin(Plugin):
     state_subtrees = ("/ietf-interfaces:interfaces-state/interface",)
 
     @property
-    def chip(self):
-        return self.ctx.board.gfast
+    def chip(self) -> SimGfast:
+        chip: SimGfast = self.ctx.board.gfast
+        return chip
 
     async def validate(self, change: Change) -> None:
         limit = self.chip.MAX_KBPS
@@ -80,10 +83,11 @@ class GfastSimPlugin(Plugin):
             if before.get(name) != settings:
                 await self.chip.configure(name, settings)
 
-    async def state(self, paths: list[str] | None) -> dict | None:
+    async def state(self, paths: list[str] | None) -> dict[str, Any] | None:
         out = []
         for name in self.chip.lines:
             st = self.chip.status(name)
+            assert st is not None  # every line has a status
             out.append({
                 "name": name,
                 "type": FASTDSL_TYPE,

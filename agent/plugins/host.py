@@ -4,14 +4,17 @@ running, the <get> state they serve, the notifications they emit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from ..hal.base import Board
 from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
-from ..yang import Schema, Tree, YangError
+from ..yang import Action, Schema, Tree, YangError
 from . import ENTRY_POINT_GROUP, ActionCall, Change, Edit, Plugin, PluginContext, entrypoints
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ def load(specs: list[str], discover: bool = True) -> list[Plugin]:
     """Plugins from ``module:attribute`` specs and the entry-point group.
 
     The attribute may be a Plugin instance, a Plugin subclass or a factory."""
-    found: list[tuple[str, object]] = []
+    found: list[tuple[str, str | entrypoints.EntryPoint]] = []
     if discover:
         for ep in entrypoints.entry_points(ENTRY_POINT_GROUP):
             found.append((f"entry point {ep.name}", ep))
@@ -53,9 +56,9 @@ def load(specs: list[str], discover: bool = True) -> list[Plugin]:
     return plugins
 
 
-def _steps(path: str) -> list[tuple[str, str]]:
+def _steps(path: str) -> list[tuple[str | None, str]]:
     """(module, name) for each step of a JSON-form path, predicates dropped."""
-    out = []
+    out: list[tuple[str | None, str]] = []
     module = None
     for step in _PREDICATE.sub("", path).strip("/").split("/"):
         if not step:
@@ -74,18 +77,19 @@ def overlaps(path: str, subtree: str) -> bool:
 
 
 class PluginHost:
-    def __init__(self, schema: Schema, plugins: list[Plugin], board, publish, on_event=None) -> None:
+    def __init__(self, schema: Schema, plugins: list[Plugin], board: Board, publish: Callable[[str, str, str], None],
+                 on_event: Callable[[str, str, Callable[[], None]], None] | None = None) -> None:
         self.schema = schema
         self.plugins = sorted(plugins, key=lambda p: p.priority)
         self._publish = publish
         for plugin in self.plugins:
             ctx = PluginContext(board=board, log=logging.getLogger(f"agent.plugin.{plugin.name}"),
-                                notify=lambda data, p=plugin: self._notify(p, data))
+                                notify=functools.partial(self._notify, plugin))
             if on_event is not None:
                 ctx.on_event = on_event
             plugin.setup(ctx)
 
-    def _notify(self, plugin: Plugin, data: dict) -> None:
+    def _notify(self, plugin: Plugin, data: dict[str, Any]) -> None:
         try:
             module, name, xml = self.schema.notification_xml(json.dumps(data))
         except YangError as exc:
@@ -125,12 +129,13 @@ class PluginHost:
                     return plugin
         return None
 
-    async def run_action(self, action) -> dict | None:
+    async def run_action(self, action: Action) -> dict[str, Any] | None:
         """The server's action runner (agent/rpc/actions.py): ``action`` is
         an agent.yang.Action already authorised and validated."""
         plugin = self.serving(action.path)
         if plugin is None:
             raise OperationNotSupported(f"no plugin runs the action {action.module}:{action.name}")
+        # an action node has a name and a module (yang.py types C strings as str | None)
         call = ActionCall(action.path, action.module, action.name, action.keys(), action.input())
         try:
             async with asyncio.timeout(CALL_TIMEOUT):
@@ -183,7 +188,7 @@ class PluginHost:
         state subtrees the request selects."""
 
         async def provide(selection: list[str] | None) -> Tree | None:
-            merged: dict = {}
+            merged: dict[str, Any] = {}
             for plugin in self.plugins:
                 if not plugin.state_subtrees:
                     continue
@@ -204,12 +209,13 @@ class PluginHost:
         return provide
 
 
-def _json(tree: Tree, subtrees: tuple[str, ...]) -> dict:
+def _json(tree: Tree, subtrees: tuple[str, ...]) -> dict[str, Any]:
     with tree.select(list(subtrees)) as selected:
-        return json.loads(selected.to_json("report-all"))
+        data: dict[str, Any] = json.loads(selected.to_json("report-all"))
+        return data
 
 
-def _merge(into: dict, data: dict) -> None:
+def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
     for key, value in data.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge(into[key], value)

@@ -32,11 +32,12 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..fetch import FetchError, fetch
-from ..hal.slots import SLOT_NAMES, BundleError, now
+from ..hal.slots import SLOT_NAMES, BundleError, FirmwareSlots, Slot, now
 from ..netconf.errors import InUse, InvalidValue, OperationFailed, OperationNotSupported
-from . import ActionCall, Plugin
+from . import ActionCall, Plugin, PluginContext
 
 SWM = "bbf-software-management"
 #: the board's component in ietf-hardware (agent/state.py)
@@ -49,7 +50,7 @@ CAPABILITIES = ("download-target-selection-by-user", "download-target-selection-
 
 @dataclass
 class Download:
-    task: asyncio.Task
+    task: asyncio.Task[None]
     url: str
     received: int = 0
     total: int | None = None
@@ -81,9 +82,9 @@ class SoftwarePlugin(Plugin):
         self._times = _Times()
         self._commit_timer: asyncio.TimerHandle | None = None
 
-    def setup(self, ctx) -> None:
+    def setup(self, ctx: PluginContext) -> None:
         super().setup(ctx)
-        self.slots = getattr(ctx.board, "slots", None)
+        self.slots: FirmwareSlots | None = getattr(ctx.board, "slots", None)
         if self.slots is None:
             ctx.log.info("the board has no firmware slots: no software management")
             return
@@ -96,10 +97,17 @@ class SoftwarePlugin(Plugin):
             if self.auto_commit:
                 ctx.on_event("dpu-agent", "call-home-connected", self._called_home)
 
+    @property
+    def _slots(self) -> FirmwareSlots:
+        """The board's slots, for what only runs on a board with them (after
+        setup found them, or behind an action's or state's check)."""
+        assert self.slots is not None
+        return self.slots
+
     # -- auto commit --
 
     def _called_home(self) -> None:
-        if self._commit_timer is None and self.slots.trial == self.slots.booted:
+        if self._commit_timer is None and self._slots.trial == self._slots.booted:
             self._commit_timer = asyncio.get_running_loop().call_later(self.commit_delay, self._commit_after_call_home)
 
     def _commit_after_call_home(self) -> None:
@@ -107,20 +115,20 @@ class SoftwarePlugin(Plugin):
 
     async def _mark_good(self) -> None:
         try:
-            committed = await self.ctx.run_blocking(self.slots.mark_good)
+            committed = await self.ctx.run_blocking(self._slots.mark_good)
         except Exception as exc:
-            self.ctx.log.error("slot %s called home but cannot be committed: %s", self.slots.booted, exc)
-            self._event(self.slots.booted, "commit", "commit-failed", _error("unexpected-error", str(exc)))
+            self.ctx.log.error("slot %s called home but cannot be committed: %s", self._slots.booted, exc)
+            self._event(self._slots.booted, "commit", "commit-failed", _error("unexpected-error", str(exc)))
             return
         if committed:
-            self.ctx.log.info("slot %s called home: committed", self.slots.booted)
-            self._times.last_changed[self.slots.booted] = now()
-            self._event(self.slots.booted, "commit", "revision-committed")
+            self.ctx.log.info("slot %s called home: committed", self._slots.booted)
+            self._times.last_changed[self._slots.booted] = now()
+            self._event(self._slots.booted, "commit", "revision-committed")
 
     # -- state --
 
-    def _revision(self, slot) -> dict:
-        s = self.slots
+    def _revision(self, slot: Slot) -> dict[str, Any]:
+        s = self._slots
         dl = self.downloads.get(slot.name)
         if dl is not None:
             state = "downloading"
@@ -130,7 +138,7 @@ class SoftwarePlugin(Plugin):
             state = "in-use"
         else:
             state = "available"
-        rev = {
+        rev: dict[str, Any] = {
             "id": IDS[slot.name],
             "state": state,
             "last-changed": self._times.last_changed.get(slot.name) or slot.installed or self.booted_at,
@@ -148,7 +156,7 @@ class SoftwarePlugin(Plugin):
                 rev["source"] = {"url": slot.source}
         return rev
 
-    async def state(self, paths: list[str] | None) -> dict | None:
+    async def state(self, paths: list[str] | None) -> dict[str, Any] | None:
         if self.slots is None:
             return None
         software = {
@@ -161,7 +169,7 @@ class SoftwarePlugin(Plugin):
 
     # -- actions --
 
-    async def action(self, call: ActionCall) -> dict | None:
+    async def action(self, call: ActionCall) -> dict[str, Any] | None:
         if self.slots is None:
             raise OperationNotSupported("this board has no firmware slots")
         if call.keys.get("component", {}).get("name") != COMPONENT or call.keys.get("software", {}).get("name") != SOFTWARE:
@@ -171,30 +179,33 @@ class SoftwarePlugin(Plugin):
         slot = self._slot(call.keys.get("revision", {}).get("id"))
         try:
             if call.name == "abort-download":
-                return self._abort(slot)
+                self._abort(slot)
+                return None
             if call.name == "activate":
-                return await self._activate(slot)
+                await self._activate(slot)
+                return None
             if call.name == "commit":
                 await self.ctx.run_blocking(self.slots.commit, slot)
                 self._times.last_changed[slot] = now()
                 self._event(slot, "commit", "revision-committed")
                 return None
             if call.name == "delete":
-                return await self._delete(slot)
+                await self._delete(slot)
+                return None
         except BundleError as exc:
             raise OperationFailed(exc.message, app_tag=exc.tag) from None
         raise OperationNotSupported(f"no action {call.name}")
 
-    def _slot(self, rid) -> str:
+    def _slot(self, rid: object) -> str:
         for name, i in IDS.items():
             if str(i) == str(rid):
                 return name
         raise InvalidValue(f"no revision {rid}", app_tag="request-not-supported")
 
-    def _download(self, inp: dict) -> dict:
+    def _download(self, inp: dict[str, Any]) -> dict[str, Any]:
         if self.downloads:
             raise InUse("a download is already running", app_tag="component-busy")
-        free = [n for n in SLOT_NAMES if n not in (self.slots.booted, self.slots.primary, self.slots.trial)]
+        free = [n for n in SLOT_NAMES if n not in (self._slots.booted, self._slots.primary, self._slots.trial)]
         target = inp.get("target", {})
         by_user = target.get("selected-by-user")
         if by_user is not None:
@@ -214,17 +225,17 @@ class SoftwarePlugin(Plugin):
         dl = Download(asyncio.get_running_loop().create_task(self._run_download(slot, url)), url)
         self.downloads[slot] = dl
         self._times.last_changed[slot] = now()
-        out: dict = {"target": {"id": IDS[slot]}}
+        out: dict[str, Any] = {"target": {"id": IDS[slot]}}
         if old.version is not None:
             out["target"]["replaces"] = {"version": old.version, **({"hash": old.hash} if old.hash else {})}
         return out
 
-    def _slot_info(self, name: str):
-        return next(s for s in self.slots.slots() if s.name == name)
+    def _slot_info(self, name: str) -> Slot:
+        return next(s for s in self._slots.slots() if s.name == name)
 
     async def _run_download(self, slot: str, url: str) -> None:
         dl = self.downloads[slot]
-        staging = Path(self.slots.staging_dir) / f".download-{slot}"
+        staging = Path(self._slots.staging_dir) / f".download-{slot}"
 
         def progress(received: int, total: int | None) -> None:
             dl.received, dl.total = received, total
@@ -232,7 +243,7 @@ class SoftwarePlugin(Plugin):
         try:
             await fetch(url, staging, max_size=self.max_size, timeout=self.timeout, ssl_context=self.ssl_context, progress=progress)
             dl.installing = True
-            await self.ctx.run_blocking(self.slots.install, staging, slot, url)
+            await self.ctx.run_blocking(self._slots.install, staging, slot, url)
         except asyncio.CancelledError:
             self._finish(slot)
             self._event(slot, "abort-download", "download-revision-aborted")
@@ -270,19 +281,19 @@ class SoftwarePlugin(Plugin):
     async def _activate(self, slot: str) -> None:
         if slot in self.downloads or self._slot_info(slot).version is None:
             raise OperationFailed(f"revision {IDS[slot]} holds no valid image", app_tag="revision-not-valid")
-        if slot == self.slots.booted:
+        if slot == self._slots.booted:
             raise OperationFailed(f"revision {IDS[slot]} is already active", app_tag="request-not-supported")
-        await self.ctx.run_blocking(self.slots.activate, slot)
+        await self.ctx.run_blocking(self._slots.activate, slot)
         self._times.last_changed[slot] = now()
         # the reply goes out first; the new image reports revision-activated
-        asyncio.get_running_loop().call_later(self.reboot_delay, self.slots.reboot)
+        asyncio.get_running_loop().call_later(self.reboot_delay, self._slots.reboot)
         return None
 
     async def _delete(self, slot: str) -> None:
         if slot in self.downloads:
             raise InUse(f"revision {IDS[slot]} is being downloaded", app_tag="component-busy")
         old = self._slot_info(slot)
-        await self.ctx.run_blocking(self.slots.erase, slot)
+        await self.ctx.run_blocking(self._slots.erase, slot)
         self._times.last_changed[slot] = now()
         self._times.completed.pop(slot, None)
         body = {"id": IDS[slot], **({"version": old.version} if old.version else {})}
@@ -291,17 +302,17 @@ class SoftwarePlugin(Plugin):
 
     # -- notifications --
 
-    def _event(self, slot: str, container: str | None, name: str, body: dict | None = None) -> None:
+    def _event(self, slot: str, container: str | None, name: str, body: dict[str, Any] | None = None) -> None:
         inner = {name: body or {}}
         if container is not None:
             inner = {container: inner}
         self.ctx.notify(_software({"revision": [{"id": IDS[slot], **inner}]}))
 
 
-def _software(revisions: dict) -> dict:
+def _software(revisions: dict[str, Any]) -> dict[str, Any]:
     return {"ietf-hardware:hardware": {"component": [
         {"name": COMPONENT, f"{SWM}:software": {"software": [{"name": SOFTWARE, "revisions": revisions}]}}]}}
 
 
-def _error(tag: str, message: str) -> dict:
+def _error(tag: str, message: str) -> dict[str, Any]:
     return {"error": {"tag": f"{SWM}:{tag}", "message": message}}

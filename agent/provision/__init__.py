@@ -28,6 +28,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
@@ -38,7 +39,7 @@ from ..callhome.config import read_clients
 from ..datastore.persist import StartupStore, StoreError
 from ..modset import build_schema
 from ..settings import Settings
-from ..yang import Tree
+from ..yang import Schema, Tree
 from . import devicekeys
 from .profile import Profile, ProvisionError
 from .staging import ConfigStep, Staging
@@ -70,7 +71,7 @@ class Target:
         return "/" + str(path.relative_to(self.root)).lstrip("/")
 
 
-def provision(profile: Profile, target: Target, force: bool = False) -> dict:
+def provision(profile: Profile, target: Target, force: bool = False) -> dict[str, Any]:
     """Provision ``target``; the report. ProvisionError, with nothing
     written, if an input is bad or the run would replace a key without ``force``."""
     if profile.managers is None:
@@ -109,6 +110,7 @@ def provision(profile: Profile, target: Target, force: bool = False) -> dict:
             staging.put(keys_dir / devicekeys.TLS_KEY, tls.key_file_data, 0o600)
             staging.put(keys_dir / devicekeys.TLS_CERT, tls.chain_file_data, 0o600)
             if tls.csr is not None:
+                assert profile.tls.csr is not None  # tls.csr is made for it
                 staging.put(profile.tls.csr, tls.csr, 0o644)
         if identity_bytes is not None:
             staging.put(target.state_dir / "identity.json", identity_bytes, 0o644)
@@ -143,7 +145,7 @@ def _stored(config_file: StartupStore) -> Tree | None:
     return loaded.tree
 
 
-def _identity(path: Path, profile: Profile) -> tuple[dict, bytes | None]:
+def _identity(path: Path, profile: Profile) -> tuple[dict[str, Any], bytes | None]:
     """The identity after this run, and what identity.json is to hold (None: left alone)."""
     try:
         old = json.loads(path.read_text())
@@ -160,10 +162,12 @@ def _identity(path: Path, profile: Profile) -> tuple[dict, bytes | None]:
     return new, (json.dumps(new, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _configuration(schema, profile: Profile, host: devicekeys.SshHostKey, tls) -> Tree:
+def _configuration(schema: Schema, profile: Profile, host: devicekeys.SshHostKey,
+                   tls: devicekeys.TlsCredentials | None) -> Tree:
     """The startup configuration of the managers, validated by libyang."""
+    assert profile.managers is not None  # called when managers are given
     clients = [
-        dataclasses.replace(c, tls=dataclasses.replace(c.tls, cert_chain=tls.chain_der)) if c.tls is not None else c
+        dataclasses.replace(c, tls=dataclasses.replace(c.tls, cert_chain=_chain_der(tls))) if c.tls is not None else c
         for c in profile.managers
     ]
     admins = build.default_admins(clients) + profile.admins
@@ -174,18 +178,24 @@ def _configuration(schema, profile: Profile, host: devicekeys.SshHostKey, tls) -
         raise ProvisionError(str(exc)) from None
 
 
+def _chain_der(tls: devicekeys.TlsCredentials | None) -> list[bytes]:
+    assert tls is not None  # a TLS client makes the device's TLS credentials (Profile.uses_tls)
+    return tls.chain_der
+
+
 def _url(transport: str, host: str, port: int) -> str:
     return f"{transport}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def _report(target: Target, identity: dict, host, tls, profile: Profile, tree: Tree | None, written: list[Path]) -> dict:
+def _report(target: Target, identity: dict[str, Any], host: devicekeys.SshHostKey, tls: devicekeys.TlsCredentials | None,
+            profile: Profile, tree: Tree | None, written: list[Path]) -> dict[str, Any]:
     managers = []
     if tree is not None:
         for c in read_clients(tree).values():
             eps = [{"name": e.name, "url": _url(e.transport, e.remote_address, e.remote_port),
                     **({"local-address": e.local_address} if e.local_address else {})} for e in c.endpoints]
             # when the manager is to expect the box: always, or every period minutes
-            when = {"connection-type": c.connection_type}
+            when: dict[str, str | int] = {"connection-type": c.connection_type}
             if c.connection_type == "periodic":
                 when["period-minutes"] = c.period
             managers.append({"name": c.name, "endpoints": eps, **when})
@@ -200,7 +210,7 @@ def _report(target: Target, identity: dict, host, tls, profile: Profile, tree: T
     }
 
 
-def _certificate(tls: devicekeys.TlsCredentials, profile: Profile) -> dict:
+def _certificate(tls: devicekeys.TlsCredentials, profile: Profile) -> dict[str, Any]:
     leaf = tls.chain[0]
     digest = leaf.fingerprint(hashes.SHA256())
     return {

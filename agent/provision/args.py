@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 #: option -> (key in the manager's table, what its value is)
 _MANAGER_OPTIONS = {
@@ -57,17 +58,20 @@ def _pairs(text: str, option: str) -> dict[str, str]:
 
 
 class _NewManager(argparse.Action):
-    def __call__(self, parser, namespace, value, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
+                 option_string: str | None = None) -> None:
         managers = getattr(namespace, "managers", None) or []
         managers.append({"name": value})
         namespace.managers = managers
 
 
 class _ManagerOption(argparse.Action):
-    def __call__(self, parser, namespace, value, option_string=None):
-        managers = getattr(namespace, "managers", None)
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
+                 option_string: str | None = None) -> None:
+        managers: list[dict[str, Any]] | None = getattr(namespace, "managers", None)
         if not managers:
             parser.error(f"{option_string} belongs to a manager: give --manager NAME before it")
+        assert option_string is not None  # only options use this action
         m = managers[-1]
         key, metavar = _MANAGER_OPTIONS[option_string]
         try:
@@ -118,9 +122,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="also give USER the NACM admin group (a name a certificate's SAN or CN gives); repeatable")
 
 
-def to_dict(args: argparse.Namespace) -> dict:
+def to_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The options as a --from file would give them (paths relative to the current directory)."""
-    data: dict = {}
+    data: dict[str, Any] = {}
     for option in ("serial_number", "model", "manufacturer"):
         if getattr(args, option) is not None:
             data[option.replace("_", "-")] = getattr(args, option)

@@ -14,11 +14,14 @@ import datetime
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes as PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..transport import keys
@@ -30,10 +33,10 @@ TLS_KEY = "tls-device.key"
 TLS_CERT = "tls-device.crt"
 
 #: RFC 5280 4.1.2.5: a device certificate with no well-defined expiration
-NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 
 
-def _pkcs8_pem(key: keys.PrivateKey) -> bytes:
+def _pkcs8_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
@@ -41,7 +44,7 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _existing_key(path: Path, force: bool) -> keys.PrivateKey | None:
+def _existing_key(path: Path, force: bool) -> PrivateKey | None:
     """The key in ``path``; None if there is none or ``force`` replaces it."""
     if force or not path.exists():
         return None
@@ -87,7 +90,7 @@ def ssh_host_key(keys_dir: Path, force: bool) -> SshHostKey:
 
 @dataclass(frozen=True)
 class TlsCredentials:
-    key: keys.PrivateKey
+    key: PrivateKey
     #: the device certificate, then its issuers
     chain: list[x509.Certificate]
     #: a CSR (PEM) for the key, when asked for
@@ -124,8 +127,9 @@ def tls_credentials(keys_dir: Path, spec: TlsIdentity, serial_number: str | None
     """``renew``: remake a self-signed certificate whose subject no longer
     fits the serial number (only when the configuration is made anew too)."""
     key_path, cert_path = keys_dir / TLS_KEY, keys_dir / TLS_CERT
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     subject = device_name(serial_number)
+    key: PrivateKey | None
     if spec.key is not None:
         try:
             key = keys.read_private_key(spec.key)
@@ -151,12 +155,12 @@ def tls_credentials(keys_dir: Path, spec: TlsIdentity, serial_number: str | None
             given += certificates(spec.chain, "tls chain")
         chain = _chain(given, key, now)
     else:
-        chain = _kept_chain(cert_path, key, subject if renew else None) or [_self_signed(key, subject, now)]
-    csr = _csr(spec.csr, key, subject) if spec.csr is not None else None
+        chain = _kept_chain(cert_path, key, subject if renew else None) or [_self_signed(_signer(key), subject, now)]
+    csr = _csr(spec.csr, _signer(key), subject) if spec.csr is not None else None
     return TlsCredentials(key, chain, csr)
 
 
-def _chain(given: list[x509.Certificate], key, now: datetime.datetime) -> list[x509.Certificate]:
+def _chain(given: list[x509.Certificate], key: PrivateKey, now: datetime.datetime) -> list[x509.Certificate]:
     """The device certificate (the one for ``key``) followed by its issuers,
     each checked to sign the one before; every given certificate must be on it."""
     spki = keys.spki(key.public_key())
@@ -189,7 +193,7 @@ def _chain(given: list[x509.Certificate], key, now: datetime.datetime) -> list[x
     return chain
 
 
-def _kept_chain(path: Path, key, subject: x509.Name | None) -> list[x509.Certificate] | None:
+def _kept_chain(path: Path, key: PrivateKey, subject: x509.Name | None) -> list[x509.Certificate] | None:
     """The chain provisioned before, if it is still for ``key`` (a self-signed
     certificate only while it has ``subject``, unless that is None)."""
     if not path.exists():
@@ -206,7 +210,13 @@ def _kept_chain(path: Path, key, subject: x509.Name | None) -> list[x509.Certifi
     return chain
 
 
-def _self_signed(key, subject: x509.Name, now: datetime.datetime) -> x509.Certificate:
+def _signer(key: PrivateKey) -> CertificateIssuerPrivateKeyTypes:
+    # a key of a kind that cannot sign (DH, X25519) fails in cryptography's
+    # sign() with a TypeError, as it did before this was typed
+    return cast(CertificateIssuerPrivateKeyTypes, key)
+
+
+def _self_signed(key: CertificateIssuerPrivateKeyTypes, subject: x509.Name, now: datetime.datetime) -> x509.Certificate:
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -223,7 +233,7 @@ def _self_signed(key, subject: x509.Name, now: datetime.datetime) -> x509.Certif
     )
 
 
-def _csr(path: Path, key, subject: x509.Name) -> bytes:
+def _csr(path: Path, key: CertificateIssuerPrivateKeyTypes, subject: x509.Name) -> bytes:
     """A CSR for ``key``: the one already at ``path`` if it still fits (a
     signature is random: signing again would change the file for nothing)."""
     try:

@@ -17,6 +17,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncssh
@@ -83,7 +84,7 @@ class Profile:
 # -- reading the --from file ---------------------------------------------------
 
 
-def read_file(path: Path) -> dict:
+def read_file(path: Path) -> dict[str, Any]:
     """A ``--from`` file: TOML, or JSON when it is named ``*.json`` or starts with ``{``."""
     try:
         text = path.read_text()
@@ -91,6 +92,7 @@ def read_file(path: Path) -> dict:
         raise ProvisionError(f"--from {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ProvisionError(f"--from {path}: not a text file") from None
+    data: object
     try:
         if path.suffix == ".json" or text.lstrip().startswith("{"):
             data = json.loads(text)
@@ -106,31 +108,31 @@ def read_file(path: Path) -> dict:
 # -- checking plain values ------------------------------------------------------
 
 
-def _keys(d: dict, allowed: set[str], what: str) -> None:
+def _keys(d: dict[str, Any], allowed: set[str], what: str) -> None:
     unknown = sorted(set(d) - allowed)
     if unknown:
         raise ProvisionError(f"{what}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
 
-def _table(value, what: str) -> dict:
+def _table(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProvisionError(f"{what}: expected a table of key = value")
     return value
 
 
-def _list(value, what: str) -> list:
+def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise ProvisionError(f"{what}: expected a list")
     return value
 
 
-def _text(value, what: str) -> str:
+def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value or not value.isprintable():
         raise ProvisionError(f"{what}: expected a non-empty line of text")
     return value
 
 
-def _int(value, what: str) -> int:
+def _int(value: Any, what: str) -> int:
     # the command line gives every value as text
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
         value = int(value)
@@ -139,7 +141,7 @@ def _int(value, what: str) -> int:
     return value
 
 
-def _path(value, base: Path, what: str) -> Path:
+def _path(value: Any, base: Path, what: str) -> Path:
     return base / Path(_text(value, what)).expanduser()
 
 
@@ -223,7 +225,7 @@ _SSH_KEEPALIVES = ("max-wait", "max-attempts")
 _CERT_TO_NAME = {"id", "map-type", "name", "fingerprint", "cert"}
 
 
-def profile_from_dict(data: dict, base: Path) -> Profile:
+def profile_from_dict(data: dict[str, Any], base: Path) -> Profile:
     """Check ``data`` (the file's structure) and read the files it names
     (relative to ``base``)."""
     _keys(data, _TOP, "provisioning settings")
@@ -257,7 +259,7 @@ def merge(base: Profile, over: Profile) -> Profile:
     return Profile(identity, tls, base.managers if over.managers is None else over.managers, admins)
 
 
-def _unique(names: list, what: str) -> None:
+def _unique(names: list[Any], what: str) -> None:
     seen = set()
     for n in names:
         if n in seen:
@@ -265,7 +267,7 @@ def _unique(names: list, what: str) -> None:
         seen.add(n)
 
 
-def _manager(m: dict, base: Path) -> build.Client:
+def _manager(m: dict[str, Any], base: Path) -> build.Client:
     name = _text(m.get("name"), "manager name")
     what = f"manager {name}"
     _keys(m, _MANAGER, what)
@@ -340,7 +342,7 @@ def _manager(m: dict, base: Path) -> build.Client:
     )
 
 
-def _numbers(value, names: tuple[str, ...], what: str) -> tuple[int, ...] | None:
+def _numbers(value: Any, names: tuple[str, ...], what: str) -> tuple[int, ...] | None:
     if value is None:
         return None
     d = _table(value, what)
@@ -351,7 +353,7 @@ def _numbers(value, names: tuple[str, ...], what: str) -> tuple[int, ...] | None
     return tuple(_int(d[n], f"{what} {n}") for n in names)
 
 
-def _address(value, what: str) -> str:
+def _address(value: Any, what: str) -> str:
     text = _text(value, what)
     try:
         return str(ipaddress.ip_address(text))
@@ -359,7 +361,8 @@ def _address(value, what: str) -> str:
         raise ProvisionError(f"{what}: {text!r} is not an IPv4 or IPv6 address") from None
 
 
-def _endpoint(e: dict, what: str, keepalives, ssh_keepalives, local_address: str | None) -> build.Endpoint:
+def _endpoint(e: dict[str, Any], what: str, keepalives: tuple[int, ...] | None, ssh_keepalives: tuple[int, ...] | None,
+              local_address: str | None) -> build.Endpoint:
     name = _text(e.get("name"), f"{what} endpoint name")
     ewhat = f"{what} endpoint {name}"
     _keys(e, _ENDPOINT, ewhat)
@@ -370,8 +373,10 @@ def _endpoint(e: dict, what: str, keepalives, ssh_keepalives, local_address: str
         raise ProvisionError(f"{ewhat}: ssh-keepalives on a tls:// endpoint")
     if "local-address" in e:
         local_address = _address(e["local-address"], f"{ewhat} local-address")
-    return build.Endpoint(name, host, port, transport=transport, keepalives=ka, local_address=local_address,
-                          ssh_keepalives=ska if transport == "ssh" else None)
+    # _numbers gives one number per name: three keepalives, two ssh-keepalives
+    return build.Endpoint(name, host, port, transport=transport, keepalives=cast("tuple[int, int, int] | None", ka),
+                          local_address=local_address,
+                          ssh_keepalives=cast("tuple[int, int] | None", ska) if transport == "ssh" else None)
 
 
 def parse_url(url: str, what: str) -> tuple[str, str, int]:
@@ -394,7 +399,7 @@ def parse_url(url: str, what: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
-def _cert_to_name(e: dict, base: Path, what: str) -> build.CertToName:
+def _cert_to_name(e: dict[str, Any], base: Path, what: str) -> build.CertToName:
     cwhat = f"{what} cert-to-name {e.get('id', '?')}"
     _keys(e, _CERT_TO_NAME, cwhat)
     ident = _int(e.get("id"), f"{cwhat} id")

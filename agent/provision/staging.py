@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..datastore.persist import StartupStore, sync_dir, write_synced
+from ..datastore.persist import Staged, StartupStore, sync_dir, write_synced
 from ..yang import Tree
 
 
@@ -45,7 +45,7 @@ class ConfigStep:
     def __init__(self, config_file: StartupStore, tree: Tree) -> None:
         self.config_file = config_file
         self.tree = tree
-        self._staged = None
+        self._staged: Staged | None = None
 
     @property
     def paths(self) -> list[Path]:
@@ -55,6 +55,7 @@ class ConfigStep:
         self._staged = self.config_file.stage(self.tree)
 
     def install(self) -> None:
+        assert self._staged is not None  # stage() comes first
         self.config_file.install(self._staged)
 
     def discard(self) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
 from ..netconf.session import RpcReceived
@@ -35,7 +36,7 @@ class RpcContext:
     #: the message was large (it was parsed off the event loop)
     large: bool = False
 
-    async def offload(self, fn: Callable[..., T], *args) -> T:
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``, in a worker thread when the work is large (a large
         message, or a datastore whose validation takes a while), so that the
         event loop keeps serving; inline otherwise, as a thread hop costs

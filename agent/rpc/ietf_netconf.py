@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
 from ..datastore.view import filter_xpaths, readable, state_selection
@@ -24,6 +26,11 @@ def changed_by(ctx: RpcContext) -> ChangedBy:
     return ChangedBy(s.id, s.username, s.source_host)
 
 
+@overload
+def _datastore(op: Element, param: str, allow_config: Literal[False] = False,
+               allowed: tuple[str, ...] = DATASTORES) -> str: ...
+@overload
+def _datastore(op: Element, param: str, allow_config: bool, allowed: tuple[str, ...] = DATASTORES) -> str | Element: ...
 def _datastore(op: Element, param: str, allow_config: bool = False, allowed: tuple[str, ...] = DATASTORES) -> str | Element:
     """The datastore named by <target>/<source>, or the inline <config> element."""
     el = op.find(param, NS_BASE)

@@ -8,10 +8,13 @@ pruning and secret removal before any filter selects; the NMDA views
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from ..datastore import xpath
 from ..datastore.filter import subtree_to_xpaths
 from ..datastore.store import CANDIDATE, RUNNING
 from ..datastore.view import readable
-from ..datastore import xpath
 from ..netconf.errors import InvalidValue, MissingElement, OperationNotSupported
 from ..netconf.xmltree import Element
 from ..yang import Tree
@@ -75,14 +78,14 @@ def _with_defaults(op: Element) -> str:
     return mode
 
 
-def _origin(node) -> str | None:
+def _origin(node: Any) -> str | None:  # a libyang data node (cdata)
     """A node's origin in operational (see Tree.annotate_origin); state has none."""
     if not Tree.schema_of(node).config:
         return None
     return "default" if Tree.is_default(node) else "intended"
 
 
-def _origin_filter(op: Element, datastore: str):
+def _origin_filter(op: Element, datastore: str) -> Callable[[Any], bool] | None:
     """``keep(node)`` for origin-filter / negated-origin-filter (RFC 8526
     3.1.1): a configuration node stays when its origin is (not) derived from
     or equal to one of the values; state is not filtered."""
@@ -101,7 +104,7 @@ def _origin_filter(op: Element, datastore: str):
             raise InvalidValue(f"{el.text.strip()!r} is not an ietf-origin identity", info={"bad-element": el.name})
         values.add(name)
 
-    def keep(node) -> bool:
+    def keep(node: Any) -> bool:
         origin = _origin(node)
         if origin is None:
             return True

@@ -39,7 +39,7 @@ async def create_subscription(ctx: RpcContext, op: Element) -> None:
         raise InvalidValue("stopTime needs startTime", info={"bad-element": "stopTime"})
     if start is not None and start > time.time():
         raise InvalidValue("startTime is in the future", info={"bad-element": "startTime"})
-    if stop is not None and stop < start:
+    if stop is not None and start is not None and stop < start:
         raise InvalidValue("stopTime is earlier than startTime", info={"bad-element": "stopTime"})
     filter_el = op.find("filter", NS_NOTIFICATION) or op.find("filter", NS_BASE)
     if filter_el is not None and (filter_el.attr("type") or "subtree") != "subtree":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..server import NetconfServer
 from ..settings import LOGIN_TIMEOUT
@@ -27,12 +27,12 @@ class Connection(Protocol):
 class Transport(Protocol):
     """A transport module (``ietf-netconf-server`` transport case)."""
 
-    def params_from_config(self, params: dict, keys_dir: Path) -> object:
+    def params_from_config(self, params: dict[str, Any], keys_dir: Path) -> object:
         """The endpoint's transport container (RFC 7951 JSON) resolved to
         server parameters; raises KeyMaterialError on unusable keys. Called
         on every attempt, so a key provisioned later takes effect."""
 
-    async def serve(self, sock: socket.socket, server: NetconfServer, params, *, tcp_keepalive: bool,
+    async def serve(self, sock: socket.socket, server: NetconfServer, params: Any, *, tcp_keepalive: bool,
                     login_timeout: float = LOGIN_TIMEOUT, activity: Activity | None = None) -> Connection:
         """The server side on a connected socket; returns once the manager is
         authenticated, raises (and closes ``sock``) when it is not within

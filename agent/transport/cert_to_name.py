@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 from . import der
 
@@ -69,11 +70,11 @@ def _ip(value: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return str(value) if value.version == 4 else value.packed.hex()
 
 
-def _from_san(kind: str, value) -> str | None:
+def _from_san(kind: str, value: Any) -> str | None:
     if kind == "rfc822":
         return _rfc822(value)
     if kind == "dns":
-        return value.lower()
+        return str(value).lower()
     if kind == "ip":
         return _ip(value)
     return None

@@ -14,8 +14,7 @@ import base64
 import logging
 import os
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes as PrivateKey
@@ -151,7 +150,7 @@ def private_key_from_config(fmt: str, data: bytes) -> PrivateKey:
         raise KeyMaterialError(f"private key in {fmt.rpartition(':')[2] or 'unknown format'} cannot be read") from None
 
 
-def resolve_private_key(definition: dict, public: bytes | None, keys_dir: Path, what: str) -> PrivateKey:
+def resolve_private_key(definition: dict[str, Any], public: bytes | None, keys_dir: Path, what: str) -> PrivateKey:
     """The private key of an ``asymmetric-key-pair-grouping`` (RFC 7951 JSON).
 
     ``public`` is the SPKI the key must match (from the configured public key
@@ -166,10 +165,10 @@ def resolve_private_key(definition: dict, public: bytes | None, keys_dir: Path, 
     if "hidden-private-key" in definition:
         if public is None:
             raise KeyMaterialError(f"{what}: a hidden private key needs its public key to be found")
-        key = load_key_dir(keys_dir).get(public)
-        if key is None:
+        hidden = load_key_dir(keys_dir).get(public)
+        if hidden is None:
             raise KeyMaterialError(f"{what}: no private key for it in {keys_dir}")
-        return key
+        return hidden
     raise KeyMaterialError(f"{what}: only cleartext and hidden private keys are supported")
 
 
@@ -185,7 +184,10 @@ _P = 2**255 - 19
 _D = -121665 * pow(121666, -1, _P) % _P
 
 
-def _ed_add(a, b):
+_Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
+
+
+def _ed_add(a: _Point, b: _Point) -> _Point:
     x1, y1, z1, t1 = a
     x2, y2, z2, t2 = b
     A = (y1 - x1) * (y2 - x2) % _P
@@ -196,7 +198,7 @@ def _ed_add(a, b):
     return E * F % _P, G * H % _P, F * G % _P, E * H % _P
 
 
-def _ed_base():
+def _ed_base() -> _Point:
     y = 4 * pow(5, -1, _P) % _P
     x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
     x = pow(x2, (_P + 3) // 8, _P)

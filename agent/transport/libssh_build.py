@@ -10,6 +10,7 @@ checks that the committed module is up to date).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 MODULE = "agent.transport._libssh_cffi"
 TARGET = Path(__file__).with_name("_libssh_cffi.py")
@@ -122,7 +123,7 @@ void ssh_string_free_char(char *);
 """
 
 
-def builder():
+def builder() -> Any:  # a cffi.FFI (cffi ships no types)
     import cffi
 
     ffi = cffi.FFI()

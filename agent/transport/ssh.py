@@ -20,6 +20,7 @@ import socket
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..server import NetconfServer
 from ..settings import LOGIN_TIMEOUT
@@ -111,7 +112,7 @@ def public_key_from_config(fmt: str, data: bytes) -> str:
         raise KeyMaterialError(f"public key in {fmt.rpartition(':')[2]} cannot be read") from None
 
 
-def _host_key(inline: dict, public_b64: str | None, keys_dir: Path, what: str) -> bytes:
+def _host_key(inline: dict[str, Any], public_b64: str | None, keys_dir: Path, what: str) -> bytes:
     if "cleartext-private-key" in inline:
         fmt = inline.get("private-key-format", "")
         pem = keys.der_to_pem(base64.b64decode(inline["cleartext-private-key"]), fmt)
@@ -140,7 +141,7 @@ def _host_key(inline: dict, public_b64: str | None, keys_dir: Path, what: str) -
     raise KeyMaterialError(f"{what}: only cleartext and hidden private keys are supported")
 
 
-def params_from_config(params: dict, keys_dir: Path) -> SshServerParams:
+def params_from_config(params: dict[str, Any], keys_dir: Path) -> SshServerParams:
     """Resolve an endpoint's ``ssh`` container (RFC 7951 JSON) to key material."""
     p = params.get("ssh-server-parameters", {})
     host_keys = []
@@ -319,7 +320,7 @@ class SshConnection:
             self._loop.call_soon(self._reject, f"{self._who()}; {MAX_AUTH_TRIES} authentication attempts refused")
         return False
 
-    def open_session(self, channel: libssh.Channel):
+    def open_session(self, channel: libssh.Channel) -> libssh.ChannelHandler | None:
         limits = self.server.limits
         if not self.authenticated:
             return None
@@ -432,7 +433,8 @@ def _silent_for(sock: socket.socket) -> float | None:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
     except OSError:
         return None
-    return struct.unpack_from("I", info, _TCP_INFO_LAST_DATA_RECV)[0] / 1000
+    last_recv_ms: int = struct.unpack_from("I", info, _TCP_INFO_LAST_DATA_RECV)[0]
+    return last_recv_ms / 1000
 
 
 async def serve(

@@ -12,8 +12,9 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Protocol
 
 from .. import memory
 from ..netconf.session import NEED_DATA, HelloReceived, MessageReceived, RpcReceived, RpcRejected, SessionClosed
@@ -44,6 +45,15 @@ class Activity:
         self.last = self.clock()
 
 
+class Channel(Protocol):
+    """What a session bridge needs of an asyncio transport or asyncssh channel."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
 class BridgeEnd:
     """The transport-facing end of a :class:`SessionBridge`: the callbacks
     that an asyncio protocol (TLS) and an asyncssh session (SSH) share, each
@@ -51,7 +61,7 @@ class BridgeEnd:
 
     bridge: SessionBridge | None = None
 
-    def open_bridge(self, server: NetconfServer, channel, *, username: str, transport: str, peer: str,
+    def open_bridge(self, server: NetconfServer, channel: Channel, *, username: str, transport: str, peer: str,
                     activity: Activity | None) -> None:
         """Start the NETCONF session on ``channel`` (an asyncio transport or an
         asyncssh channel: both write, close and pause/resume reading)."""
@@ -67,7 +77,7 @@ class BridgeEnd:
             activity=activity,
         )
 
-    def data_received(self, data: bytes, datatype=None) -> None:  # datatype: asyncssh's extended data
+    def data_received(self, data: bytes, datatype: int | None = None) -> None:  # datatype: asyncssh's extended data
         if self.bridge is not None:
             self.bridge.data_received(data)
 
@@ -110,7 +120,7 @@ class SessionBridge:
         self._pause_reading = pause_reading
         self._resume_reading = resume_reading
         self._reading_paused = False
-        self._queue: collections.deque[RpcReceived | RpcRejected | MessageReceived] = collections.deque()
+        self._queue: collections.deque[RpcReceived | RpcRejected | MessageReceived | SessionClosed] = collections.deque()
         self._wake = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -174,7 +184,7 @@ class SessionBridge:
                 if event.error:
                     log.warning("session %d: %s; closing it", self.session.id, event.reason)
                 # Let queued RPCs finish and their replies go out, then close.
-                self._queue.append(event)  # type: ignore[arg-type]
+                self._queue.append(event)
                 self._wake.set()
                 break
 
@@ -202,7 +212,7 @@ class SessionBridge:
                     self.abort(item.reason, termination)
                     return
                 large = isinstance(item, MessageReceived)
-                if large:
+                if isinstance(item, MessageReceived):
                     # a large message is parsed in a worker thread: the GIL
                     # is handed back to the event loop every few milliseconds,
                     # so other sessions and the watchdog kicker go on meanwhile

@@ -55,7 +55,7 @@ def retune_keepalives(sock: socket.socket, ka: Keepalives | None) -> None:
     apply_keepalives(sock, ka)
 
 
-def read_keepalives(sock) -> dict[str, int]:
+def read_keepalives(sock: socket.socket) -> dict[str, int]:
     """The liveness options as the kernel holds them (for state, tests, the demo)."""
     return {
         "SO_KEEPALIVE": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),

@@ -31,6 +31,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..server import NetconfServer
 from ..settings import LOGIN_TIMEOUT
@@ -141,7 +142,7 @@ def _new_context() -> ssl.SSLContext:
     return context
 
 
-def _server_identity(p: dict, keys_dir: Path, context: ssl.SSLContext) -> None:
+def _server_identity(p: dict[str, Any], keys_dir: Path, context: ssl.SSLContext) -> None:
     """Load the device certificate, its chain and its private key into ``context``."""
     what = "server certificate"
     cert = p.get("server-identity", {}).get("certificate")
@@ -181,7 +182,7 @@ def _server_identity(p: dict, keys_dir: Path, context: ssl.SSLContext) -> None:
     raise KeyMaterialError(f"{what}: only cleartext and hidden private keys are supported")
 
 
-def _trusted(container: dict | None, what: str) -> list[tuple[str, list[der.Certificate]]]:
+def _trusted(container: dict[str, Any] | None, what: str) -> list[tuple[str, list[der.Certificate]]]:
     if container is None:
         return []
     inline = container.get("inline-definition")
@@ -195,7 +196,7 @@ def _trusted(container: dict | None, what: str) -> list[tuple[str, list[der.Cert
     return out
 
 
-def _cert_to_name(params: dict) -> tuple[CertToName, ...]:
+def _cert_to_name(params: dict[str, Any]) -> tuple[CertToName, ...]:
     mappings = params.get("netconf-server-parameters", {}).get("client-identity-mappings", {})
     entries = []
     for e in mappings.get("cert-to-name", []):
@@ -207,7 +208,7 @@ def _cert_to_name(params: dict) -> tuple[CertToName, ...]:
     return tuple(entries)
 
 
-def params_from_config(params: dict, keys_dir: Path) -> TlsServerParams:
+def params_from_config(params: dict[str, Any], keys_dir: Path) -> TlsServerParams:
     """Resolve an endpoint's ``tls`` container (RFC 7951 JSON) to a TLS server context."""
     p = params.get("tls-server-parameters", {})
     context = _new_context()
@@ -241,7 +242,7 @@ def verified_chain(sslobj: ssl.SSLObject) -> list[bytes]:
     # Python 3.11 and 3.12 have the same call (SSL_get0_verified_chain)
     # only on the private object; re-verifying with another library would
     # need the client's intermediates, which are private there too.
-    return [c.public_bytes(_ssl.ENCODING_DER) for c in sslobj._sslobj.get_verified_chain() or ()]
+    return [c.public_bytes(_ssl.ENCODING_DER) for c in sslobj._sslobj.get_verified_chain() or ()]  # type: ignore[attr-defined]  # private object, not in typeshed
 
 
 def _up_to_root(chain: list[bytes], ca_certs: tuple[der.Certificate, ...]) -> list[bytes]:

@@ -29,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import socket
 import ssl
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class TlsTransport(asyncio.Transport):
         super().__init__()
         self._pump = pump
 
-    def write(self, data) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self._pump.write(data)
 
     def close(self) -> None:
@@ -81,7 +83,7 @@ class TlsTransport(asyncio.Transport):
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._pump.tcp.get_write_buffer_limits()
 
-    def set_write_buffer_limits(self, high=None, low=None) -> None:
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._pump.tcp.set_write_buffer_limits(high, low)
 
     def can_write_eof(self) -> bool:
@@ -91,9 +93,9 @@ class TlsTransport(asyncio.Transport):
         return self._pump.app
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._pump.app = protocol
+        self._pump.app = cast(asyncio.Protocol, protocol)  # the pump calls data_received: a streaming protocol
 
-    def get_extra_info(self, name: str, default=None):
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
         sslobj = self._pump.sslobj
         if name == "ssl_object":
             return sslobj
@@ -131,7 +133,7 @@ class TlsPump(asyncio.Protocol):
         self._shutdown_timeout = shutdown_timeout
         self._timer: asyncio.TimerHandle | None = None
         #: why the connection ends, for the application's connection_lost
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
         self._app_connected = False
 
     # -- TCP protocol callbacks --
@@ -254,7 +256,7 @@ class TlsPump(asyncio.Protocol):
                 break
         self.tcp.close()
 
-    def write(self, data) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.state is not _State.OPEN:
             return  # as asyncio's transports: writes after close are dropped
         view = memoryview(data).cast("B")
@@ -338,7 +340,7 @@ class TlsPump(asyncio.Protocol):
         self._timer = self._loop.call_later(self._shutdown_timeout, self.tcp.abort)
 
 
-async def accept(sock, context: ssl.SSLContext, app: asyncio.Protocol, *, handshake_timeout: float,
+async def accept(sock: socket.socket, context: ssl.SSLContext, app: asyncio.Protocol, *, handshake_timeout: float,
                  shutdown_timeout: float) -> TlsTransport:
     """The TLS server side on the connected ``sock``: returns the transport
     once the handshake is done and ``app.connection_made`` has run; raises

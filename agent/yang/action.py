@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from .bindings import CData, _array, _s, _str, ffi, lib
 from .errors import _drain
+from .issue import YangError
 from .nodes import SchemaNode
 from .tree import Tree
-from .issue import YangError
 
 if TYPE_CHECKING:
     from .schema import Schema

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import libyang
-from _libyang import ffi, lib  # type: ignore[import-not-found]  # cffi module, no stubs
+from _libyang import ffi, lib
 
 from .issue import Issue, YangError
 

@@ -3,8 +3,8 @@ kind and the type of its value (:class:`LeafType`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .bindings import CData, _array, _s, _str, ffi, lib
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .action import Action
 from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, ffi, lib, libyang
 from .errors import _drain, _drain_text
 from .issue import Issue, YangError
-from .nodes import NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path, _TYPE_CACHE
+from .nodes import _TYPE_CACHE, NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path
 from .sids import _sid_identifiers
 from .tree import Tree
 from .xmlpath import _xml_path
+
 
 class Schema:
     """One libyang context: the agent's module set with its features."""

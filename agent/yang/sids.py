@@ -3,7 +3,7 @@ schema-node identifiers do (the keys of a ``.sid`` file)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from .bindings import CData, _added_by_libyang, _s, ffi, lib
 from .nodes import _KINDS, SchemaNode
