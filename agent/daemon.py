@@ -142,8 +142,8 @@ class Agent:
         plugin_list = plugin_host.load(list(s.plugins), discover=s.discover_plugins) + self._extra_plugins
         schema = modset.build_schema(s, plugin_list)
         store = StartupStore(s.state_dir, schema)
-        for renamed in store.migrate():
-            log.info("startup store: %s", renamed)
+        for copied in store.migrate():
+            log.info("startup store: %s", copied)
         startup, report = _load_configuration(s, schema, store)
         self.startup = dataclasses.replace(report, repaired=tuple(repaired))
         notifications = notify.Notifications(log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))

@@ -14,7 +14,7 @@ import pytest
 from ncclient.operations import RPCError
 
 from agent.callhome import build
-from agent.datastore.persist import FILENAME, LEGACY_NAMES, PREVIOUS
+from agent.datastore.persist import FILENAME, LEGACY_NAMES, MIGRATED, PREVIOUS, StartupStore
 
 from .conftest import Harness
 from .test_callhome import client_edit
@@ -119,39 +119,73 @@ def test_a_full_disk_refuses_the_write_and_keeps_the_old_configuration(tiny_tmpf
 
 def test_a_state_dir_of_an_older_agent_starts_with_its_config_under_the_new_names(tmp_path, yang_dirs):
     """Before issue 17 the startup store was running.cbor / running.prev.cbor:
-    the agent renames them at start-up and keeps serving their content."""
+    the agent copies them to the new names at start-up and serves their
+    content; the old files stay, unchanged, for an older image the board may
+    fall back to."""
     h = Harness(tmp_path, yang_dirs)
+    raw = open(os.path.join(DATA, "running-v1.cbor"), "rb").read()
     try:
         for old in LEGACY_NAMES.values():
-            shutil.copy(os.path.join(DATA, "running-v1.cbor"), h.state_dir / old)
+            (h.state_dir / old).write_bytes(raw)
             (h.state_dir / old).chmod(0o600)
         agent = h.start(None)
         assert agent.loaded_from == "current" and agent.store_problem is None
         expected = json.load(open(os.path.join(DATA, "running-v1.json")))
         assert json.loads(h.call(agent.datastore.running.to_json)) == expected
         names = {p.name for p in h.state_dir.iterdir()}
-        assert {FILENAME, PREVIOUS} <= names and not names & set(LEGACY_NAMES.values())
+        assert {FILENAME, PREVIOUS, *LEGACY_NAMES.values()} <= names
+        assert all((h.state_dir / old).read_bytes() == raw for old in LEGACY_NAMES.values())
         assert (h.state_dir / FILENAME).stat().st_mode & 0o777 == 0o600
     finally:
         h.stop()
 
 
-@pytest.mark.parametrize("renamed", [(), (FILENAME,), (PREVIOUS,)], ids=["before", "after-current", "after-previous"])
-def test_a_power_cut_during_the_migration_leaves_a_usable_store(tmp_path, schema, renamed):
-    """A power cut between (or before) the renames: every slot is whole under
-    one of its names, the store loads the configuration, and the next
+@pytest.mark.parametrize("copied", [(), (FILENAME,), (FILENAME, PREVIOUS)], ids=["before", "after-current", "after-both"])
+def test_a_power_cut_during_the_migration_leaves_a_usable_store(tmp_path, schema, copied):
+    """A power cut before or between the copies (the record of what was
+    copied not written yet): every slot is whole under its old name and
+    maybe its new one, the store loads the configuration, and the next
     migration finishes the job."""
-    from agent.datastore.persist import StartupStore
-
     raw = open(os.path.join(DATA, "running-v1.cbor"), "rb").read()
     for new, old in LEGACY_NAMES.items():
-        (tmp_path / (new if new in renamed else old)).write_bytes(raw)
+        (tmp_path / old).write_bytes(raw)
+        if new in copied:
+            (tmp_path / new).write_bytes(raw)
     expected = json.load(open(os.path.join(DATA, "running-v1.json")))
     store = StartupStore(tmp_path, schema)
-    with store.load().tree as tree:  # read as found, before any rename
+    with store.load().tree as tree:  # read as found, before any copy
         assert json.loads(tree.to_json()) == expected
     store.migrate()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([FILENAME, PREVIOUS])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([FILENAME, PREVIOUS, MIGRATED, *LEGACY_NAMES.values()])
     loaded = StartupStore(tmp_path, schema).load()
     with loaded.tree as tree:
         assert loaded.source == "current" and json.loads(tree.to_json()) == expected
+    assert StartupStore(tmp_path, schema).migrate() == []  # nothing left to do
+
+
+def test_after_a_fall_back_to_an_older_image_its_edits_are_the_ones_kept(tmp_path, schema):
+    """Update, fall back, update again: the newer agent's own edits stay while
+    the old slots are unchanged; once the older image (booted by the A/B
+    fallback) wrote its running.cbor, that configuration is the newest and
+    the next migration takes it."""
+    raw = open(os.path.join(DATA, "running-v1.cbor"), "rb").read()
+    (tmp_path / LEGACY_NAMES[FILENAME]).write_bytes(raw)
+    store = StartupStore(tmp_path, schema)
+    assert store.migrate() == [f"{tmp_path / LEGACY_NAMES[FILENAME]} copied to {FILENAME}"]
+    # the newer agent edits: port 4334 -> 4444
+    with store.load().tree as tree:
+        edited = json.loads(tree.to_json())
+    edited_text = json.dumps(edited).replace('"remote-port": 4334', '"remote-port": 4444')
+    with schema.parse(edited_text, "json") as tree:
+        store.save(tree)
+    assert StartupStore(tmp_path, schema).migrate() == []  # old slot unchanged: the edit stays
+    with StartupStore(tmp_path, schema).load().tree as tree:
+        assert '"remote-port":4444' in tree.to_json()
+    # the board falls back to the older image, which saves its own edit under the old name
+    older = json.dumps(edited).replace('"remote-port": 4334', '"remote-port": 5555')
+    with schema.parse(older, "json") as tree:
+        (tmp_path / LEGACY_NAMES[FILENAME]).write_bytes(store.encode(tree))
+    again = StartupStore(tmp_path, schema)
+    assert again.migrate() == [f"{tmp_path / LEGACY_NAMES[FILENAME]} copied to {FILENAME} (an older image wrote it since the last copy)"]
+    with again.load().tree as tree:
+        assert '"remote-port":5555' in tree.to_json()

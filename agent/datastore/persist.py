@@ -31,12 +31,15 @@ configuration, whole, and the previous slot a good one. Files are created
 
 Agents before issue 17 named the slots ``running.cbor`` and
 ``running.prev.cbor`` (same format 2, or 1). :meth:`StartupStore.migrate`,
-run by the agent at start-up and by provisioning, renames them; until then
-the store reads them under their old names (``show config`` of an old image).
+run by the agent at start-up and by provisioning, copies them to the new
+names and leaves them in place: a firmware update that falls back to the
+older image (A/B slots) finds the configuration it knew. Until the copy the
+store reads them under their old names (``show config`` of an old image).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import struct
@@ -57,6 +60,9 @@ PREVIOUS = "startup.prev.cbor"
 FACTORY = "factory.cbor"
 #: slot -> its name before issue 17, when the startup datastore was stored as "running"
 LEGACY_NAMES = {FILENAME: "running.cbor", PREVIOUS: "running.prev.cbor"}
+#: what the last migration copied from the old names (their CRC-32s): an old
+#: slot that differs was written since, by an older image the board fell back to
+MIGRATED = "startup.migrated"
 
 MAGIC = b"DPUc"
 VERSION = 2
@@ -198,26 +204,45 @@ class StartupStore:
         return not any((d / n).exists() for n in LEGACY_NAMES) and any((d / n).exists() for n in LEGACY_NAMES.values())
 
     def migrate(self) -> list[str]:
-        """Rename slots stored under their old names (``running*.cbor``); what
-        was renamed. Each rename is atomic and synced before the next, so a
-        power cut leaves every slot whole under one of its names, and the
-        next call finishes the job. A slot present under both names keeps
-        the new one (the old one is left, and logged)."""
+        """Copy slots an older agent wrote under the old names
+        (``running*.cbor``) to the new ones; what was copied. The old files
+        stay for an older image that the board may fall back to. A copy is
+        made when the new slot is missing, or when the old one changed since
+        the last copy (that older image ran after the update and its edits
+        are the newest). Each copy is atomic and synced, and the record of
+        what was copied is written last, so a power cut repeats the copy
+        at the next start, never loses a slot."""
+        copied = self._copied()
         done = []
+        record = {}
         for new, old in LEGACY_NAMES.items():
             old_path, new_path = self.state_dir / old, self.state_dir / new
-            if not old_path.exists():
+            try:
+                data = old_path.read_bytes()
+            except FileNotFoundError:
                 continue
-            if new_path.exists():
-                log.warning("%s: left in place, %s is the store's (written by an older agent after a migration?)",
-                            old_path, new_path)
+            crc = zlib.crc32(data)
+            record[old] = crc
+            if new_path.exists() and copied.get(old) == crc:
                 continue
-            os.rename(old_path, new_path)
-            sync_dir(self.state_dir)
-            done.append(f"{old_path} renamed {new}")
+            if new_path.exists() and old not in copied:
+                # a state dir this agent's kind already wrote before the record existed: its slot wins
+                continue
+            again = new_path.exists()
+            write_atomic(new_path, data)
+            done.append(f"{old_path} copied to {new}" + (" (an older image wrote it since the last copy)" if again else ""))
+        if record and record != copied:
+            write_atomic(self.state_dir / MIGRATED, json.dumps(record, sort_keys=True).encode())
         self.path = self.state_dir / FILENAME
         self.previous_path = self.state_dir / PREVIOUS
         return done
+
+    def _copied(self) -> dict[str, int]:
+        try:
+            record = json.loads((self.state_dir / MIGRATED).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, int)} if isinstance(record, dict) else {}
 
     def encode(self, tree: Tree) -> bytes:
         payload = cbor2.dumps(yangcbor.encode_tree(tree, self.sids))
