@@ -58,6 +58,8 @@ def apply_edit(schema: Schema, tree: Tree, config: Element, default_operation: s
     for el in config.children:
         snode = schema.top_node(el.ns, el.name)
         _apply(ctx, "", None, snode, el, default_operation)
+    # an edit that removed many nodes leaves libyang's tables sized for them
+    tree.compact()
 
 
 def _fail(ctx: EditContext, cls: type[RpcError], message: str, path: str | None, **kw: Any) -> RpcError:
