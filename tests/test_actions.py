@@ -14,7 +14,7 @@ from agent.hal.sim import SimBoard
 from agent.netconf.errors import InUse
 from agent.plugins import ActionCall, Plugin
 
-from .conftest import yanglint
+from .support import yanglint
 
 TEST_YANG = Path(__file__).parent / "data" / "yang"
 NS = "urn:dpu-agent:yang:dpu-test-actions"

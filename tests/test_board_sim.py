@@ -11,8 +11,7 @@ from agent.callhome import build
 from agent.callhome.manager import Clock
 from agent.hal.sim import SimBoard
 
-from .conftest import yanglint
-from .test_callhome import data_content, wait_for
+from .support import data_content, two_managers, wait_for, yanglint
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -180,12 +179,7 @@ def test_periodic_idle_timeout_closes_an_idle_session(harness):
 
 
 def test_monitoring_state(harness):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
+    (l1, m1), (l2, m2) = two_managers(harness, ("nms", "nms2"))
     m2.lock("candidate")
     flt = ("subtree", '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"/>')
     state = m1.get(filter=flt).data_xml

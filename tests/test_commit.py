@@ -10,8 +10,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .conftest import free_port
-from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
+from .support import CALL_HOME_FILTER, client_edit, free_port, two_managers, wait_for
 
 
 def max_wait(m, source="running") -> str:
@@ -26,12 +25,7 @@ def set_max_wait(m, value, target="running"):
 @pytest.fixture
 def two(harness):
     """Two managers, two sessions."""
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
+    (l1, m1), (l2, m2) = two_managers(harness, ("nms", "nms2"))
     yield harness, (l1, m1), (l2, m2)
     for m in (m1, m2):
         try:

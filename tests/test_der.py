@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from agent.transport import der, keys, libssh
 
-from . import pki
+from .support import pki
 
 
 def test_certificate_parts_match_cryptography():

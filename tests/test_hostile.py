@@ -13,8 +13,8 @@ import pytest
 
 from agent.callhome import build
 
-from . import rawclient
-from .rawclient import NC
+from .support import rawclient
+from .support.rawclient import NC
 
 GET_CONFIG = "<get-config><source><running/></source></get-config>"
 

@@ -25,8 +25,7 @@ from agent.provision import Target, devicekeys, provision
 from agent.provision.profile import ProvisionError, profile_from_dict
 from agent.transport.cert_to_name import fingerprint
 
-from . import pki
-from .conftest import free_port
+from .support import free_port, pki
 
 NCS = "urn:ietf:params:xml:ns:yang:ietf-netconf-server"
 

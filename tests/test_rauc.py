@@ -8,7 +8,7 @@ import pytest
 
 from agent.hal.slots import BundleError, RaucSlots
 
-from . import pki, rauc_board
+from .support import pki, rauc_board
 
 pytestmark = pytest.mark.skipif(rauc_board.missing() is not None, reason=rauc_board.missing() or "")
 

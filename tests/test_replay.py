@@ -15,8 +15,7 @@ from agent.callhome import build
 from agent.hal.sim import SimBoard
 from agent.notify import NS_NC_NOTIFICATIONS
 
-from .conftest import Listener, free_port, yanglint
-from .test_callhome import wait_for
+from .support import free_port, Listener, wait_for, yanglint
 
 STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NS_NC_NOTIFICATIONS}"/>')
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import re
 import socket
 import ssl
 import threading
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 
@@ -23,9 +20,8 @@ from agent.callhome import build
 from agent.hal.sim import SimBoard
 from agent.plugins.software import SoftwarePlugin
 
-from . import pki
-from .conftest import SHARED_YANG, yanglint
-from .test_callhome import wait_for
+from .support import pki, SHARED_YANG, wait_for, yanglint
+from .support.bundles import bundle
 
 BBF = SHARED_YANG.parent / "yang-bbf"
 NSH = "urn:ietf:params:xml:ns:yang:ietf-hardware"
@@ -36,15 +32,7 @@ pytestmark = pytest.mark.skipif(not (BBF / "bbf-software-management@2025-07-02.y
                                 reason="bbf-software-management (../shared/yang-bbf) is not here")
 
 
-# -- bundles -------------------------------------------------------------------
-
-
-def bundle(signer: pki.Issued, version: str, image: bytes = b"\x7fELF fake rootfs" * 64, compatible: str = "dpu-sim") -> bytes:
-    """A RAUC plain bundle: payload, detached CMS signature, its size."""
-    payload = json.dumps({"compatible": compatible, "version": version}).encode() + b"\n" + image
-    sig = (pkcs7.PKCS7SignatureBuilder().set_data(payload).add_signer(signer.cert, signer.key, hashes.SHA256())
-           .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]))
-    return payload + sig + len(sig).to_bytes(8, "big")
+# -- bundles served over HTTP(S) ----------------------------------------------------
 
 
 class Files(http.server.SimpleHTTPRequestHandler):

@@ -16,7 +16,7 @@ import time
 
 from agent.callhome import build
 
-from .test_callhome import wait_for
+from .support import wait_for
 
 MANAGER = """
 import socket, sys, time
