@@ -143,7 +143,7 @@ class StateOnly(Widgets):
 @pytest.mark.parametrize("plugins, tag", [
     ([], "data-missing"),  # nothing serves the widgets: the instance does not exist
     ([StateOnly()], "operation-not-supported"),  # it exists, but no plugin runs its actions
-])
+], ids=["no-plugin", "state-only-plugin"])
 def test_an_action_nobody_runs(harness, plugins, tag):
     lst = harness.listener()
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]),

@@ -132,6 +132,7 @@ def test_edit_config_operations_over_the_wire(one):
         # a period of 0 has no next start: refused here, not a dead client task later
         ("<connection-type><periodic><period>0</period></periodic></connection-type>", "invalid-value", "ietf-netconf-server:period"),
     ],
+    ids=["unknown-leaf", "max-wait-not-a-number", "idle-time-0", "idle-time-40000", "remote-address-deleted", "period-0"],
 )
 def test_invalid_edits_answer_rpc_error_and_change_nothing(one, body, tag, path_end):
     harness, _, m = one

@@ -45,6 +45,7 @@ def test_missing_config_file(tmp_path, ydir):
         ("<netconf-server", "not well-formed"),
         ('{"ietf-netconf-server:netconf-server": {"call-home": {"netconf-client": [{"name": "x", "nope": 1}]}}}', "nope"),
     ],
+    ids=["xml-unknown-element", "xml-max-wait-0", "xml-not-well-formed", "json-unknown-member"],
 )
 def test_invalid_config_file_names_the_node(tmp_path, ydir, content, expect):
     cfg = tmp_path / ("c.json" if content.startswith("{") else "c.xml")

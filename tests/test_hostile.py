@@ -37,7 +37,7 @@ async def raw(harness, lst, username="admin"):
     f'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rpc xmlns="{NC}" message-id="1"><get>&x;</get></rpc>',
     f'<rpc xmlns="{NC}" message-id="1">' + "<a>" * 500 + "</a>" * 500 + "</rpc>",
     f'<rpc xmlns="{NC}" message-id="1"><get ' + " ".join(f'a{i}="v"' for i in range(1000)) + "/></rpc>",
-])
+], ids=["billion-laughs", "external-entity", "500-deep", "1000-attributes"])
 def test_xml_attacks_get_an_rpc_error_and_the_session_goes_on(harness, attack):
     (lst,) = agent_with(harness)
 

@@ -133,7 +133,7 @@ def test_stop_time_in_the_future_ends_the_live_subscription(connected):
     (lambda: iso(time.time() - 10), lambda: iso(time.time() - 20), "stopTime"),
     (lambda: "yesterday", None, "startTime"),
     (lambda: "2026-01-01T00:00:00", None, "startTime"),  # no time zone
-])
+], ids=["start-in-the-future", "stop-before-start", "start-not-a-time", "start-without-time-zone"])
 def test_bad_replay_times_are_refused(connected, start, stop, element):
     _, _, m = connected
     with pytest.raises(RPCError) as e:
