@@ -7,6 +7,7 @@ Tests import these from here, never from another test file; bench/ imports
 ``tests.support`` (it runs from the repository root, as ``python -m bench``).
 """
 
+from .clock import ManualTimers
 from .harness import STOP_TIMEOUT, Harness, TlsPki, two_managers
 from .listener import Listener, OneThreadAtATime, b64, free_port
 from .netconf import CALL_HOME_FILTER, NC, NCS, client_edit, data_content, wrap
@@ -16,7 +17,7 @@ from .waiting import wait_for
 from .yanglint import module_file, yanglint
 
 __all__ = [
-    "ADMIN", "AgentProcess", "CALL_HOME_FILTER", "Harness", "Listener", "NC", "NCS", "OneThreadAtATime", "ROOT",
+    "ADMIN", "AgentProcess", "CALL_HOME_FILTER", "Harness", "Listener", "ManualTimers", "NC", "NCS", "OneThreadAtATime", "ROOT",
     "SHARED_YANG", "STOP_TIMEOUT", "TlsPki", "b64", "client_edit", "data_content", "free_port", "module_file",
     "run_agent", "two_managers", "wait_for", "wrap", "yang_dir", "yanglint",
 ]
