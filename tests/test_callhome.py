@@ -14,7 +14,8 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .support import CALL_HOME_FILTER, client_edit, data_content, free_port, NC, NCS, two_managers, wait_for, wrap, yanglint
+from .support import CALL_HOME_FILTER, client_edit, data_content, free_port, NCS, two_managers, wait_for, wrap, yanglint
+
 
 @pytest.fixture
 def one(harness):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncssh
 import pytest
 from ncclient.operations import RPCError
 
-from agent.callhome import build
-
 from .support import CALL_HOME_FILTER, client_edit
-from .support.nacm import MONITOR_RULES, NACM
+
 
 def test_reads_are_filtered_per_user(users):
     _, admin, monitor = users

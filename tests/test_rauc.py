@@ -99,7 +99,7 @@ def test_update_over_netconf_through_rauc(board, tmp_path, harness):
     from agent.hal.sim import SimBoard
     from agent.plugins.software import SoftwarePlugin
 
-    from .test_software import BBF, act, download, events, revisions
+    from .support.software import BBF, act, download, events, revisions
 
     www = tmp_path / "www"
     www.mkdir()
