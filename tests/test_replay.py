@@ -109,7 +109,7 @@ def test_stop_time_ends_with_notification_complete(connected):
         "dpu-agent", "interface-link-change", '<interface-link-change xmlns="urn:dpu-agent:yang:dpu-agent">'
         "<name>eth0</name><oper-status>down</oper-status></interface-link-change>"))
     stop = time.time() + 0.5
-    time.sleep(1)
+    assert wait_for(lambda: time.time() > stop, timeout=5)  # a stop time already past: replay, then complete
     m.create_subscription(start_time=iso(t0), stop_time=iso(stop))
     got = drain(m, "notificationComplete")
     names = [_name(x) for x in got]
