@@ -52,7 +52,7 @@ def test_exhausted_endpoints_are_shown(harness):
     assert wait_for(lambda: state.status == "backing-off", timeout=10)
     assert state.last_error == "a: Connection refused"
     lst = harness.listener()
-    harness.agent.callhome.states  # the agent's own state is served by <get> too:
+    # the agent's own state (harness.agent.callhome.states) is served by <get> too:
     tree = harness.call(harness.agent.server.state())
     try:
         text = tree.to_xml()
