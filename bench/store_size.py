@@ -18,20 +18,20 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import asyncssh
 import cbor2
 
 from agent import configfile, modset
 from agent.callhome import build
-from tests.support import b64
 from agent.datastore import yangcbor
 from agent.datastore.persist import ConfigFile
 from agent.datastore.sids import SidMap
 from agent.yang import Schema, Tree
+from tests.support import b64
 
 
 @dataclass(frozen=True)

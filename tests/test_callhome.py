@@ -14,7 +14,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .support import CALL_HOME_FILTER, client_edit, data_content, free_port, NCS, two_managers, wait_for, wrap, yanglint
+from .support import CALL_HOME_FILTER, NCS, client_edit, data_content, free_port, two_managers, wait_for, wrap, yanglint
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .support import CALL_HOME_FILTER, client_edit, free_port, ManualTimers, two_managers, wait_for
+from .support import CALL_HOME_FILTER, ManualTimers, client_edit, free_port, two_managers, wait_for
 
 
 def max_wait(m, source="running") -> str:

@@ -4,8 +4,8 @@ one session, never crashes, never hangs, never grows without bound."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import base64
+import collections
 import logging
 import time
 

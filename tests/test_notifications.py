@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 from ncclient.operations import RPCError
 
 from agent.callhome import build
 from agent.hal.sim import SimBoard
 
-from .support import client_edit, data_content, Listener, yanglint
+from .support import Listener, client_edit, data_content, yanglint
 
 NS6470 = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 

@@ -15,13 +15,13 @@ from agent.callhome import build
 from agent.hal.sim import SimBoard
 from agent.notify import NS_NC_NOTIFICATIONS
 
-from .support import free_port, Listener, wait_for, yanglint
+from .support import Listener, free_port, wait_for, yanglint
 
 STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NS_NC_NOTIFICATIONS}"/>')
 
 
 def iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def drain(m, until: str, timeout: float = 10) -> list[str]:

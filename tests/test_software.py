@@ -22,7 +22,6 @@ from .support import pki, wait_for, yanglint
 from .support.bundles import bundle
 from .support.software import BBF, NS_YANG, NSH, NSS, download, events, on_revision, revisions, software_xml
 
-
 pytestmark = pytest.mark.skipif(not (BBF / "bbf-software-management@2025-07-02.yang").exists(),
                                 reason="bbf-software-management (../shared/yang-bbf) is not here")
 

@@ -16,7 +16,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.datastore.persist import FILENAME, PREVIOUS
 
-from .support import client_edit, Harness
+from .support import Harness, client_edit
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 AGENT_STATE = ("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')

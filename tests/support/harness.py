@@ -186,6 +186,6 @@ def two_managers(harness: Harness, names: tuple[str, str] = ("nms1", "nms2"), *,
     listeners = [harness.listener() for _ in names]
     harness.start(harness.config([
         harness.client(name, [build.Endpoint("a", "127.0.0.1", lst.port, **endpoints.get(name, {}))])
-        for name, lst in zip(names, listeners)
+        for name, lst in zip(names, listeners, strict=True)
     ]), **start)
     return tuple((lst, lst.accept(harness)) for lst in listeners)

@@ -40,7 +40,7 @@ class Listener:
         self.backlog = backlog
         self.accepted = 0
 
-    def reset(self) -> "Listener":
+    def reset(self) -> Listener:
         """Drop connections waiting in the backlog (e.g. from an agent since stopped)."""
         self.sock.close()
         self.__init__(self.port, self.host, backlog=self.backlog)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
+NOW = datetime.datetime.now(datetime.UTC)
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Issued:
     cert: x509.Certificate
     key: ec.EllipticCurvePrivateKey
     #: the issuing chain above this certificate (issuer first)
-    parents: list["Issued"]
+    parents: list[Issued]
 
     @property
     def der(self) -> bytes:
