@@ -5,7 +5,7 @@ The manager side differs (ncclient/paramiko for SSH, Python ssl with
 netconf-client's session for TLS), so the ratio is of the whole exchange,
 not of the agent alone.
 
-    DPU_AGENT_YANG_DIR=../shared/yang .venv/bin/python bench/callhome_setup.py
+    DPU_AGENT_YANG_DIR=../shared/yang .venv/bin/python -m bench.callhome_setup
 """
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ from __future__ import annotations
 import logging
 import ssl
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from agent.callhome import build  # noqa: E402
-from tests.conftest import Harness, yang_dir  # noqa: E402
+from agent.callhome import build
+from tests.support import Harness, yang_dir
 
 ROUNDS = 10
 

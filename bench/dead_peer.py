@@ -1,6 +1,6 @@
 """Item 5: how long the agent takes to notice a dead manager, against what
 its configuration promises. The agent runs in network namespace `dpu`, the
-manager in `nms` (tests/netns.py); the manager is blackholed 0.5 s after
+manager in `nms` (tests/support/netns.py); the manager is blackholed 0.5 s after
 the last exchange, and the time runs from the blackhole to the agent's log
 line saying the connection is gone. Needs root."""
 
@@ -11,7 +11,7 @@ import socket
 import time
 
 from agent.callhome import build
-from tests import netns
+from tests.support import netns
 
 from .report import Row, ratio
 from .settings import BenchSettings

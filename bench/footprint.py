@@ -46,7 +46,7 @@ async def _agent_memory(s: BenchSettings) -> dict[str, proc.Memory]:
     clients = []
     try:
         a.start([a.client(f"m{i}", [build.Endpoint("e", "127.0.0.1", lst.port, keepalives=(60, 3, 10))]) for i in range(5)])
-        first = await lst.accept()  # started: its first call home is open, no SSH yet
+        first = await lst.accept_async()  # started: its first call home is open, no SSH yet
         await asyncio.sleep(0.5)
         out["start"] = a.memory()
         c = await NetconfClient.connect(sock=first, username="admin", key=a.client_key)

@@ -15,7 +15,6 @@ is libyang's own JSON parser, timed in the same run.
 from __future__ import annotations
 
 import argparse
-import base64
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from agent.datastore import yangcbor
 from agent.datastore.persist import StartupStore
 from agent.datastore.sids import SidMap
 from agent.yang import Schema, Tree
+from tests.support import b64
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,6 @@ class Row:
 
 def realistic_config() -> str:
     """The configuration as an XML <config>, with fresh keys (their sizes do not vary)."""
-    def b64(key: asyncssh.SSHKey) -> str:
-        return base64.b64encode(key.public_data).decode()
-
     host = asyncssh.generate_private_key("ssh-ed25519")
     clients = []
     for n, site in enumerate(["north", "south", "backup"], start=1):

@@ -10,7 +10,6 @@ only if missing.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import pwd
 import shutil
@@ -19,51 +18,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import asyncssh
 
-from agent.callhome import build
-from agent.transport.keys import write_key_file
+from tests import support
+from tests.support import ADMIN, Listener, free_port
 
 from . import process_cost as proc
 from .nc import NetconfClient
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = "admin"
-
-
-def b64(key: asyncssh.SSHKey) -> str:
-    return base64.b64encode(key.public_data).decode()
-
-
-class Listener:
-    """A manager's call-home listener on loopback."""
-
-    def __init__(self, host: str = "127.0.0.1", sock: socket.socket | None = None, port: int = 0) -> None:
-        if sock is None:
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-        sock.listen(16)
-        sock.setblocking(False)
-        self.sock = sock
-        self.host, self.port = sock.getsockname()[:2]
-
-    async def accept(self, timeout: float = 60) -> socket.socket:
-        conn, _ = await asyncio.wait_for(asyncio.get_running_loop().sock_accept(self.sock), timeout)
-        return conn
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def reset(self) -> Listener:
-        """A new listener on the same port: connections left in the backlog
-        (by an agent since stopped) are dropped."""
-        self.close()
-        return Listener(self.host, port=self.port)
+ROOT = support.ROOT
+__all__ = ["ADMIN", "AgentProcess", "Listener", "Netconfd", "ROOT"]
 
 
 #: the packages the running agent imports besides the standard library
@@ -92,60 +59,9 @@ def _kill(p: subprocess.Popen | None, sig: int = signal.SIGTERM, wait: float = 1
         p.wait()
 
 
-class AgentProcess:
-    """``dpu-agent run`` with its state dir and keys under ``workdir``; the
-    manager's user ``admin`` logs in with :attr:`client_key`."""
-
-    def __init__(self, workdir: Path, yang_dirs: list[str], *, args: tuple[str, ...] = (), netns: str | None = None) -> None:
-        self.dir = workdir
-        self.state_dir = workdir / "state"
-        (self.state_dir / "keys").mkdir(parents=True, mode=0o700)
-        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
-        # 0600, or the agent refuses to start (exposed private keys)
-        write_key_file(self.state_dir / "keys" / "host.key", self.host_key.export_private_key())
-        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
-        self.yang_dirs = yang_dirs
-        self.args = args
-        self.netns = netns
-        self.popen: subprocess.Popen | None = None
-        #: (time.monotonic(), line) of everything the agent logged
-        self.log: list[tuple[float, str]] = []
-        self.started_at = 0.0
-
-    def client(self, name: str, endpoints: list[build.Endpoint], **kw) -> build.Client:
-        kw.setdefault("users", {ADMIN: [b64(self.client_key)]})
-        kw.setdefault("max_wait", 2)
-        return build.Client(name, endpoints, **kw)
-
-    def write_config(self, clients: list[build.Client]) -> Path:
-        path = self.dir / "initial.xml"
-        path.write_text(build.config_xml(clients, b64(self.host_key)))
-        return path
-
-    def start(self, clients: list[build.Client] | None = None, log_level: str = "warning") -> None:
-        cmd = [sys.executable, "-m", "agent", "--log-level", log_level, "run", "--board", "sim",
-               "--state-dir", str(self.state_dir)]
-        if clients is not None:
-            cmd += ["--config", str(self.write_config(clients))]
-        for d in self.yang_dirs:
-            cmd += ["--yang-dir", d]
-        cmd += list(self.args)
-        if self.netns:
-            cmd = ["ip", "netns", "exec", self.netns] + cmd
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.started_at = time.monotonic()
-        self.popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read_log, args=(self.popen,), daemon=True).start()
-
-    def _read_log(self, popen: subprocess.Popen) -> None:
-        for line in popen.stderr:
-            self.log.append((time.monotonic(), line.rstrip()))
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
+class AgentProcess(support.AgentProcess):
+    """``dpu-agent run`` (tests/support/process.py), measured: its CPU and
+    memory, and the manager's sessions over bench's own NETCONF client."""
 
     def cpu(self) -> proc.Cpu:
         return proc.cpu(self.pid)
@@ -155,11 +71,11 @@ class AgentProcess:
 
     async def session(self, listener: Listener, timeout: float = 60) -> NetconfClient:
         """Accept the agent's next call home and log in as the manager."""
-        sock = await listener.accept(timeout)
+        sock = await listener.accept_async(timeout)
         return await NetconfClient.connect(sock=sock, username=ADMIN, key=self.client_key)
 
     def stop(self) -> None:
-        _kill(self.popen)
+        super().stop(wait=10)
         if self.popen is not None and self.popen.returncode not in (0, None, -signal.SIGTERM):
             tail = "\n".join(line for _, line in self.log[-20:])
             print(f"bench: agent exited with {self.popen.returncode}:\n{tail}", file=sys.stderr)
@@ -193,7 +109,7 @@ class Netconfd:
         # reach netconfd's socket there
         self.dir = Path(tempfile.mkdtemp(prefix="dpu-bench-netconfd-"))
         self.dir.chmod(0o755)
-        self.port = _free_port()
+        self.port = free_port()
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_alive = client_alive
         self.modules = modules
@@ -299,12 +215,6 @@ def versions() -> dict[str, str]:
         except (OSError, subprocess.CalledProcessError):
             out[name] = "?"
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 10) -> None:

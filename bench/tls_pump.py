@@ -4,7 +4,7 @@ the server side sends 64 MiB in 1 MiB writes over loopback to a blocking
 Python ssl client in a thread, honouring pause_writing like the session
 bridge; best of 5 rounds each, TLS 1.3 and TLS 1.2.
 
-    .venv/bin/python bench/tls_pump.py
+    .venv/bin/python -m bench.tls_pump
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from agent.transport import tlsio  # noqa: E402
-from tests import pki  # noqa: E402
+from agent.transport import tlsio
+from tests.support import pki
 
 TOTAL = 64 * 1024 * 1024
 WRITE = 1024 * 1024

@@ -14,7 +14,7 @@ from agent.hal.sim import SimBoard
 from agent.netconf.errors import InUse
 from agent.plugins import ActionCall, Plugin
 
-from .conftest import yanglint
+from .support import yanglint
 
 TEST_YANG = Path(__file__).parent / "data" / "yang"
 NS = "urn:dpu-agent:yang:dpu-test-actions"
@@ -172,7 +172,7 @@ class StateOnly(Widgets):
 @pytest.mark.parametrize("plugins, tag", [
     ([], "data-missing"),  # nothing serves the widgets: the instance does not exist
     ([StateOnly()], "operation-not-supported"),  # it exists, but no plugin runs its actions
-])
+], ids=["no-plugin", "state-only-plugin"])
 def test_an_action_nobody_runs(harness, plugins, tag):
     lst = harness.listener()
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]),

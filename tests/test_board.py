@@ -25,7 +25,7 @@ from agent.transport.keys import write_key_file
 from board import image
 from board.qemu import AGENT_OFF, Board, BoardOptions, qemu_binary
 
-from .conftest import Listener, yang_dir
+from .support import Listener, yang_dir
 
 pytestmark = pytest.mark.board
 

@@ -13,28 +13,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .conftest import free_port, yanglint
-
-NCS = build.NS_NCS
-NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-CALL_HOME_FILTER = ("subtree", f'<netconf-server xmlns="{NCS}"/>')
-
-
-def wrap(body: str) -> str:
-    return f'<config xmlns="{NC}" xmlns:nc="{NC}"><netconf-server xmlns="{NCS}"><call-home>{body}</call-home></netconf-server></config>'
-
-
-def client_edit(name: str, body: str) -> str:
-    return wrap(f"<netconf-client><name>{name}</name>{body}</netconf-client>")
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
+from .support import CALL_HOME_FILTER, NCS, client_edit, data_content, free_port, two_managers, wait_for, wrap, yanglint
 
 
 @pytest.fixture
@@ -153,6 +132,7 @@ def test_edit_config_operations_over_the_wire(one):
         # a period of 0 has no next start: refused here, not a dead client task later
         ("<connection-type><periodic><period>0</period></periodic></connection-type>", "invalid-value", "ietf-netconf-server:period"),
     ],
+    ids=["unknown-leaf", "max-wait-not-a-number", "idle-time-0", "idle-time-40000", "remote-address-deleted", "period-0"],
 )
 def test_invalid_edits_answer_rpc_error_and_change_nothing(one, body, tag, path_end):
     harness, _, m = one
@@ -163,12 +143,6 @@ def test_invalid_edits_answer_rpc_error_and_change_nothing(one, body, tag, path_
     assert e.value.path.strip().endswith(path_end)
     assert m.get_config(source="running").data_xml == before
     assert harness.agent.callhome.states["nms"].connections == 1
-
-
-def data_content(reply_data_xml: str) -> str:
-    """The datastore content of a <data> reply (what yanglint reads)."""
-    d = reply_data_xml
-    return d[d.index(">", d.index("<data")) + 1 : d.rindex("</data>")]
 
 
 def test_get_config_output_validates_with_yanglint(one, tmp_path, yang_dirs):
@@ -244,12 +218,7 @@ def test_failover_to_second_endpoint_then_start_with(harness):
 
 
 def test_lock_contention_and_kill_session(harness):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms1", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
+    (l1, m1), (l2, m2) = two_managers(harness, ("nms1", "nms2"))
     m1.lock("running")
     with pytest.raises(RPCError) as e:
         m2.lock("running")
@@ -281,12 +250,7 @@ def test_lock_contention_and_kill_session(harness):
 def test_unaffected_client_keeps_its_session(harness, caplog):
     """A change that needs a new connection re-dials that client only, and the log says why."""
     caplog.set_level(logging.INFO, logger="agent.callhome")
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms1", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port, keepalives=(60, 3, 10))]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
+    (l1, m1), (l2, m2) = two_managers(harness, ("nms1", "nms2"), endpoints={"nms2": dict(keepalives=(60, 3, 10))})
     m1.edit_config(target="running", config=client_edit("nms2",
         "<endpoints><endpoint><name>a</name><ssh><tcp-client-parameters><local-address>127.0.0.3</local-address>"
         "<keepalives><idle-time>30</idle-time></keepalives></tcp-client-parameters></ssh></endpoint></endpoints>"))
@@ -328,12 +292,7 @@ def test_keepalives_are_retuned_on_the_live_socket(harness, caplog):
 
 
 def test_removed_client_is_disconnected(harness):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms1", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
+    (l1, m1), (l2, m2) = two_managers(harness, ("nms1", "nms2"))
     m1.edit_config(target="running", config=wrap('<netconf-client nc:operation="delete"><name>nms2</name></netconf-client>'))
     assert wait_for(lambda: not m2.connected)
     assert "nms2" not in harness.agent.callhome.tasks

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from types import SimpleNamespace
 
 from agent.callhome import build, manager
@@ -60,15 +59,22 @@ def test_stop_wins_over_a_connect_completing_at_the_same_moment(harness, monkeyp
 
 def test_stop_wins_over_a_wakeup_at_the_same_moment(harness, monkeypatch):
     napping = threading.Event()
+    real_nap = manager.CallHomeManager._nap
 
     async def refused(*args, **kw):
-        napping.set()  # the next thing the client does is nap for max-wait
         raise ConnectionRefusedError(111, "Connection refused")
 
+    async def nap(self, seconds):
+        # set in the same turn as the nap begins to wait on the wakeup (no
+        # await in between): by the time the test's stop() runs on the loop,
+        # the client task is inside the nap
+        napping.set()
+        return await real_nap(self, seconds)
+
     monkeypatch.setattr(manager.tcp, "connect", refused)
+    monkeypatch.setattr(manager.CallHomeManager, "_nap", nap)
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", 9)], max_wait=30)]))
     assert napping.wait(10)
-    time.sleep(0.1)  # let it reach the nap
     # a link comes up in the turn stop() cancels
     assert stop_in_the_same_turn(harness, harness.agent.callhome.kick), "a client task swallowed its cancellation"
 

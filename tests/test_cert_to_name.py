@@ -15,7 +15,7 @@ from agent.transport.cert_to_name import (
     parse_fingerprint,
 )
 
-from . import pki
+from .support import pki
 
 
 @pytest.fixture(scope="module")

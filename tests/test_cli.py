@@ -14,12 +14,7 @@ import pytest
 
 from agent.callhome import build
 
-from .conftest import Listener
-
-
-def dpu_agent(*args, env_yang, timeout=60, **kw):
-    env = dict(os.environ, DPU_AGENT_YANG_DIR=env_yang)
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+from .support import Listener, run_agent
 
 
 @pytest.fixture
@@ -28,14 +23,14 @@ def ydir(yang_dirs):
 
 
 def test_bad_arguments_exit_2(ydir):
-    r = dpu_agent("run", "--no-such-option", env_yang=ydir)
+    r = run_agent("run", "--no-such-option", yang_dir=ydir)
     assert r.returncode == 2 and "unrecognized arguments" in r.stderr
-    r = dpu_agent(env_yang=ydir)
+    r = run_agent(yang_dir=ydir)
     assert r.returncode == 2
 
 
 def test_missing_config_file(tmp_path, ydir):
-    r = dpu_agent("run", "--state-dir", str(tmp_path), "--config", str(tmp_path / "nope.xml"), env_yang=ydir)
+    r = run_agent("run", "--state-dir", str(tmp_path), "--config", str(tmp_path / "nope.xml"), yang_dir=ydir)
     assert r.returncode == 1 and "nope.xml: no such file" in r.stderr
 
 
@@ -50,11 +45,12 @@ def test_missing_config_file(tmp_path, ydir):
         ("<netconf-server", "not well-formed"),
         ('{"ietf-netconf-server:netconf-server": {"call-home": {"netconf-client": [{"name": "x", "nope": 1}]}}}', "nope"),
     ],
+    ids=["xml-unknown-element", "xml-max-wait-0", "xml-not-well-formed", "json-unknown-member"],
 )
 def test_invalid_config_file_names_the_node(tmp_path, ydir, content, expect):
     cfg = tmp_path / ("c.json" if content.startswith("{") else "c.xml")
     cfg.write_text(content)
-    r = dpu_agent("run", "--state-dir", str(tmp_path / "s"), "--config", str(cfg), env_yang=ydir)
+    r = run_agent("run", "--state-dir", str(tmp_path / "s"), "--config", str(cfg), yang_dir=ydir)
     assert r.returncode == 1, r.stderr
     assert "dpu-agent: error:" in r.stderr and expect in r.stderr
     assert not (tmp_path / "s" / "startup.cbor").exists()
@@ -82,23 +78,23 @@ def test_run_calls_home_stops_on_sigterm_and_show_config(tmp_path, ydir, harness
         assert "dpu-agent stopped" in log
     finally:
         lst.close()
-    r = dpu_agent("show", "config", "--state-dir", str(harness.state_dir), env_yang=ydir)
+    r = run_agent("show", "config", "--state-dir", str(harness.state_dir), yang_dir=ydir)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     client = data["ietf-netconf-server:netconf-server"]["call-home"]["netconf-client"][0]
     assert client["name"] == "nms"
-    r = dpu_agent("show", "config", "--format", "xml", "--state-dir", str(harness.state_dir), env_yang=ydir)
+    r = run_agent("show", "config", "--format", "xml", "--state-dir", str(harness.state_dir), yang_dir=ydir)
     assert "<idle-time>30</idle-time>" in r.stdout
 
 
 def test_show_config_of_a_corrupt_store(tmp_path, ydir):
     (tmp_path / "startup.cbor").write_bytes(b"\xff\x00garbage")
-    r = dpu_agent("show", "config", "--state-dir", str(tmp_path), env_yang=ydir)
+    r = run_agent("show", "config", "--state-dir", str(tmp_path), yang_dir=ydir)
     assert r.returncode == 1 and "startup.cbor" in r.stderr
 
 
 def test_unknown_board(tmp_path, ydir):
-    r = dpu_agent("run", "--board", "toaster", "--state-dir", str(tmp_path), env_yang=ydir)
+    r = run_agent("run", "--board", "toaster", "--state-dir", str(tmp_path), yang_dir=ydir)
     assert r.returncode == 1 and "unknown board" in r.stderr
 
 
@@ -127,7 +123,7 @@ def store_with_a_private_key(tmp_path, schema):
 
 def test_show_config_as_cbor_diagnostic_notation(store_with_a_private_key, ydir):
     state = store_with_a_private_key
-    r = dpu_agent("show", "config", "--format", "cbor-diag", "--state-dir", str(state), env_yang=ydir)
+    r = run_agent("show", "config", "--format", "cbor-diag", "--state-dir", str(state), yang_dir=ydir)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith(f"/ {state / 'startup.cbor'}: format 2, SID set ")
@@ -138,7 +134,7 @@ def test_show_config_as_cbor_diagnostic_notation(store_with_a_private_key, ydir)
 
 @pytest.mark.parametrize("fmt", ["json", "xml", "cbor-diag"])
 def test_show_config_never_prints_private_keys(store_with_a_private_key, ydir, fmt):
-    r = dpu_agent("show", "config", "--format", fmt, "--state-dir", str(store_with_a_private_key), env_yang=ydir)
+    r = run_agent("show", "config", "--format", fmt, "--state-dir", str(store_with_a_private_key), yang_dir=ydir)
     assert r.returncode == 0, r.stderr
     assert "ssh-public-key-format" in r.stdout
     assert "c2VjcmV0LWtleQ" not in r.stdout and b"secret-key".hex() not in r.stdout and "cleartext-private-key" not in r.stdout
@@ -159,7 +155,7 @@ def test_show_config_of_an_unbooted_rootfs(tmp_path, ydir):
         shutil.copytree(ydir, root / "usr/share/dpu-agent/yang")
         if mounted:
             subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
-        r = dpu_agent("show", "config", "--root", str(root), env_yang=str(tmp_path / "not-the-yang-dir"))
+        r = run_agent("show", "config", "--root", str(root), yang_dir=str(tmp_path / "not-the-yang-dir"))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())
     finally:
@@ -167,9 +163,9 @@ def test_show_config_of_an_unbooted_rootfs(tmp_path, ydir):
             subprocess.run(["umount", "-l", str(root)], check=False)
     empty = tmp_path / "empty-rootfs"
     empty.mkdir()
-    r = dpu_agent("show", "config", "--root", str(empty), env_yang=ydir)
+    r = run_agent("show", "config", "--root", str(empty), yang_dir=ydir)
     assert r.returncode == 1 and "usr/share/dpu-agent/yang: no such directory (give --yang-dir)" in r.stderr
-    r = dpu_agent("show", "config", env_yang=ydir)
+    r = run_agent("show", "config", yang_dir=ydir)
     assert r.returncode == 2 and "--state-dir or --root" in r.stderr
 
 
@@ -178,7 +174,7 @@ def test_show_config_falls_back_to_the_previous_slot_with_a_warning(tmp_path, yd
     state.mkdir()
     shutil.copy(DATA / "running-v1.cbor", state / "startup.prev.cbor")
     (state / "startup.cbor").write_bytes(b"DPUc\x02\x00")
-    r = dpu_agent("show", "config", "--state-dir", str(state), env_yang=ydir)
+    r = run_agent("show", "config", "--state-dir", str(state), yang_dir=ydir)
     assert r.returncode == 0, r.stderr
     assert f"warning: {state / 'startup.cbor'}: truncated" in r.stderr
     assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())

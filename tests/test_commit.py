@@ -10,8 +10,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .conftest import free_port
-from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
+from .support import CALL_HOME_FILTER, ManualTimers, client_edit, free_port, two_managers, wait_for
 
 
 def max_wait(m, source="running") -> str:
@@ -26,12 +25,7 @@ def set_max_wait(m, value, target="running"):
 @pytest.fixture
 def two(harness):
     """Two managers, two sessions."""
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
+    (l1, m1), (l2, m2) = two_managers(harness, ("nms", "nms2"))
     yield harness, (l1, m1), (l2, m2)
     for m in (m1, m2):
         try:
@@ -84,20 +78,35 @@ def test_invalid_candidate_is_refused_at_commit_and_validate(two):
     assert "<remote-address>" in m1.get_config(source="running").data_xml
 
 
+def manual_timers(harness) -> ManualTimers:
+    """The datastore's confirm-timeout on a clock the test advances."""
+    timers = ManualTimers()
+    harness.agent.datastore.call_later = timers.call_later
+    return timers
+
+
 def test_confirmed_commit_confirmed_in_time(two):
-    _, (_, m1), _ = two
+    harness, (_, m1), _ = two
+    timers = manual_timers(harness)
     set_max_wait(m1, 9, "candidate")
     m1.commit(confirmed=True, timeout="2")
+    assert [t.delay for t in timers.pending()] == [2]
     m1.commit()  # confirming commit
-    time.sleep(2.5)
+    harness.call(lambda: timers.advance(2.5))  # past the timeout: nothing is left to fire
+    assert timers.fired() == [] and harness.agent.datastore.pending is None
     assert max_wait(m1) == "9"
 
 
 def test_confirmed_commit_rolls_back_on_timeout_and_cancel(two):
     harness, (_, m1), (_, m2) = two
+    timers = manual_timers(harness)
     set_max_wait(m1, 9, "candidate")
     m1.commit(confirmed=True, timeout="1")
     assert max_wait(m2) == "9"
+    harness.call(lambda: timers.advance(0.9))
+    assert timers.fired() == [] and max_wait(m2) == "9"  # not before its time
+    harness.call(lambda: timers.advance(0.1))
+    assert [t.delay for t in timers.fired()] == [1]
     assert wait_for(lambda: harness.agent.datastore.pending is None, timeout=5)
     assert max_wait(m2) == "1"
     set_max_wait(m1, 8, "candidate")
@@ -114,8 +123,10 @@ def test_persistent_confirmed_commit_confirmed_by_another_session(two):
     set_max_wait(m1, 7, "candidate")
     m1.commit(confirmed=True, timeout="30", persist="token-1")
     m1.close_session()  # persist: the pending commit outlives its session
-    time.sleep(0.5)
-    assert harness.agent.datastore.pending is not None
+    # the agent ended that session (and told the datastore, in the same turn);
+    # a rollback it started would have run before the check on the loop below
+    assert wait_for(lambda: harness.call(lambda: len(harness.agent.server.sessions)) == 1)
+    assert harness.call(lambda: harness.agent.datastore.pending) is not None
     with pytest.raises(RPCError) as e:
         m2.commit(persist_id="wrong")
     assert e.value.tag == "invalid-value"

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from agent.transport import der, keys, libssh
 
-from . import pki
+from .support import pki
 
 
 def test_certificate_parts_match_cryptography():
@@ -47,7 +47,9 @@ def test_certificates_from_cms():
 
 
 @pytest.mark.parametrize("data", [b"", b"\x30", b"\x30\x85\x00\x00\x00\x00\x01", b"\x30\x03\x02\x01", b"\x04\x00",
-                                  b"\x30\x80\x00\x00"])
+                                  b"\x30\x80\x00\x00"],
+                         ids=["empty", "tag-only", "five-byte-length", "truncated-content", "not-a-sequence",
+                              "indefinite-length"])
 def test_bad_der_raises_der_error(data):
     with pytest.raises(der.DerError):
         der.certificates_from_cms(data)

@@ -8,21 +8,11 @@ import base64
 
 from agent.callhome import build
 
-from .test_callhome import client_edit
-from .test_nacm import NACM, users  # noqa: F401  (the fixture)
+from .support import client_edit
+from .support.nacm import GROUPS_WITHOUT_MEMBERS, NACM
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
-#: monitor may read NACM (a default-deny-all container), but not who is in the groups
-GROUPS_WITHOUT_MEMBERS = f"""<config xmlns="{NC}"><nacm xmlns="{NACM}">
-  <rule-list><name>groups</name><group>monitors</group>
-    <rule><name>no-members</name><module-name>ietf-netconf-acm</module-name>
-      <path>/ietf-netconf-acm:nacm/groups/group/user-name</path>
-      <access-operations>read</access-operations><action>deny</action></rule>
-    <rule><name>nacm</name><module-name>ietf-netconf-acm</module-name>
-      <path>/ietf-netconf-acm:nacm</path>
-      <access-operations>read</access-operations><action>permit</action></rule>
-  </rule-list></nacm></config>"""
 
 
 def _key_filter(key_b64: str) -> tuple[str, str]:

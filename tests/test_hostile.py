@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import logging
 import time
 
@@ -13,8 +14,8 @@ import pytest
 
 from agent.callhome import build
 
-from . import rawclient
-from .rawclient import NC
+from .support import rawclient
+from .support.rawclient import NC
 
 GET_CONFIG = "<get-config><source><running/></source></get-config>"
 
@@ -37,7 +38,7 @@ async def raw(harness, lst, username="admin"):
     f'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rpc xmlns="{NC}" message-id="1"><get>&x;</get></rpc>',
     f'<rpc xmlns="{NC}" message-id="1">' + "<a>" * 500 + "</a>" * 500 + "</rpc>",
     f'<rpc xmlns="{NC}" message-id="1"><get ' + " ".join(f'a{i}="v"' for i in range(1000)) + "/></rpc>",
-])
+], ids=["billion-laughs", "external-entity", "500-deep", "1000-attributes"])
 def test_xml_attacks_get_an_rpc_error_and_the_session_goes_on(harness, attack):
     (lst,) = agent_with(harness)
 
@@ -148,16 +149,36 @@ def test_concurrent_sessions_lose_no_update(harness):
         return (f'<edit-config><target><{target}/></target><config><nacm xmlns="{build.NS_NACM}"><groups><group>'
                 f"<name>s{i}</name><user-name>u{i}-{k}</user-name></group></groups></nacm></config></edit-config>")
 
-    async def lock(s, i, target):
-        while "<ok/>" not in await s.rpc(f"<lock><target><{target}/></target></lock>"):
-            await asyncio.sleep(0.01 * (1 + i % 7))
+    # A session refused a lock waits for another session's unlock, first
+    # come first woken, instead of polling <lock>: each unlock wakes one
+    # waiter; a refusal after an unlock it has not seen yet retries at once.
+    unlocks = 0
+    waiting: collections.deque[asyncio.Future] = collections.deque()
+
+    async def lock(s, target):
+        while True:
+            seen = unlocks
+            if "<ok/>" in await s.rpc(f"<lock><target><{target}/></target></lock>"):
+                return
+            if unlocks == seen:
+                woken = asyncio.get_running_loop().create_future()
+                waiting.append(woken)
+                await woken
+
+    async def unlock(s, target):
+        nonlocal unlocks
+        r = await s.rpc(f"<unlock><target><{target}/></target></unlock>")
+        assert "<ok/>" in r, r
+        unlocks += 1
+        if waiting:
+            waiting.popleft().set_result(None)
 
     async def worker(s, i):
         for k in range(rounds):
             # RFC 6241 8.3.5.1: who edits through the candidate locks running too
             targets = ["running"] if i % 2 else ["running", "candidate"]
             for target in targets:
-                await lock(s, i, target)
+                await lock(s, target)
             try:
                 r = await s.rpc(group_edit(i, k, targets[-1]))
                 assert "<ok/>" in r, r
@@ -166,7 +187,7 @@ def test_concurrent_sessions_lose_no_update(harness):
                     assert "<ok/>" in r, r
             finally:
                 for target in reversed(targets):
-                    await s.rpc(f"<unlock><target><{target}/></target></unlock>")
+                    await unlock(s, target)
 
     async def run():
         conns = [await raw(harness, lst) for lst in listeners]

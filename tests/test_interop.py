@@ -23,8 +23,7 @@ import pytest
 from agent.callhome import build
 from agent.callhome.config import read_clients
 
-from .conftest import free_port
-from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
+from .support import CALL_HOME_FILTER, client_edit, free_port, wait_for
 
 HERE = Path(__file__).resolve().parent
 

@@ -11,7 +11,7 @@ import sys
 
 from agent.callhome import build
 
-from .conftest import Listener
+from .support import Listener
 
 #: runs ``dpu-agent`` in this interpreter and writes, as it exits, every
 #: module the process imported (sys.modules of the agent, not of the test)

@@ -12,7 +12,7 @@ import pytest
 from agent.hal import netlink
 from agent.hal.linux import LinuxNics, read_identity
 
-from . import netns
+from .support import netns
 
 reason = netns.can_use_netns()
 

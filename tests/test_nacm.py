@@ -2,50 +2,10 @@
 
 from __future__ import annotations
 
-import asyncssh
 import pytest
 from ncclient.operations import RPCError
 
-from agent.callhome import build
-
-from .conftest import b64
-from .test_callhome import CALL_HOME_FILTER, client_edit
-
-NACM = build.NS_NACM
-
-MONITOR_RULES = f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><nacm xmlns="{NACM}">
-  <groups><group><name>monitors</name><user-name>monitor</user-name></group></groups>
-  <rule-list><name>monitors</name><group>monitors</group>
-    <rule><name>no-endpoints</name><module-name>ietf-netconf-server</module-name>
-      <path xmlns:ncs="{build.NS_NCS}">/ncs:netconf-server/ncs:call-home/ncs:netconf-client/ncs:endpoints</path>
-      <access-operations>read</access-operations><action>deny</action></rule>
-    <rule><name>no-config-change-events</name><module-name>ietf-netconf-notifications</module-name>
-      <notification-name>netconf-config-change</notification-name><access-operations>read</access-operations>
-      <action>deny</action></rule>
-  </rule-list></nacm></config>"""
-
-
-@pytest.fixture
-def users(harness):
-    """admin (every right, from the factory NACM) and monitor (NACM defaults plus MONITOR_RULES)."""
-    monitor_key = asyncssh.generate_private_key("ssh-ed25519")
-    monitor_file = harness.tmp / "monitor.key"
-    monitor_key.write_private_key(str(monitor_file))
-    l1, l2 = harness.listener(), harness.listener()
-    users = {"admin": [b64(harness.client_key)], "monitor": [b64(monitor_key)]}
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)], users=users),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)], users=users),
-    ]).replace("<user-name>monitor</user-name>", ""))  # monitor is no admin
-    admin = l1.accept(harness)
-    admin.edit_config(target="running", config=MONITOR_RULES)
-    monitor = l2.accept(harness, username="monitor", key=monitor_file)
-    yield harness, admin, monitor
-    for m in (admin, monitor):
-        try:
-            m.close_session()
-        except Exception:
-            pass
+from .support import CALL_HOME_FILTER, client_edit
 
 
 def test_reads_are_filtered_per_user(users):

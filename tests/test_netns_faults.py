@@ -16,9 +16,7 @@ import pytest
 from agent.callhome import build
 from agent.hal.linux import LinuxBoard
 
-from . import netns
-from .conftest import Listener
-from .test_callhome import wait_for
+from .support import Listener, netns, wait_for
 
 reason = netns.can_use_netns()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")

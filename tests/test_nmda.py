@@ -14,9 +14,8 @@ from ncclient.xml_ import to_ele
 
 from agent.callhome import build
 
-from .conftest import module_file, yanglint
-from .test_filter_oracles import GROUPS_WITHOUT_MEMBERS
-from .test_nacm import NACM, users  # noqa: F401  (the fixture)
+from .support import module_file, yanglint
+from .support.nacm import GROUPS_WITHOUT_MEMBERS, NACM
 
 NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
 DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"

@@ -8,8 +8,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.hal.sim import SimBoard
 
-from .conftest import Listener, yanglint
-from .test_callhome import client_edit, data_content
+from .support import Listener, client_edit, data_content, yanglint
 
 NS6470 = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 

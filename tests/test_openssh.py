@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from agent.callhome import build
 from agent.transport import libssh
 
-from .test_callhome import wait_for
+from .support import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="openssh-client not installed (make test installs it)")
 

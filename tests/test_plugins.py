@@ -16,8 +16,7 @@ from agent.plugins import Change, Plugin
 from agent.plugins.gfast_sim import GfastSimPlugin
 from agent.yang import Schema
 
-from .conftest import SHARED_YANG
-from .test_callhome import wait_for
+from .support import SHARED_YANG, two_managers, wait_for
 
 BBF = SHARED_YANG.parent / "yang-bbf"
 EXAMPLE = BBF / "examples" / "fast-line.json"
@@ -133,12 +132,8 @@ def test_confirmed_commit_rollback_and_restart_replay_through_plugins(harness, e
 def test_a_slow_plugin_does_not_block_other_sessions(harness, example_xml):
     board = SimBoard()
     board.gfast.delay = 2.0  # every chip call takes 2 s
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]), board=board, plugins=[GfastSimPlugin()], yang_dirs=(str(BBF), *harness.yang_dirs))
-    m, m2 = l1.accept(harness), l2.accept(harness)
+    (_, m), (_, m2) = two_managers(harness, ("nms", "nms2"), board=board, plugins=[GfastSimPlugin()],
+                                   yang_dirs=(str(BBF), *harness.yang_dirs))
     t = threading.Thread(target=m.edit_config, kwargs={"target": "running", "config": example_xml})
     t.start()
     assert wait_for(lambda: harness.agent.datastore.write_lock.locked(), timeout=5)

@@ -11,9 +11,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncssh
@@ -21,20 +19,18 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from agent import cli
 from agent.provision import Target, devicekeys, provision
 from agent.provision.profile import ProvisionError, profile_from_dict
 from agent.transport.cert_to_name import fingerprint
 
-from . import pki
-from .conftest import free_port
+from .support import AgentProcess, free_port, pki, run_agent
 
 NCS = "urn:ietf:params:xml:ns:yang:ietf-netconf-server"
 
 
 def run_provision(*args, ydir: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DPU_AGENT_YANG_DIR=ydir)
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=cwd)
+    return run_agent(*args, yang_dir=ydir, cwd=cwd, timeout=timeout)
 
 
 def provisioned(*args, ydir: str, cwd: Path | None = None) -> dict:
@@ -54,25 +50,25 @@ def snapshot(top: Path) -> dict[str, tuple[bytes, int, int]]:
     return out
 
 
-class Agent:
+def started_agent(state: Path, ydir: str) -> AgentProcess:
     """``dpu-agent run`` from a provisioned state dir, as a process."""
+    agent = AgentProcess(state.parent, ydir, state_dir=state, args=("--login-timeout", "20"))
+    agent.start(log_level=None)
+    return agent
 
-    def __init__(self, state: Path, ydir: str) -> None:
-        env = dict(os.environ, DPU_AGENT_YANG_DIR=ydir)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--board", "sim", "--state-dir", str(state), "--login-timeout", "20"],
-            env=env, stderr=subprocess.PIPE, text=True,
-        )
 
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.stderr.read()
+def provision_in_process(*args: str, ydir: str, capsys, monkeypatch) -> tuple[int, str, str]:
+    """``dpu-agent provision ARGS`` through the command line's entry point in
+    this process: exit code, stdout, stderr (a process start costs seconds;
+    the end-to-end runs above and below keep the process path covered)."""
+    monkeypatch.setenv("DPU_AGENT_YANG_DIR", ydir)
+    capsys.readouterr()
+    try:
+        code = cli.main(["provision", *args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture
@@ -117,7 +113,7 @@ def test_ssh_call_home_from_a_provisioned_state_dir(tmp_path, ydir, nms_key):
     assert (state / "keys" / "ssh-host-ed25519.key").stat().st_mode & 0o777 == 0o600
     assert (state / "startup.cbor").stat().st_mode & 0o777 == 0o600
 
-    agent = Agent(state, ydir)
+    agent = started_agent(state, ydir)
     try:
         m = manager.call_home(
             host="127.0.0.1", port=port, username="admin", key_filename=str(nms_key[0]),
@@ -186,7 +182,7 @@ cert-to-name = [ {{ id = 1, map-type = "specified", name = "admin", cert = "oper
     csr = x509.load_pem_x509_csr((tmp_path / "dpu.csr").read_bytes())
     assert csr.is_signature_valid and "CN=DPU-0002" in csr.subject.rfc4514_string()
 
-    agent = Agent(state, ydir)
+    agent = started_agent(state, ydir)
     try:
         session, m = accept_tls(port, pma, tmp_path, tls["pem"].encode())
         peer = session.sock.getpeercert(binary_form=True)
@@ -225,7 +221,7 @@ cert-to-name = [ {{ id = 1, map-type = "specified", name = "admin", cert = "oper
     (tmp_path / "site.toml").write_text(site.replace(f"127.0.0.1:{first_port}", f"127.0.0.1:{port}"))
     report = provisioned("--state-dir", str(state), "--from", str(tmp_path / "site.toml"), ydir=ydir)
     assert report["tls_certificate"] == tls and [Path(p).name for p in report["written"]] == ["factory.cbor", "startup.cbor"]
-    agent = Agent(state, ydir)
+    agent = started_agent(state, ydir)
     try:
         # the manager trusts the vendor root only: the device sends its intermediate
         session, m = accept_tls(port, pma, tmp_path, vendor_root.cert.public_bytes(serialization.Encoding.PEM))
@@ -426,12 +422,21 @@ def test_periodic_connection_and_local_address(tmp_path, ydir, nms_key):
 SECRET = "THIS-IS-NOT-A-KEY-BUT-A-SECRET"
 
 
-def bad_inputs(tmp: Path, pub: Path) -> list[tuple[list[str], int, str]]:
+#: what each bad input is; bad_inputs() gives its arguments, exit code and message
+BAD_INPUTS = (
+    "missing-user-key-file", "missing-profile", "malformed-public-key", "private-key-as-user-key",
+    "garbage-tls-key", "port-0", "port-70000", "endpoint-twice", "http-url", "idle-time-0", "bad-host-name",
+    "manager-twice", "endpoint-without-manager", "unknown-option", "profile-unknown-key", "period-0",
+    "periodic-unknown-key", "local-address-not-an-address",
+)
+
+
+def bad_inputs(tmp: Path, pub: Path) -> dict[str, tuple[list[str], int, str]]:
     (tmp / "garbage.key").write_text(f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----\n")
     cert = pki.leaf("DPU", pki.ca("vendor"), server=True).write_cert(tmp / "device.crt")
     (tmp / "bad.toml").write_text('[[managers]]\nname = "nms"\nendpoint = "ssh://x"\n')
     ep = ["--manager", "nms", "--user", f"admin={pub}", "--endpoint"]
-    return [
+    return dict(zip(BAD_INPUTS, [
         (ep + ["a=ssh://127.0.0.1"] + ["--user", f"ops={tmp / 'missing.pub'}"], 1, "missing.pub: No such file or directory"),
         (["--from", str(tmp / "missing.toml")], 1, "missing.toml: No such file or directory"),
         (ep + ["a=ssh://127.0.0.1", "--user", f"ops=ssh-ed25519 AAAA{SECRET}"], 1, "user ops: malformed OpenSSH public key"),
@@ -451,21 +456,40 @@ def bad_inputs(tmp: Path, pub: Path) -> list[tuple[list[str], int, str]]:
         (ep + ["a=ssh://127.0.0.1", "--periodic", "period=0"], 1, "period"),
         (ep + ["a=ssh://127.0.0.1", "--periodic", "every=5"], 1, "manager nms periodic: unknown key(s) every"),
         (ep + ["a=ssh://127.0.0.1", "--local-address", "pma.example.net"], 1, "'pma.example.net' is not an IPv4 or IPv6 address"),
-    ]
+    ], strict=True))
 
 
-@pytest.mark.parametrize("case", range(18))
-def test_bad_input_is_refused_and_nothing_changes(tmp_path, ydir, nms_key, case):
-    cases = bad_inputs(tmp_path, nms_key[1])
-    assert len(cases) == 18
-    args, code, message = cases[case]
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_refused_and_nothing_changes(tmp_path, ydir, nms_key, case, capsys, monkeypatch, caplog):
+    args, code, message = bad_inputs(tmp_path, nms_key[1])[case]
     # a blank target stays blank
+    blank = tmp_path / "blank"
+    got, out, err = provision_in_process("--state-dir", str(blank), *args, ydir=ydir, capsys=capsys, monkeypatch=monkeypatch)
+    assert got == code and message in err, err
+    assert not blank.exists() and out == ""
+    assert SECRET not in err and SECRET not in caplog.text
+    # a provisioned one stays as it was
+    state = tmp_path / "state"
+    got, out, err = provision_in_process(*ssh_args(state, 4334, nms_key[1]), "--tls-csr", str(tmp_path / "dpu.csr"),
+                                         ydir=ydir, capsys=capsys, monkeypatch=monkeypatch)
+    assert got == 0, err
+    before = snapshot(state)
+    got, out, err = provision_in_process("--state-dir", str(state), *args, ydir=ydir, capsys=capsys, monkeypatch=monkeypatch)
+    assert got == code and message in err, err
+    assert snapshot(state) == before
+    assert SECRET not in err and SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("case", ["garbage-tls-key", "malformed-public-key", "unknown-option"])
+def test_bad_input_is_refused_by_the_process_and_nothing_changes(tmp_path, ydir, nms_key, case):
+    """The same, end to end through ``python -m agent`` (its exit code, its
+    real stderr and log), for a usage error and the two that carry a secret."""
+    args, code, message = bad_inputs(tmp_path, nms_key[1])[case]
     blank = tmp_path / "blank"
     r = run_provision("provision", "--state-dir", str(blank), *args, ydir=ydir)
     assert r.returncode == code and message in r.stderr, r.stderr
     assert not blank.exists() and r.stdout == ""
     assert SECRET not in r.stderr
-    # a provisioned one stays as it was
     state = tmp_path / "state"
     provisioned(*ssh_args(state, 4334, nms_key[1]), "--tls-csr", str(tmp_path / "dpu.csr"), ydir=ydir)
     before = snapshot(state)

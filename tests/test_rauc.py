@@ -8,7 +8,7 @@ import pytest
 
 from agent.hal.slots import BundleError, RaucSlots
 
-from . import pki, rauc_board
+from .support import pki, rauc_board
 
 pytestmark = pytest.mark.skipif(rauc_board.missing() is not None, reason=rauc_board.missing() or "")
 
@@ -99,7 +99,7 @@ def test_update_over_netconf_through_rauc(board, tmp_path, harness):
     from agent.hal.sim import SimBoard
     from agent.plugins.software import SoftwarePlugin
 
-    from .test_software import BBF, act, download, events, revisions
+    from .support.software import BBF, act, download, events, revisions
 
     www = tmp_path / "www"
     www.mkdir()

@@ -15,8 +15,7 @@ from agent.callhome import build
 from agent.datastore.persist import FACTORY, FILENAME, PREVIOUS
 from agent.state import agent_state
 
-from .test_callhome import client_edit, wait_for
-from .test_cli import dpu_agent
+from .support import client_edit, run_agent, wait_for
 
 AGENT_STATE = ("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')
 
@@ -84,7 +83,7 @@ def test_both_slots_corrupt_and_no_fallback_exits_saying_why(harness, yang_dirs)
     (harness.state_dir / FACTORY).unlink()
     corrupt(harness.state_dir / FILENAME)
     corrupt(harness.state_dir / PREVIOUS)
-    r = dpu_agent("run", "--state-dir", str(harness.state_dir), env_yang=yang_dirs[0])
+    r = run_agent("run", "--state-dir", str(harness.state_dir), yang_dir=yang_dirs[0])
     assert r.returncode == 1
     assert "startup.cbor: corrupt" in r.stderr and "startup.prev.cbor: corrupt" in r.stderr
     assert "no --config and no factory configuration" in r.stderr

@@ -18,8 +18,7 @@ from ncclient.transport.errors import AuthenticationError
 from agent.callhome import build
 from agent.transport.cert_to_name import fingerprint
 
-from . import pki
-from .test_callhome import wait_for
+from .support import pki, wait_for
 
 
 def _secrets(harness) -> list[str]:

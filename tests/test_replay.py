@@ -15,8 +15,7 @@ from agent.callhome import build
 from agent.hal.sim import SimBoard
 from agent.notify import NS_NC_NOTIFICATIONS
 
-from .conftest import Listener, free_port, yanglint
-from .test_callhome import wait_for
+from .support import Listener, free_port, wait_for, yanglint
 
 STREAMS_FILTER = ("subtree", f'<netconf xmlns="{NS_NC_NOTIFICATIONS}"/>')
 
@@ -110,7 +109,7 @@ def test_stop_time_ends_with_notification_complete(connected):
         "dpu-agent", "interface-link-change", '<interface-link-change xmlns="urn:dpu-agent:yang:dpu-agent">'
         "<name>eth0</name><oper-status>down</oper-status></interface-link-change>"))
     stop = time.time() + 0.5
-    time.sleep(1)
+    assert wait_for(lambda: time.time() > stop, timeout=5)  # a stop time already past: replay, then complete
     m.create_subscription(start_time=iso(t0), stop_time=iso(stop))
     got = drain(m, "notificationComplete")
     names = [_name(x) for x in got]
@@ -134,7 +133,7 @@ def test_stop_time_in_the_future_ends_the_live_subscription(connected):
     (lambda: iso(time.time() - 10), lambda: iso(time.time() - 20), "stopTime"),
     (lambda: "yesterday", None, "startTime"),
     (lambda: "2026-01-01T00:00:00", None, "startTime"),  # no time zone
-])
+], ids=["start-in-the-future", "stop-before-start", "start-not-a-time", "start-without-time-zone"])
 def test_bad_replay_times_are_refused(connected, start, stop, element):
     _, _, m = connected
     with pytest.raises(RPCError) as e:

@@ -138,6 +138,7 @@ def test_malformed_xml_on_base10_uses_operation_failed():
         f'<rpc xmlns="{NS_BASE}" message-id="1"><get/></rpc>'.encode() + framing.EOM,
         b"<hello" + framing.EOM,
     ],
+    ids=["hello-with-session-id", "no-common-base", "rpc-before-hello", "malformed-hello"],
 )
 def test_bad_hello_closes_the_session(client_hello):
     s = NetconfSession(1, CAPS)

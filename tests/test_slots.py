@@ -14,8 +14,8 @@ from agent.hal.slots import BundleError, SimSlots
 from agent.plugins import PluginContext
 from agent.plugins.software import SoftwarePlugin
 
-from . import pki
-from .test_software import bundle
+from .support import pki
+from .support.bundles import bundle
 
 
 @pytest.fixture

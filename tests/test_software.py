@@ -6,44 +6,26 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
-import re
 import socket
 import ssl
 import threading
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
 from ncclient.operations import RPCError
-from ncclient.xml_ import to_ele
 
 from agent.callhome import build
 from agent.hal.sim import SimBoard
 from agent.plugins.software import SoftwarePlugin
 
-from . import pki
-from .conftest import SHARED_YANG, yanglint
-from .test_callhome import wait_for
-
-BBF = SHARED_YANG.parent / "yang-bbf"
-NSH = "urn:ietf:params:xml:ns:yang:ietf-hardware"
-NSS = "urn:bbf:yang:bbf-software-management"
-NS_YANG = "urn:ietf:params:xml:ns:yang:1"
+from .support import pki, wait_for, yanglint
+from .support.bundles import bundle
+from .support.software import BBF, NS_YANG, NSH, NSS, download, events, on_revision, revisions, software_xml
 
 pytestmark = pytest.mark.skipif(not (BBF / "bbf-software-management@2025-07-02.yang").exists(),
                                 reason="bbf-software-management (../shared/yang-bbf) is not here")
 
 
-# -- bundles -------------------------------------------------------------------
-
-
-def bundle(signer: pki.Issued, version: str, image: bytes = b"\x7fELF fake rootfs" * 64, compatible: str = "dpu-sim") -> bytes:
-    """A RAUC plain bundle: payload, detached CMS signature, its size."""
-    payload = json.dumps({"compatible": compatible, "version": version}).encode() + b"\n" + image
-    sig = (pkcs7.PKCS7SignatureBuilder().set_data(payload).add_signer(signer.cert, signer.key, hashes.SHA256())
-           .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]))
-    return payload + sig + len(sig).to_bytes(8, "big")
+# -- bundles served over HTTP(S) ----------------------------------------------------
 
 
 class Files(http.server.SimpleHTTPRequestHandler):
@@ -130,54 +112,6 @@ def reboot(harness, client_tls, **kw):
     harness.stop()
     harness.lst.reset()
     return start(harness, client_tls, first=False, **kw)
-
-
-def software_xml(inner: str) -> str:
-    return (f'<hardware xmlns="{NSH}"><component><name>chassis</name><software xmlns="{NSS}"><software>'
-            f"<name>firmware</name><revisions>{inner}</revisions></software></software></component></hardware>")
-
-
-def act(m, inner: str):
-    return m.dispatch(to_ele(f'<action xmlns="{NS_YANG}">{software_xml(inner)}</action>'))
-
-
-def download(m, url: str, rid: int = 1):
-    return act(m, "<download><download>"
-                  f"<source><url>{url}</url></source>"
-                  "<target><selected-by-user><operation>replace</operation>"
-                  f"<replace><id>{rid}</id></replace></selected-by-user></target>"
-                  "</download></download>")
-
-
-def on_revision(m, rid: int, container: str, name: str) -> None:
-    inner = f"<{container}><{name}/></{container}>" if container else f"<{name}/>"
-    act(m, f"<revision><id>{rid}</id>{inner}</revision>")
-
-
-def revisions(m) -> dict[int, dict[str, str]]:
-    reply = m.get(filter=("subtree", software_xml(""))).data_xml
-    out = {}
-    for block in re.findall(r"<revision>(.*?)</revision>", reply, re.S):
-        fields = dict(re.findall(r"<([a-z-]+)>([^<]*)</\1>", block))
-        out[int(fields["id"])] = fields
-    return out
-
-
-def events(m, count: int, timeout: float = 20) -> list[tuple[str, str]]:
-    """The next ``count`` software notifications: (name, error tag or "")."""
-    out = []
-    while len(out) < count:
-        n = m.take_notification(timeout=timeout)
-        assert n is not None, f"only {out} within {timeout} s"
-        xml = n.notification_xml
-        found = re.search(r"<(revision-[a-z]+|download-revision-[a-z]+|[a-z]+-failed)[ >/]", xml)
-        if found is None:
-            continue
-        # an identityref: prefixed, or (libyang 3, identity of the node's own
-        # module) resolved through the default namespace
-        tag = re.search(r"<tag[^>]*>(?:[^:<]*:)?([^<]+)</tag>", xml)
-        out.append((found.group(1), tag.group(1) if tag else ""))
-    return out
 
 
 # -- the tests -------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 
 from agent.callhome import build
 
-from .test_callhome import wait_for
+from .support import client_edit, wait_for
 
 MANAGER = """
 import socket, sys, time
@@ -83,7 +83,6 @@ def test_silent_manager_is_dropped_only_with_keepalives(harness):
 def test_ssh_keepalives_switched_on_in_place(harness, caplog):
     """Turning SSH keepalives on for a connected manager's endpoint keeps its
     session, and from then on a frozen manager is dropped."""
-    from .test_callhome import client_edit
 
     caplog.set_level(logging.INFO, logger="agent.callhome")
     l1, l2 = harness.listener(), harness.listener()

@@ -19,7 +19,7 @@ from paramiko.common import cMSG_CHANNEL_REQUEST, cMSG_GLOBAL_REQUEST
 from agent.callhome import build
 from agent.transport.ssh import MAX_AUTH_TRIES
 
-from .test_callhome import wait_for
+from .support import wait_for
 
 HELLO = (b'<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
          b"<capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>")

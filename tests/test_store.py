@@ -131,6 +131,7 @@ def test_a_negative_delta_round_trips(schema, config, tmp_path):
         (lambda: {sid_of(NCS + "/call-home"): {}}, "does not belong under the top level"),
         (lambda: {2.5: 1}, "neither a SID nor a name"),
     ],
+    ids=["unknown-sid", "sid-under-name-key", "grandchild-as-child", "child-at-top-level", "float-key"],
 )
 def test_misplaced_or_unknown_sids_are_refused(schema, sids, item, message):
     with pytest.raises(yangcbor.CodecError, match=message):
@@ -260,7 +261,7 @@ def test_a_save_keeps_the_previous_configuration(tmp_path, schema, sids):
     (lambda raw: raw[:40] + bytes([raw[40] ^ 1]) + raw[41:], "corrupt"),
     (lambda raw: b"", "truncated"),
     (None, "missing"),
-])
+], ids=["half", "one-bit-flipped", "empty", "missing"])
 def test_an_unusable_current_slot_falls_back_to_the_previous(tmp_path, schema, sids, damage, problem):
     first, second = both_slots(tmp_path, schema, sids)
     current = tmp_path / FILENAME

@@ -16,8 +16,7 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.datastore.persist import FILENAME, LEGACY_NAMES, MIGRATED, PREVIOUS, StartupStore
 
-from .conftest import Harness
-from .test_callhome import client_edit
+from .support import Harness, client_edit
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 AGENT_STATE = ("subtree", '<agent-state xmlns="urn:dpu-agent:yang:dpu-agent"/>')

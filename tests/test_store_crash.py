@@ -23,7 +23,7 @@ from agent.datastore import persist
 from agent.datastore.persist import PREVIOUS, StartupStore, StoreError
 from agent.datastore.sids import SidMap
 
-from .crashsim import PowerCut, SimulatedOs
+from .support.crashsim import PowerCut, SimulatedOs
 
 ITERATIONS = int(os.environ.get("DPU_AGENT_CRASH_ITERATIONS", "100"))
 FIXTURE = Path(__file__).parent / "data" / "running-v1.json"

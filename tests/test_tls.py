@@ -20,8 +20,7 @@ from agent.callhome.config import read_clients
 from agent.transport import keys, tcp, tls
 from agent.transport.cert_to_name import CertToNameError, fingerprint
 
-from . import pki
-from .test_callhome import CALL_HOME_FILTER, client_edit, wait_for
+from .support import CALL_HOME_FILTER, client_edit, pki, wait_for
 
 YANG_LIBRARY = ("subtree", '<yang-library xmlns="urn:ietf:params:xml:ns:yang:ietf-yang-library"/>')
 

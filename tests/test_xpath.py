@@ -12,10 +12,8 @@ from agent.callhome import build
 from agent.datastore import xpath
 from agent.netconf.xmltree import parse
 
-from .conftest import yanglint
-from .test_callhome import client_edit, data_content
-from .test_filter_oracles import GROUPS_WITHOUT_MEMBERS
-from .test_nacm import NACM, users  # noqa: F401  (the fixture)
+from .support import client_edit, data_content, yanglint
+from .support.nacm import GROUPS_WITHOUT_MEMBERS, NACM
 
 NS = {"ncs": build.NS_NCS, "nacm": NACM, "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces"}
 CLIENT = "/ncs:netconf-server/ncs:call-home/ncs:netconf-client"

@@ -120,6 +120,10 @@ class Datastore:
         self.large = False
         self.large_change = False
         self.pending: PendingConfirm | None = None
+        #: schedules the confirm-timeout (loop.call_later's signature): a test
+        #: puts a clock of its own here rather than waiting real seconds
+        self.call_later: Callable[..., asyncio.TimerHandle] = (
+            lambda delay, callback, *args: asyncio.get_running_loop().call_later(delay, callback, *args))
         self._tasks: set[asyncio.Task[None]] = set()
         #: runs before running changes, may refuse by raising (the plugins' transaction)
         self.transaction_hook = transaction_hook
@@ -315,7 +319,7 @@ class Datastore:
             self._confirm_event("extend", by, timeout)
         if pending.timer is not None:
             pending.timer.cancel()
-        pending.timer = asyncio.get_running_loop().call_later(timeout, self._spawn, "confirm-timeout expired", "timeout")
+        pending.timer = self.call_later(timeout, self._spawn, "confirm-timeout expired", "timeout")
         log.info("confirmed commit: rolls back in %d s unless confirmed", timeout)
 
     async def cancel_commit(self, session_id: int, persist_id: str | None) -> None:

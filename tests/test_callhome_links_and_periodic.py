@@ -1,19 +1,16 @@
-"""The agent on the simulated board: link events, watchdog health, operational
-state, periodic connections on an accelerated clock."""
+"""Call home on the simulated board: a link going down closes the
+connection at once and a link coming up skips the back-off, exhausted
+endpoints in the state, periodic connections on an accelerated clock."""
 
 from __future__ import annotations
 
-import json
 import time
 
 from agent.callhome import build
 from agent.callhome.manager import Clock
 from agent.hal.sim import SimBoard
 
-from .conftest import yanglint
-from .test_callhome import data_content, wait_for
-
-NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+from .support import free_port, wait_for
 
 
 def test_link_down_closes_at_once_and_link_up_skips_the_backoff(harness):
@@ -48,52 +45,7 @@ def test_link_down_closes_at_once_and_link_up_skips_the_backoff(harness):
     m.close_session()
 
 
-def test_watchdog_kicked_while_healthy_and_fires_when_the_loop_blocks(harness):
-    board = SimBoard()
-    lst = harness.listener()
-    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]),
-                  board=board, watchdog_timeout=1)
-    wd = board.watchdog
-    assert wd.timeout == 1
-    time.sleep(1.5)
-    assert wd.kicks >= 3 and not wd.expired
-    harness.call(lambda: time.sleep(1.6))  # a handler that blocks the event loop
-    time.sleep(0.5)
-    assert wd.expired  # real hardware would have reset the board
-    harness.stop()
-    assert wd.stopped  # orderly stop: magic close, no reset
-
-
-def test_watchdog_not_kicked_when_the_datastore_is_broken(harness):
-    board = SimBoard()
-    lst = harness.listener()
-    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]),
-                  board=board, watchdog_timeout=1)
-    harness.agent.datastore.broken = "simulated internal error"
-    time.sleep(1.8)
-    assert board.watchdog.expired
-
-
-def test_operational_state_validates_with_yanglint(harness, tmp_path, yang_dirs):
-    lst = harness.listener()
-    (harness.state_dir / "identity.json").write_text(json.dumps({"serial_number": "DPU-0042", "model": "DPU-8P"}))
-    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
-    m = lst.accept(harness)
-    data = m.get().data_xml
-    assert "<name>eth0</name>" in data and "<oper-status>up</oper-status>" in data
-    assert "<phys-address>02:00:00:00:00:01</phys-address>" in data
-    assert "<serial-num>DPU-0042</serial-num>" in data and "<model-name>DPU-8P</model-name>" in data
-    assert "<firmware-rev>sim</firmware-rev>" in data  # not provisioned: the board's
-    assert "<connected-endpoint>a</connected-endpoint>" in data and "<status>connected</status>" in data
-    (tmp_path / "get.xml").write_text(data_content(data))
-    out = yanglint("get", tmp_path / "get.xml", yang_dirs, "-y")  # -y: ietf-yang-library too
-    assert out.returncode == 0, out.stderr
-    m.close_session()
-
-
 def test_exhausted_endpoints_are_shown(harness):
-    from .conftest import free_port
-
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", free_port())], max_attempts=1)]),
                   backoff_min=30, backoff_max=30)
     state = harness.agent.callhome.states["nms"]
@@ -176,30 +128,3 @@ def test_periodic_idle_timeout_closes_an_idle_session(harness):
     assert wait_for(lambda: not m.connected, timeout=6)
     state = harness.agent.callhome.states["nms"]
     assert wait_for(lambda: state.status == "waiting-for-period", timeout=5)
-
-
-def test_monitoring_state(harness):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
-    m1, m2 = l1.accept(harness), l2.accept(harness)
-    m2.lock("candidate")
-    flt = ("subtree", '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"/>')
-    state = m1.get(filter=flt).data_xml
-    assert state.count("<session>") == 2 and "<username>admin</username>" in state
-    assert "<transport>ncm:netconf-ssh</transport>" in state or "netconf-ssh</transport>" in state
-    assert f"<locked-by-session>{m2.session_id}</locked-by-session>" in state
-    assert "<identifier>ietf-netconf-server</identifier>" in state
-    assert "urn:ietf:params:netconf:capability:candidate:1.0" in state
-    # the hello and the library agree
-    lib = m1.get(filter=("subtree", '<yang-library xmlns="urn:ietf:params:xml:ns:yang:ietf-yang-library"/>')).data_xml
-    for cap in m1.server_capabilities:
-        if "module=" in cap:
-            name = cap.split("module=")[1].split("&")[0]
-            assert f"<name>{name}</name>" in lib
-        if "yang-library:1.1" in cap:
-            assert f"<content-id>{cap.split('content-id=')[1]}</content-id>" in lib
-    m1.close_session()
-    m2.close_session()
