@@ -1,7 +1,9 @@
 """The soak: many mixed NETCONF operations against a real agent process,
 and its anonymous memory (/proc/PID/smaps_rollup) every 1000 of them. The
 figure is the growth per 1000 operations after a warm-up, a least-squares
-slope over every sample (target: 0 within noise): a leak of a few bytes per
+slope over every sample, and the same over the second half alone (target: 0
+within noise, and growth that does not continue: a late slope near 0 is memory
+that settled, one like the whole run's is a leak): a leak of a few bytes per
 operation shows here long before it shows on a box.
 
     python -m bench.soak [--ops N]     (make stress runs 100 000; SOAK_OPS=N)
@@ -96,11 +98,14 @@ def main() -> int:
     finally:
         shutil.rmtree(s.workdir, ignore_errors=True)
     per_1000 = slope(samples) * 1000
+    late = samples[len(samples) // 2:]
+    late_per_1000 = slope(late) * 1000
     first, last = samples[0][1], samples[-1][1]
     what = args.only or "mixed"
     print(f"soak: {args.ops} {what} operations in {seconds:.0f} s ({args.ops / seconds:.0f}/s) after {WARMUP} of warm-up; "
           f"anon {first} -> {last} kB; growth {per_1000:+.2f} kB per 1000 operations "
-          f"({per_1000 * 1024 / 1000:+.1f} B per operation)")
+          f"({per_1000 * 1024 / 1000:+.1f} B per operation); over the last {late[-1][0] - late[0][0]} "
+          f"{late_per_1000:+.2f} kB per 1000")
     return 0
 
 

@@ -462,5 +462,5 @@ def test_an_ended_connection_gives_its_memory_back(harness, monkeypatch):
     assert released == []  # small work: nothing to give back yet
     m.close_session()
     assert wait_for(lambda: len(released) == 1)
-    # A second connection's end was also checked here; on Python 3.13 it was
-    # not seen within 15 s in 1 of 4 runs: taken out and left open (issue 14)
+    lst.accept(harness).close_session()  # the next call home, ended too
+    assert wait_for(lambda: len(released) == 2)
