@@ -13,7 +13,7 @@ import pytest
 
 from agent.fetch import MAX_REDIRECTS, FetchError, fetch
 
-from . import pki
+from .support import pki
 
 BODY = b"firmware bytes " * 1000
 
