@@ -249,6 +249,28 @@ class CallHomeManager:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    # -- operational state --
+
+    def state(self) -> dict[str, Any] | None:
+        """The call-home container of dpu-agent:agent-state (RFC 7951 JSON):
+        what each client task is doing; None while no client is configured."""
+        clients = [
+            {k: v for k, v in {
+                "name": st.name,
+                "status": st.status,
+                "connected-endpoint": st.connected_endpoint,
+                "connected-since": when(st.connected_since),
+                "interface": st.interface,
+                "last-error": st.last_error,
+                "key-problem": st.key_problem,
+                "endpoints-exhausted-since": when(st.exhausted_since),
+                "next-attempt": when(st.next_attempt),
+                "connections": st.connections,
+            }.items() if v is not None}
+            for st in self.states.values()
+        ]
+        return {"netconf-client": clients} if clients else None
+
     # -- link awareness --
 
     def link_changed(self, interface: str, up: bool) -> None:
