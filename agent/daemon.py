@@ -6,8 +6,10 @@ constructor, in dependency order (:class:`Components`), and starts them;
 the start. Only the command line and the demo import this module.
 
 Ownership: the datastore owns the running tree, the call-home manager owns
-the sockets (and the call-home state), the server its sessions (and their
-monitoring data), the board the hardware (and its identity).
+the sockets (and serves the call-home state), the server its sessions (and
+serves their monitoring data), the board the hardware (and its identity).
+NACM and the notifications are built here too and handed to whoever uses
+them: no component builds another, or sets a hook on one after the fact.
 """
 
 from __future__ import annotations
@@ -178,6 +180,7 @@ class Agent:
                 bind_interface=s.mgmt_interface,
                 **self._manager_settings,
             ),
+            notifications.publish,
             nics=board.nics,
         )
         self.components = Components(board, schema, store, nacm, notifications, datastore, plugins, server, callhome)
