@@ -6,8 +6,10 @@ constructor, in dependency order (:class:`Components`), and starts them;
 the start. Only the command line and the demo import this module.
 
 Ownership: the datastore owns the running tree, the call-home manager owns
-the sockets (and the call-home state), the server its sessions (and their
-monitoring data), the board the hardware (and its identity).
+the sockets (and serves the call-home state), the server its sessions (and
+serves their monitoring data), the board the hardware (and its identity).
+NACM and the notifications are built here too and handed to whoever uses
+them: no component builds another, or sets a hook on one after the fact.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from . import eventlog, hal, initial_config, memory, modset, notify, recovery, s
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FACTORY, FILENAME, LEGACY_NAMES, PREVIOUS, StartupStore, StoreError
 from .datastore.store import ChangedBy, Datastore
-from .hal.base import Identity
-from .hal.slots import SimSlots
+from .nacm import Nacm, read_policy
 from .plugins import Plugin
 from .plugins import host as plugin_host
 from .server import Limits, NetconfServer
@@ -49,6 +50,10 @@ class Components:
     schema: Schema
     #: the startup datastore's file (the stored configuration)
     store: StartupStore
+    #: access control, following running
+    nacm: Nacm
+    #: the agent's event stream and its replay log
+    notifications: notify.Notifications
     datastore: Datastore
     plugins: plugin_host.PluginHost
     server: NetconfServer
@@ -130,12 +135,10 @@ class Agent:
         memory.limit_arenas()
         board = self._board
         if board is None:
-            # fail before touching the state dir
-            board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir)
-            if s.board == "sim" and isinstance(board.slots, SimSlots):
-                # the simulated board "reboots" by ending the agent: its supervisor
-                # starts it again, on the slot the board now boots
-                board.slots.on_reboot = self.request_stop
+            # fail before touching the state dir. The simulated board "reboots"
+            # by ending the agent: its supervisor starts it again, on the slot
+            # the board now boots
+            board = hal.load(s.board, watchdog_path=s.watchdog_path, state_dir=s.state_dir, on_reboot=self.request_stop)
             self._board = board
         store_files = [s.state_dir / n for n in STORE_FILES]
         repaired = recovery.move_aside(store_files) + recovery.repair_modes(keys.key_files(s.keys_dir) + store_files)
@@ -146,7 +149,9 @@ class Agent:
             log.info("startup store: %s", copied)
         startup, report = _load_configuration(s, schema, store)
         self.startup = dataclasses.replace(report, repaired=tuple(repaired))
-        notifications = notify.Notifications(log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
+        nacm = Nacm(schema, read_policy(startup))
+        # who may read which event is NACM's call
+        notifications = notify.Notifications(access=nacm.can_notify, log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
         plugins = plugin_host.PluginHost(schema, plugin_list, board, notifications.publish, on_event=notifications.observe)
         datastore = Datastore(
             schema, startup, store,
@@ -159,6 +164,7 @@ class Agent:
             datastore,
             max_message_size=s.max_message_size,
             limits=Limits(s.max_sessions, s.max_sessions_per_connection, s.hello_timeout),
+            nacm=nacm,
             notifications=notifications,
             actions=plugins.run_action,
             state_providers=[self._operational_state, plugins.state_provider()],
@@ -174,9 +180,10 @@ class Agent:
                 bind_interface=s.mgmt_interface,
                 **self._manager_settings,
             ),
+            notifications.publish,
             nics=board.nics,
         )
-        self.components = Components(board, schema, store, datastore, plugins, server, callhome)
+        self.components = Components(board, schema, store, nacm, notifications, datastore, plugins, server, callhome)
 
         await plugins.replay(datastore.running)
         if board.watchdog is not None:
@@ -193,9 +200,9 @@ class Agent:
         c = self._parts()
         data = {
             **state.interfaces(c.board.nics, self.started),
-            **state.hardware(self.identity()),
-            **state.agent_state(c.board, self.started, c.callhome.states.values(), self.startup),
-            **state.monitoring(c.server),
+            **state.hardware(hal.identity(c.board, self.settings.identity_file)),
+            **state.agent_state(c.board, self.started, c.callhome.state(), self.startup),
+            **c.server.monitoring(),
         }
         return c.schema.parse(json.dumps(data), "json", state=True)
 
@@ -204,9 +211,9 @@ class Agent:
     def _datastore_changed(self, name: str, old: Tree, new: Tree, by: ChangedBy | None) -> None:
         c = self._parts()
         if name == "running":
-            c.server.nacm.update(new)
+            c.nacm.update(new)
             c.callhome.apply(new)
-        events = c.server.notifications
+        events = c.notifications
         # logged for replay even when no one listens (a tree walk per change).
         # A change of a large tree is reported without its edit list (RFC 6470
         # allows it): its diff would cost seconds and megabytes on the loop
@@ -216,21 +223,7 @@ class Agent:
         events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
 
     def _link_changed(self, interface: str, up: bool) -> None:
-        self._parts().server.notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
-
-    def identity(self) -> Identity:
-        """The board's identity, overridden by what factory provisioning wrote."""
-        assert self._board is not None
-        ident = self._board.identity()
-        try:
-            provisioned = json.loads(self.settings.identity_file.read_text())
-        except FileNotFoundError:
-            return ident
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring %s: %s", self.settings.identity_file, exc)
-            return ident
-        fields = {f.name for f in dataclasses.fields(Identity)}
-        return dataclasses.replace(ident, **{k: v for k, v in provisioned.items() if k in fields and v})
+        self._parts().notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
 
     def healthy(self) -> bool:
         """Kick the watchdog only while this holds (and the loop turns, since
@@ -259,7 +252,7 @@ class Agent:
             self._kicker.cancel()
         if self.components is not None:
             await self.components.callhome.stop()
-            await self.components.server.notifications.log.close()  # the replay log's last batch
+            await self.components.notifications.log.close()  # the replay log's last batch
         if self._board is not None:
             self._board.close()  # disarms the watchdog: an orderly stop must not reset the board
         log.info("dpu-agent stopped")

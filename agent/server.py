@@ -23,6 +23,7 @@ from .rpc import actions as rpc_actions
 from .rpc import ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda
 from .rpc import notifications as rpc_notifications
 from .settings import HELLO_TIMEOUT, MAX_MESSAGE_SIZE, MAX_SESSIONS, MAX_SESSIONS_PER_CONNECTION
+from .timestamps import when
 from .yang import Action, Schema, Tree
 
 #: the operations this server serves: importing a handler module registers its handlers
@@ -147,7 +148,8 @@ class NetconfServer:
         *,
         max_message_size: int = MAX_MESSAGE_SIZE,
         limits: Limits = Limits(),
-        notifications: notify.Notifications | None = None,
+        nacm: Nacm,
+        notifications: notify.Notifications,
         actions: ActionRunner | None = None,
         state_providers: Sequence[StateProvider] = (),
     ) -> None:
@@ -160,11 +162,11 @@ class NetconfServer:
         self._next_id = 1
         #: functions adding operational data to <get>
         self.state_providers: list[StateProvider] = [lambda _selection: yang_library(schema), *state_providers]
-        self.nacm = Nacm(schema)
-        self.nacm.update(datastore.running)
-        #: who may read which event is the server's call (its NACM)
-        self.notifications = notifications if notifications is not None else notify.Notifications()
-        self.notifications.access = self.nacm.can_notify
+        #: access control, following running (the daemon's datastore listener updates it)
+        self.nacm = nacm
+        #: the agent's event stream; who may read which event is decided by ``nacm``
+        #: (built with ``access=nacm.can_notify``)
+        self.notifications = notifications
         #: runs a YANG 1.1 action (agent/rpc/actions.py): the plugin host's
         self.actions = actions
         self.started = time.time()
@@ -230,3 +232,75 @@ class NetconfServer:
             if tree is not None:
                 out.merge(tree)
         return out
+
+    def monitoring(self) -> dict[str, Any]:
+        """ietf-netconf-monitoring (RFC 6022), the NETCONF stream (RFC 5277) and
+        the NACM counters (RFC 8341) of this server, as RFC 7951 JSON."""
+        ds = self.datastore
+        datastores = []
+        for name in ("running", "candidate", "startup"):
+            entry: dict[str, Any] = {"name": name}
+            if name in ds.locks:
+                entry["locks"] = {"global-lock": {"locked-by-session": ds.locks[name], "locked-time": when(ds.lock_times[name])}}
+            datastores.append(entry)
+        schemas = [
+            {
+                "identifier": m["name"],
+                "version": m["revision"] or "",
+                "format": "ietf-netconf-monitoring:yang",
+                "namespace": m["namespace"],
+                "location": ["NETCONF"],
+            }
+            for m in self.schema.implemented_modules()
+            if m["name"] != "yang"
+        ]
+        sessions = []
+        totals = dict(self.ended_stats)
+        for s in self.sessions.values():
+            sessions.append(_drop_none({
+                "session-id": s.id,
+                "transport": "ietf-netconf-monitoring:" + s.transport,
+                "username": s.username,
+                "source-host": s.source_host,
+                "login-time": when(s.login_time),
+                "in-rpcs": s.in_rpcs,
+                "in-bad-rpcs": s.in_bad_rpcs,
+                "out-rpc-errors": s.out_rpc_errors,
+                "out-notifications": s.out_notifications,
+            }))
+            totals["in-rpcs"] += s.in_rpcs
+            totals["in-bad-rpcs"] += s.in_bad_rpcs
+            totals["out-rpc-errors"] += s.out_rpc_errors
+            totals["out-notifications"] += s.out_notifications
+        nacm = self.nacm
+        return {
+            "ietf-netconf-monitoring:netconf-state": {
+                "capabilities": {"capability": self.capabilities},
+                "datastores": {"datastore": datastores},
+                "schemas": {"schema": schemas},
+                "sessions": {"session": sessions} if sessions else {},
+                "statistics": {
+                    "netconf-start-time": when(self.started),
+                    "in-bad-hellos": self.in_bad_hellos,
+                    "in-sessions": self.in_sessions,
+                    "dropped-sessions": self.dropped_sessions,
+                    **totals,
+                },
+            },
+            "nc-notifications:netconf": {"streams": {"stream": [_drop_none({
+                "name": "NETCONF",
+                "description": "default NETCONF event stream",
+                "replaySupport": True,
+                "replayLogCreationTime": self.notifications.log.created,
+                "replayLogAgedTime": self.notifications.log.aged,
+            })]}},
+            "ietf-netconf-acm:nacm": {
+                "denied-operations": nacm.denied_rpcs,
+                "denied-data-writes": nacm.denied_writes,
+                "denied-notifications": nacm.denied_notifications,
+            },
+        }
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}

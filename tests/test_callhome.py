@@ -13,7 +13,18 @@ from ncclient.operations import RPCError
 from agent.callhome import build
 from agent.transport import tcp
 
-from .support import CALL_HOME_FILTER, NCS, client_edit, data_content, free_port, two_managers, wait_for, wrap, yanglint
+from .support import (
+    CALL_HOME_FILTER,
+    NCS,
+    client_edit,
+    data_content,
+    free_port,
+    start_two_managers,
+    two_managers,
+    wait_for,
+    wrap,
+    yanglint,
+)
 
 
 @pytest.fixture
@@ -325,11 +336,7 @@ def _raw_netconf(harness, lst, send: bytes) -> bytes:
 
 @pytest.mark.parametrize("garbage", [b"\n#01\n<rpc/>\n##\n", b"\nX5\nhello", b"\n#99999999999\n"])
 def test_framing_errors_close_that_session_only(harness, garbage):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("good", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("bad", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
+    l1, l2 = start_two_managers(harness, ("good", "bad"))
     m1 = l1.accept(harness)
     out = _raw_netconf(harness, l2, garbage)
     assert b"rpc-reply" not in out  # closed, not answered

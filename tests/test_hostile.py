@@ -14,7 +14,7 @@ import pytest
 
 from agent.callhome import build
 
-from .support import rawclient
+from .support import rawclient, start_two_managers
 from .support.rawclient import NC
 
 GET_CONFIG = "<get-config><source><running/></source></get-config>"
@@ -71,7 +71,7 @@ def test_hello_timeout(harness):
 
 
 def test_session_limits_per_connection_and_in_total(harness):
-    lst1, lst2 = agent_with(harness, n_clients=2, max_sessions=5, max_sessions_per_connection=3)
+    lst1, lst2 = start_two_managers(harness, ("nms0", "nms1"), max_sessions=5, max_sessions_per_connection=3)
 
     async def run():
         async with await raw(harness, lst1) as c1, await raw(harness, lst2) as c2:
@@ -92,7 +92,7 @@ def test_session_limits_per_connection_and_in_total(harness):
 
 
 def test_a_slow_peer_does_not_delay_the_others(harness):
-    lst1, lst2 = agent_with(harness, n_clients=2)
+    lst1, lst2 = start_two_managers(harness, ("nms0", "nms1"))
 
     async def run():
         async with await raw(harness, lst1) as slow_conn, await raw(harness, lst2) as fast_conn:
@@ -118,7 +118,7 @@ def test_a_slow_peer_does_not_delay_the_others(harness):
 
 
 def test_a_peer_that_never_reads_cannot_make_the_agent_buffer_without_bound(harness):
-    lst1, lst2 = agent_with(harness, n_clients=2)
+    lst1, lst2 = start_two_managers(harness, ("nms0", "nms1"))
 
     async def run():
         async with await raw(harness, lst1) as deaf_conn, await raw(harness, lst2) as ok_conn:
@@ -227,7 +227,7 @@ def test_password_authentication_is_off(harness):
 def test_private_keys_stay_out_of_logs_and_errors(harness, caplog):
     caplog.set_level(logging.DEBUG)
     secret = base64.b64encode(harness.host_key.export_private_key("pkcs8-der")).decode()
-    lst, _other = agent_with(harness, n_clients=2)  # nms0 reads, nms1's endpoint gets the key
+    lst, _other = start_two_managers(harness, ("nms0", "nms1"))  # nms0 reads, nms1's endpoint gets the key
 
     async def run():
         async with await raw(harness, lst) as conn:

@@ -4,6 +4,7 @@ imported): libyang only behind agent/yang/."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 AGENT = Path(__file__).resolve().parent.parent / "agent"
@@ -170,12 +171,13 @@ def test_only_the_entry_points_import_the_composition_root():
 
 
 def test_the_daemon_wires_components_through_their_constructors():
-    """No hook is set on a component after it is built (``x.hook = f``):
-    what a component is connected to is in its constructor's arguments."""
+    """No hook is set on a component after it is built (``x.hook = f``), the
+    board's included: what a component is connected to is in its
+    constructor's arguments."""
     tree = ast.parse((AGENT / "daemon.py").read_text())
     late = []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for t in targets:
                 if isinstance(t, ast.Attribute) and not (isinstance(t.value, ast.Name) and t.value.id == "self"):
@@ -183,12 +185,86 @@ def test_the_daemon_wires_components_through_their_constructors():
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append":
             if isinstance(node.func.value, ast.Attribute) and node.func.value.attr.endswith("providers"):
                 late.append(f"daemon.py:{node.lineno} {ast.unparse(node.func)}")
-    # the simulated board's reboot ends the process: the one hook set on a board
-    assert late == ["daemon.py:%d board.slots.on_reboot" % _line_of("board.slots.on_reboot =")]
+    assert late == []
 
 
-def _line_of(text: str) -> int:
-    for n, line in enumerate((AGENT / "daemon.py").read_text().splitlines(), 1):
-        if text in line:
-            return n
-    raise AssertionError(text)
+#: what the composition root builds; the rest of the agent is handed them
+COMPONENTS = {"Nacm", "Notifications", "PluginHost", "Datastore", "NetconfServer", "CallHomeManager"}
+
+
+def _calls_of(tree: ast.AST, names: set[str]) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+            if name in names:
+                found.append((name, node.lineno))
+    return found
+
+
+def test_only_the_composition_root_builds_components():
+    """The server is handed its NACM and notifications, the call-home manager
+    its server: a component that built another would hide a second wiring
+    place."""
+    built = [
+        f"{path.relative_to(AGENT.parent)}:{line} builds {name}"
+        for module, path in _modules().items() if module != "agent.daemon"
+        for name, line in _calls_of(ast.parse(path.read_text()), COMPONENTS)
+    ]
+    assert built == []
+    daemon = {name for name, _ in _calls_of(ast.parse((AGENT / "daemon.py").read_text()), COMPONENTS)}
+    assert daemon == COMPONENTS  # the check above looks for the names the daemon uses
+
+
+def _handed(cls: ast.ClassDef) -> tuple[ast.FunctionDef, set[str]]:
+    init = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    return init, {a.arg for a in init.args.args + init.args.kwonlyargs} - {"self"}
+
+
+def test_no_component_sets_a_hook_on_what_it_is_handed():
+    """A constructor keeps what it is given as given (the server used to set
+    its notifications' access check): no ``arg.x = ...`` nor ``self.arg.x = ...``."""
+    late = []
+    for path in AGENT.rglob("*.py"):
+        for cls in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(cls, ast.ClassDef) or cls.name not in COMPONENTS or "__init__" not in {
+                    f.name for f in cls.body if isinstance(f, ast.FunctionDef)}:
+                continue
+            init, args = _handed(cls)
+            for node in ast.walk(init):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                    node, (ast.AnnAssign, ast.AugAssign)) else []
+                for t in targets:
+                    if not isinstance(t, ast.Attribute):
+                        continue
+                    base = t.value
+                    if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "self":
+                        name = base.attr
+                    elif isinstance(base, ast.Name) and base.id != "self":
+                        name = base.id
+                    else:
+                        continue
+                    if name in args:
+                        late.append(f"{cls.name}.__init__:{node.lineno} {ast.unparse(t)}")
+    assert late == []
+
+
+def test_the_hook_check_sees_a_hook_set_on_an_argument(tmp_path, monkeypatch):
+    # the two checks above would pass vacuously if they missed the old forms
+    p = tmp_path / "agent"
+    p.mkdir()
+    (p / "daemon.py").write_text("def start(board):\n    board.slots.on_reboot = f\n")
+    (p / "server.py").write_text(
+        "class NetconfServer:\n    def __init__(self, schema, notifications):\n"
+        "        self.notifications = notifications\n        self.notifications.access = self.nacm.can_notify\n"
+        "        self.nacm = Nacm(schema)\n")
+    monkeypatch.setattr(sys.modules[__name__], "AGENT", p)
+    for check in (test_the_daemon_wires_components_through_their_constructors,
+                  test_no_component_sets_a_hook_on_what_it_is_handed):
+        try:
+            check()
+        except AssertionError:
+            continue
+        raise AssertionError(f"{check.__name__} missed the hook")
+    assert [n for n, _ in _calls_of(ast.parse((p / "server.py").read_text()), COMPONENTS)] == ["Nacm"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from ncclient.operations import RPCError
 
-from agent.callhome import build
 from agent.hal.sim import SimBoard
 
-from .support import Listener, client_edit, data_content, yanglint
+from .support import client_edit, data_content, start_two_managers, yanglint
 
 NS6470 = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 
@@ -27,13 +26,8 @@ def subscribed(harness):
     board = SimBoard()
     # the subscriber's connection does not go through the simulated eth0
     # (127.0.0.3 is not one of its addresses), so link events reach it
-    l1 = Listener(host="127.0.0.3")
-    harness.listeners.append(l1)
-    l2 = harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.3", l1.port, local_address="127.0.0.3")]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]), board=board)
+    l1, l2 = start_two_managers(harness, ("nms", "nms2"), endpoints={"nms": dict(host="127.0.0.3", local_address="127.0.0.3")},
+                                board=board)
     m = l1.accept(harness)
     m.create_subscription()
     yield harness, board, m, l2
@@ -84,11 +78,7 @@ def test_link_and_call_home_events(subscribed):
 
 
 def test_filtered_subscription(harness):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("nms", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("nms2", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
+    l1, l2 = start_two_managers(harness, ("nms", "nms2"))
     m = l1.accept(harness)
     m.create_subscription(filter=("subtree", f'<netconf-session-end xmlns="{NS6470}"><username>admin</username></netconf-session-end>'))
     m2 = l2.accept(harness)  # a session-start: filtered out

@@ -151,7 +151,7 @@ def test_an_unusable_host_key_is_an_error_in_log_and_state_until_fixed(harness, 
     assert "no private key for it" in problem and "dpu-agent provision" in problem
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and "host key" in r.getMessage()]
     assert len(errors) == 1  # once, not per attempt
-    data = harness.call(lambda: agent_state(agent.board, agent.started, agent.callhome.states.values(), agent.startup))
+    data = harness.call(lambda: agent_state(agent.board, agent.started, agent.callhome.state(), agent.startup))
     assert data["dpu-agent:agent-state"]["call-home"]["netconf-client"][0]["key-problem"] == problem
     # the key provisioned again: the box calls home without a restart, and the problem is gone
     key.write_bytes(good)

@@ -99,3 +99,17 @@ def test_the_software_plugin_reports_a_fallback_as_activate_failed(tmp_path, ven
     assert revision["id"] == 1
     assert revision["activate"]["activate-failed"]["error"]["tag"] == "bbf-software-management:revision-not-valid"
     assert json.loads((tmp_path / "slots" / "boot.json").read_text())["trial"] is None
+
+
+def test_the_loaded_simulated_board_reboots_through_what_it_was_given(tmp_path):
+    """hal.load hands the simulated board its reboot (the daemon's stop) at
+    construction; a board loaded without one only sets the flag."""
+    from agent import hal
+
+    stops = []
+    board = hal.load("sim", state_dir=tmp_path, on_reboot=lambda: stops.append(1))
+    board.slots.reboot()
+    assert board.slots.reboot_requested and stops == [1]
+    quiet = hal.load("sim", state_dir=tmp_path / "other")
+    quiet.slots.reboot()
+    assert quiet.slots.reboot_requested and stops == [1]

@@ -14,9 +14,7 @@ import subprocess
 import sys
 import time
 
-from agent.callhome import build
-
-from .support import client_edit, wait_for
+from .support import client_edit, start_two_managers, wait_for
 
 MANAGER = """
 import socket, sys, time
@@ -49,11 +47,7 @@ def _session_of(harness, client: str):
 
 def test_silent_manager_is_dropped_only_with_keepalives(harness):
     max_wait, max_attempts = 1, 2
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("probed", [build.Endpoint("a", "127.0.0.1", l1.port, ssh_keepalives=(max_wait, max_attempts))]),
-        harness.client("plain", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
+    l1, l2 = start_two_managers(harness, ("probed", "plain"), endpoints={"probed": dict(ssh_keepalives=(max_wait, max_attempts))})
     probed, plain = _manager(harness, l1), _manager(harness, l2)
     try:
         assert wait_for(lambda: _session_of(harness, "probed") == "a" and _session_of(harness, "plain") == "a")
@@ -85,11 +79,7 @@ def test_ssh_keepalives_switched_on_in_place(harness, caplog):
     session, and from then on a frozen manager is dropped."""
 
     caplog.set_level(logging.INFO, logger="agent.callhome")
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("probed", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-        harness.client("admin", [build.Endpoint("a", "127.0.0.1", l2.port)]),
-    ]))
+    l1, l2 = start_two_managers(harness, ("probed", "admin"))
     probed = _manager(harness, l1)
     try:
         m = l2.accept(harness)

@@ -19,7 +19,7 @@ from paramiko.common import cMSG_CHANNEL_REQUEST, cMSG_GLOBAL_REQUEST
 from agent.callhome import build
 from agent.transport.ssh import MAX_AUTH_TRIES
 
-from .support import wait_for
+from .support import start_two_managers, wait_for
 
 HELLO = (b'<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
          b"<capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>")
@@ -161,9 +161,7 @@ def test_no_authentication_after_key_exchange_is_dropped_at_login_timeout(harnes
 
 
 def test_global_request_flood_does_not_stall_other_managers(harness):
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([harness.client("flood", [build.Endpoint("a", "127.0.0.1", l1.port)]),
-                                  harness.client("calm", [build.Endpoint("a", "127.0.0.1", l2.port)])]))
+    l1, l2 = start_two_managers(harness, ("flood", "calm"))
     flooder = _connect(harness, l1)
     calm = l2.accept(harness)
     done = threading.Event()

@@ -20,7 +20,7 @@ from agent.callhome.config import read_clients
 from agent.transport import keys, tcp, tls
 from agent.transport.cert_to_name import CertToNameError, fingerprint
 
-from .support import CALL_HOME_FILTER, client_edit, pki, wait_for
+from .support import CALL_HOME_FILTER, client_edit, pki, start_two_managers, wait_for
 
 YANG_LIBRARY = ("subtree", '<yang-library xmlns="urn:ietf:params:xml:ns:yang:ietf-yang-library"/>')
 
@@ -87,11 +87,8 @@ def test_pinned_end_entity_certificate(harness):
 def test_tls_keepalives_are_refused_with_the_reason(harness):
     """The leaves exist only behind tls-server-keepalives, which is never
     advertised; a manager that sets them learns why and what to use."""
-    ssh_lst, tls_lst = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("ops", [build.Endpoint("s", "127.0.0.1", ssh_lst.port)]),
-        tls_client(harness, tls_lst.port),
-    ]))
+    ssh_lst, tls_lst = start_two_managers(harness, ("ops", "nms"), endpoints={"ops": dict(name="s"), "nms": dict(name="t", transport="tls")},
+                                          clients={"nms": dict(tls=harness.tls.server())})
     m = ssh_lst.accept(harness)
     tm = tls_lst.accept_tls(harness.tls.context())
     before = m.get_config(source="running").data_xml
@@ -192,11 +189,9 @@ def test_cert_to_name_user_is_the_nacm_user(harness):
     t = harness.tls
     by_san = build.CertToName(1, "san-dns-name", fingerprint(t.manager.der))
     specified = build.CertToName(2, "specified", fingerprint(t.operator_root.der), "tls-ops")
-    l1, l2 = harness.listener(), harness.listener()
-    harness.start(harness.config([
-        harness.client("san", [build.Endpoint("t", "127.0.0.1", l1.port, transport="tls")], tls=t.server(cert_to_name=[by_san]), users={}),
-        harness.client("ops", [build.Endpoint("t", "127.0.0.1", l2.port, transport="tls")], tls=t.server(cert_to_name=[specified]), users={}),
-    ]))
+    l1, l2 = start_two_managers(harness, ("san", "ops"), endpoints={n: dict(name="t", transport="tls") for n in ("san", "ops")},
+                                clients={"san": dict(tls=t.server(cert_to_name=[by_san]), users={}),
+                                         "ops": dict(tls=t.server(cert_to_name=[specified]), users={})})
     reader, admin = l1.accept_tls(t.context()), l2.accept_tls(t.context())
     assert {s.username for s in harness.agent.server.sessions.values()} == {"pma.example.net", "tls-ops"}
     with pytest.raises(ClientRpcError) as e:

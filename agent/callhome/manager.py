@@ -22,6 +22,7 @@ import os
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,11 @@ class ManagerSettings:
 
 
 class CallHomeManager:
-    def __init__(self, server: NetconfServer, settings: ManagerSettings, nics: Nics | None = None) -> None:
+    def __init__(self, server: NetconfServer, settings: ManagerSettings, publish: Callable[[str, str, str], None],
+                 nics: Nics | None = None) -> None:
         self.server = server
-        self.events = server.notifications
+        #: publishes an event (the agent's notifications)
+        self._publish = publish
         self.settings = settings
         self.clock = settings.clock
         self.nics = nics
@@ -249,6 +252,28 @@ class CallHomeManager:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    # -- operational state --
+
+    def state(self) -> dict[str, Any] | None:
+        """The call-home container of dpu-agent:agent-state (RFC 7951 JSON):
+        what each client task is doing; None while no client is configured."""
+        clients = [
+            {k: v for k, v in {
+                "name": st.name,
+                "status": st.status,
+                "connected-endpoint": st.connected_endpoint,
+                "connected-since": when(st.connected_since),
+                "interface": st.interface,
+                "last-error": st.last_error,
+                "key-problem": st.key_problem,
+                "endpoints-exhausted-since": when(st.exhausted_since),
+                "next-attempt": when(st.next_attempt),
+                "connections": st.connections,
+            }.items() if v is not None}
+            for st in self.states.values()
+        ]
+        return {"netconf-client": clients} if clients else None
+
     # -- link awareness --
 
     def link_changed(self, interface: str, up: bool) -> None:
@@ -362,7 +387,7 @@ class CallHomeManager:
             log.warning("call home %s: all endpoints exhausted; next cycle in %.1f s", name, delay)
             state.status = "backing-off"
             state.next_attempt = self.clock.time() + delay
-            self.events.publish("dpu-agent", "call-home-endpoints-exhausted",
+            self._publish("dpu-agent", "call-home-endpoints-exhausted",
                                 notify.call_home_exhausted(name, when(state.next_attempt)))
             if await self._nap(delay):
                 exhausted = 0  # a link came up: start the back-off afresh
@@ -439,7 +464,7 @@ class CallHomeManager:
         state.connections += 1
         state.attempts.append(Attempt(ep.name, self.clock.time(), "connected"))
         log.info("call home %s: connected to %s (%s:%s)", cfg.name, ep.name, ep.remote_address, ep.remote_port)
-        self.events.publish("dpu-agent", "call-home-connected", notify.call_home_connected(cfg.name, ep.name))
+        self._publish("dpu-agent", "call-home-connected", notify.call_home_connected(cfg.name, ep.name))
         idled_out = False
         try:
             if idle_timeout:

@@ -6,19 +6,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .base import Board, Identity, NicCounters, NicInfo, Watchdog
 
+log = logging.getLogger(__name__)
+
 BOARDS = ("sim", "linux")
 
 
-def load(name: str, **options: Any) -> Board:
+def load(name: str, *, on_reboot: Callable[[], None] | None = None, **options: Any) -> Board:
+    """The board ``name``. ``on_reboot``: what the simulated board's reboot
+    does (a real board reboots itself, and a vendor's ``open_board`` is not
+    given it)."""
     if name == "sim":
         from .sim import SimBoard
 
-        return SimBoard(options.get("state_dir"))
+        return SimBoard(options.get("state_dir"), on_reboot=on_reboot)
     if name not in BOARDS:
         raise ValueError(f"unknown board {name!r} (known: {', '.join(BOARDS)})")
     module = importlib.import_module(f"{__name__}.{name}")
@@ -26,4 +36,19 @@ def load(name: str, **options: Any) -> Board:
     return board
 
 
-__all__ = ["Board", "Identity", "NicCounters", "NicInfo", "Watchdog", "load", "BOARDS"]
+def identity(board: Board, provisioned: Path) -> Identity:
+    """The board's identity, overridden by what factory provisioning wrote
+    to ``provisioned`` (settings' ``identity_file``)."""
+    ident = board.identity()
+    try:
+        written = json.loads(provisioned.read_text())
+    except FileNotFoundError:
+        return ident
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring %s: %s", provisioned, exc)
+        return ident
+    fields = {f.name for f in dataclasses.fields(Identity)}
+    return dataclasses.replace(ident, **{k: v for k, v in written.items() if k in fields and v})
+
+
+__all__ = ["Board", "Identity", "NicCounters", "NicInfo", "Watchdog", "identity", "load", "BOARDS"]

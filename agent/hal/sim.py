@@ -139,13 +139,15 @@ class SimGfast:
 class SimBoard:
     name = "sim"
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(self, state_dir: Path | None = None, on_reboot: Callable[[], None] | None = None) -> None:
         self.nics = SimNics()
         self.watchdog = SimWatchdog()
         self.gfast = SimGfast()
         #: A/B firmware slots in files under the state dir (none without one);
-        #: creating them is this board's boot
-        self.slots = SimSlots(state_dir / "slots", state_dir / "firmware-keyring.pem") if state_dir else None
+        #: creating them is this board's boot; ``on_reboot``: what its reboot
+        #: does besides setting the flag (the daemon stops the agent)
+        self.slots = (SimSlots(state_dir / "slots", state_dir / "firmware-keyring.pem", on_reboot=on_reboot)
+                      if state_dir else None)
 
     def identity(self) -> Identity:
         version = "sim"

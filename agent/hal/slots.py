@@ -179,14 +179,15 @@ class SimSlots:
 
     COMPATIBLE = "dpu-sim"
 
-    def __init__(self, root: Path, keyring: Path, factory_version: str = "sim", tries: int = DEFAULT_TRIES) -> None:
+    def __init__(self, root: Path, keyring: Path, factory_version: str = "sim", tries: int = DEFAULT_TRIES,
+                 on_reboot: Callable[[], None] | None = None) -> None:
         self.root = self.staging_dir = root
         self.keyring = keyring
         self.tries = tries
         self.reboot_requested = False
         #: what "rebooting" the simulated board does besides setting the flag
         #: (the daemon stops the agent; its supervisor starts it again)
-        self.on_reboot: Callable[[], None] | None = None
+        self.on_reboot = on_reboot
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not (root / "A.json").exists():
             self._write_meta(Slot("A", factory_version, None, now(), "factory"))

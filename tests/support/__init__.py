@@ -8,7 +8,7 @@ Tests import these from here, never from another test file; bench/ imports
 """
 
 from .clock import ManualTimers
-from .harness import STOP_TIMEOUT, Harness, TlsPki, two_managers
+from .harness import STOP_TIMEOUT, Harness, TlsPki, start_two_managers, two_managers
 from .listener import Listener, OneThreadAtATime, b64, free_port
 from .netconf import CALL_HOME_FILTER, NC, NCS, client_edit, data_content, wrap
 from .paths import ROOT, SHARED_YANG, yang_dir
@@ -19,5 +19,5 @@ from .yanglint import module_file, yanglint
 __all__ = [
     "ADMIN", "AgentProcess", "CALL_HOME_FILTER", "Harness", "Listener", "ManualTimers", "NC", "NCS", "OneThreadAtATime", "ROOT",
     "SHARED_YANG", "STOP_TIMEOUT", "TlsPki", "b64", "client_edit", "data_content", "free_port", "module_file",
-    "run_agent", "two_managers", "wait_for", "wrap", "yang_dir", "yanglint",
+    "run_agent", "start_two_managers", "two_managers", "wait_for", "wrap", "yang_dir", "yanglint",
 ]

@@ -177,15 +177,32 @@ class Harness:
                 lst.close()
 
 
-def two_managers(harness: Harness, names: tuple[str, str] = ("nms1", "nms2"), *,
-                 endpoints: dict[str, dict] | None = None, **start):
+def start_two_managers(harness: Harness, names: tuple[str, str] = ("nms1", "nms2"), *,
+                       endpoints: dict[str, dict] | None = None, clients: dict[str, dict] | None = None,
+                       **start) -> tuple[Listener, Listener]:
     """Start the agent with two managers, each calling home to its own
-    listener (``endpoints``: a manager's extra Endpoint arguments); returns
-    ``(listener, session)`` of each, in the order of ``names``."""
+    listener through one endpoint "a" on 127.0.0.1; returns the listeners in
+    the order of ``names``, for the test to accept as it needs (SSH, TLS,
+    raw; in its own order). ``endpoints``: a manager's Endpoint fields
+    (``host`` also binds its listener there), ``clients``: its Client fields."""
     endpoints = endpoints or {}
-    listeners = [harness.listener() for _ in names]
+    clients = clients or {}
+    listeners = []
+    for name in names:
+        lst = Listener(host=endpoints.get(name, {}).get("host", "127.0.0.1"))
+        harness.listeners.append(lst)
+        listeners.append(lst)
     harness.start(harness.config([
-        harness.client(name, [build.Endpoint("a", "127.0.0.1", lst.port, **endpoints.get(name, {}))])
+        harness.client(name, [build.Endpoint(**{"name": "a", "host": lst.host, "port": lst.port, **endpoints.get(name, {})})],
+                       **clients.get(name, {}))
         for name, lst in zip(names, listeners, strict=True)
     ]), **start)
+    return listeners[0], listeners[1]
+
+
+def two_managers(harness: Harness, names: tuple[str, str] = ("nms1", "nms2"), *,
+                 endpoints: dict[str, dict] | None = None, clients: dict[str, dict] | None = None, **start):
+    """:func:`start_two_managers`, and both managers' SSH sessions accepted;
+    returns ``(listener, session)`` of each, in the order of ``names``."""
+    listeners = start_two_managers(harness, names, endpoints=endpoints, clients=clients, **start)
     return tuple((lst, lst.accept(harness)) for lst in listeners)
