@@ -590,6 +590,12 @@ def test_post_image_lays_out_the_disk_and_signs_the_bundle(tmp_path, board):
         grubenv = subprocess.run(["mcopy", "-n", "-i", str(boot_vfat), "::boot/grub/grubenv", "-"], capture_output=True, check=True).stdout
         assert len(grubenv) == 1024 and grubenv.startswith(b"# GRUB Environment Block\n")
         assert grubenv.split(b"\n")[1:6] == [b"ORDER=A B", b"A_OK=1", b"A_TRY=0", b"B_OK=0", b"B_TRY=0"]
+        if shutil.which("grub-editenv"):  # what RAUC's grub backend runs on the box
+            block = tmp_path / "grubenv"
+            block.write_bytes(grubenv)
+            subprocess.run(["grub-editenv", str(block), "set", "ORDER=B A", "B_OK=1"], check=True)
+            listed = subprocess.run(["grub-editenv", str(block), "list"], capture_output=True, text=True, check=True).stdout
+            assert listed.split() == ["ORDER=B", "A", "A_OK=1", "A_TRY=0", "B_OK=1", "B_TRY=0"] and block.stat().st_size == 1024
         grub_cfg = subprocess.run(["mcopy", "-n", "-i", str(boot_vfat), "::boot/grub/grub.cfg", "-"], capture_output=True, check=True).stdout
         assert grub_cfg == (BOARDS / board / "grub.cfg").read_bytes()
         assert _read(disk, 0, 440) == (images / "boot.img").read_bytes()[:440]
@@ -617,6 +623,16 @@ def test_post_image_lays_out_the_disk_and_signs_the_bundle(tmp_path, board):
     refused = subprocess.run(["rauc", "info", f"--keyring={other / 'ca.cert.pem'}", str(bundle)],
                              capture_output=True, text=True, env=env, timeout=60)
     assert refused.returncode != 0 and "signature" in refused.stderr.lower(), refused.stderr
+
+
+def test_the_grub_configuration_is_grub_script():
+    if shutil.which("grub-script-check") is None:
+        pytest.skip("grub-script-check is not installed (grub-common; make test installs it)")
+    r = subprocess.run(["grub-script-check", str(BOARDS / "x86_64/grub.cfg")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    broken = (BOARDS / "x86_64/grub.cfg").read_text().replace("\nfi\n", "\n", 1)
+    r = subprocess.run(["grub-script-check"], input=broken, capture_output=True, text=True)
+    assert r.returncode != 0  # the check can fail
 
 
 def test_the_development_keys_are_made_once_and_say_what_they_are(tmp_path):
