@@ -15,7 +15,12 @@ proxies point nowhere. A real image build needs the downloads
 
 The summary at the end of the run lists, per release and defconfig, what was
 checked (symbols kept, downloads with hashes, check-package warnings, stdlib
-modules blocked, selftest).
+modules blocked, selftest, A/B).
+
+The A/B images (RAUC, GRUB or U-Boot, the disk layout): show-info has
+their packages, and the board's system.conf, genimage.cfg, fstab and boot
+loader files agree; the post-image step runs with the host's genimage and
+rauc on a dummy rootfs, and its bundle verifies against the image's keyring.
 """
 
 from __future__ import annotations
