@@ -27,8 +27,10 @@ BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
 TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
 
 # tests/test_buildroot.py: Buildroot's utils/check-package and what it runs
-# (Buildroot's own trees come from ../shared/firmware-src, unpacked under build/)
-BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8
+# (Buildroot's own trees come from ../shared/firmware-src, unpacked under build/);
+# genimage (with dosfstools, mtools) and u-boot-tools run the A/B post-image step
+# on dummy images (with rauc and squashfs-tools above); grub-common checks GRUB's side
+BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8 genimage dosfstools mtools u-boot-tools grub-common
 
 # the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
 BENCH_PACKAGES := netconfd openssh-server

@@ -15,7 +15,12 @@ proxies point nowhere. A real image build needs the downloads
 
 The summary at the end of the run lists, per release and defconfig, what was
 checked (symbols kept, downloads with hashes, check-package warnings, stdlib
-modules blocked, selftest).
+modules blocked, selftest, A/B).
+
+The A/B images (RAUC, GRUB or U-Boot, the disk layout): show-info has
+their packages, and the board's system.conf, genimage.cfg, fstab and boot
+loader files agree; the post-image step runs with the host's genimage and
+rauc on a dummy rootfs, and its bundle verifies against the image's keyring.
 """
 
 from __future__ import annotations
@@ -339,6 +344,344 @@ def make_variable(name: str) -> str:
     m = re.search(rf"^{name} := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
     assert m, name
     return m.group(1)
+
+
+# -- A/B images: RAUC, the boot loader, the disk layout --------------------------------
+
+BOARDS = TREE / "board/dpu/qemu"
+#: per defconfig: the board's directory, RAUC's boot-loader backend and the
+#: packages that make that boot loader count the boots of a trial slot
+AB_BOARDS = {
+    "dpu_qemu_x86_64_defconfig": ("x86_64", "grub", ("grub2", "host-grub2")),
+    "dpu_qemu_aarch64_virt_defconfig": ("aarch64-virt", "uboot", ("uboot", "uboot-tools", "host-uboot-tools")),
+}
+#: every A/B image: RAUC on the box (squashfs: its bundles), and on the build
+#: host what lays out the disk and builds and signs the bundle
+AB_PACKAGES = ("dpu-rauc", "rauc", "squashfs", "host-rauc", "host-squashfs", "host-openssl", "host-genimage",
+               "host-dosfstools", "host-mtools")
+#: the data partition's mount point: the agent's state dir
+DATA_MOUNT = "/var/lib/dpu-agent"
+
+
+def config_path(value: str) -> Path:
+    """A path of the .config, with the external tree's variable expanded."""
+    return Path(value.strip('"').replace(f"$({EXT_VAR})", str(TREE)))
+
+
+def system_conf(board: str):
+    import configparser
+
+    conf = configparser.ConfigParser(interpolation=None, comment_prefixes=("#",))
+    conf.read_string((BOARDS / board / "system.conf").read_text())
+    return conf
+
+
+def genimage_disk(board: str) -> tuple[list[tuple[str, dict[str, str]]], dict[str, str]]:
+    """The disk image's partitions in the partition table, in order (so
+    the n-th is /dev/vda<n>), and the boot partition's files (name in the
+    partition -> input file)."""
+    text = (BOARDS / board / "genimage.cfg").read_text()
+    parts = []
+    for name, body in re.findall(r"^\tpartition (\S+) \{\n(.*?)^\t\}", text, re.M | re.S):
+        props = dict(re.findall(r'^\t\t([\w-]+) = "?([^"\n]*)"?$', body, re.M))
+        if props.get("in-partition-table") != "no":
+            parts.append((name, props))
+    files = dict(re.findall(r'^\t\tfile (\S+) \{ image = "([^"]+)" \}$', text, re.M))
+    return parts, files
+
+
+def fstab() -> dict[str, tuple[str, str]]:
+    """Mount point -> (device, type) of the QEMU boards' /etc/fstab."""
+    lines = (BOARDS / "rootfs-overlay/etc/fstab").read_text().splitlines()
+    return {f[1]: (f[0], f[2]) for f in (line.split() for line in lines if line and not line.startswith("#"))}
+
+
+def _size(value: str) -> int:
+    return int(value[:-1]) << {"K": 10, "M": 20, "G": 30}[value[-1]]
+
+
+def linux_board_runs_openssl() -> bool:
+    """Whether the Linux board's code (RaucSlots, LinuxBoard) runs the
+    openssl binary itself (verify_bundle) rather than leaving the signature
+    check to RAUC, which links libcrypto."""
+    import ast
+
+    tree = ast.parse((ROOT / "agent/hal/slots.py").read_text())
+    rauc = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RaucSlots")
+    code = [ast.unparse(rauc), (ROOT / "agent/hal/linux.py").read_text()]
+    return any("verify_bundle" in text or "'openssl'" in text or '"openssl"' in text for text in code)
+
+
+@pytest.mark.parametrize("release,defconfig", COMBOS)
+def test_the_image_has_ab_slots_updated_by_rauc(configured, summary, release, defconfig):
+    c = configured[release, defconfig]
+    board, backend, loader = AB_BOARDS[defconfig]
+    for pkg in (*AB_PACKAGES, *loader):
+        assert pkg in c.info, f"{release} {defconfig}: {pkg} is not selected"
+    assert {"rauc", "host-rauc", "host-genimage"} <= set(c.info["dpu-rauc"]["dependencies"])
+    # dpu-agent's RaucSlots reads `rauc status --output-format=json`; without
+    # the D-Bus service (no init script for it on a SysV image) the rauc
+    # command does the work itself
+    assert c.config["BR2_PACKAGE_RAUC_JSON"] == "y"
+    assert c.config.get("BR2_PACKAGE_RAUC_DBUS", "n") == "n"
+    if linux_board_runs_openssl():
+        assert c.config.get("BR2_PACKAGE_LIBOPENSSL_BIN") == "y", "the Linux board runs openssl: the image needs it"
+    assert config_path(c.config["BR2_PACKAGE_DPU_RAUC_SYSTEM_CONF"]) == BOARDS / board / "system.conf"
+    assert f"{EXT_VAR})/board/dpu/qemu/rootfs-overlay" in c.config["BR2_ROOTFS_OVERLAY"]
+    assert config_path(c.config["BR2_ROOTFS_POST_IMAGE_SCRIPT_ARGS"]) == BOARDS / board
+
+    conf = system_conf(board)
+    system = conf["system"]
+    assert system["bootloader"] == backend
+    assert system["activate-installed"] == "false"  # activating is the manager's (RaucSlots)
+    assert system["bundle-formats"] == "-plain"  # verity bundles only: what post-image.sh makes
+    assert system["data-directory"].startswith(DATA_MOUNT + "/")  # slot status survives an update
+    assert conf["keyring"]["path"] == "/etc/rauc/keyring.pem"  # where dpu-rauc.mk installs it
+    # system.conf goes where rauc looks by default (the agent runs rauc without --conf)
+    mk = (TREE / "package/dpu-rauc/dpu-rauc.mk").read_text()
+    assert "$(TARGET_DIR)/etc/rauc/system.conf" in mk and "$(TARGET_DIR)/etc/rauc/keyring.pem" in mk
+    assert system["compatible"] == f"dpu-qemu-{board}"
+
+    # the slots are the disk's partitions, the data and boot partitions the fstab's
+    parts, boot_files = genimage_disk(board)
+    device = {name: f"/dev/vda{n}" for n, (name, _) in enumerate(parts, 1)}
+    slots = {conf[s]["bootname"]: (conf[s]["device"], conf[s]["type"]) for s in conf.sections() if s.startswith("slot.rootfs.")}
+    assert slots == {"A": (device["rootfs-a"], "ext4"), "B": (device["rootfs-b"], "ext4")}
+    props = dict(parts)
+    assert props["rootfs-a"]["image"] == "rootfs.ext4" and "image" not in props["rootfs-b"]  # B: the first update's
+    rootfs_size = _size(c.config["BR2_TARGET_ROOTFS_EXT2_SIZE"].strip('"'))
+    assert _size(props["rootfs-a"]["size"]) >= rootfs_size and _size(props["rootfs-b"]["size"]) >= rootfs_size
+    assert props["data"]["image"] == "data.ext4" and props["boot"]["image"] == "boot.vfat"
+    mounts = fstab()
+    assert mounts[DATA_MOUNT] == (device["data"], "ext4")
+    assert mounts["/mnt/boot"] == (device["boot"], "vfat")
+    assert "/board/dpu/common/post-fakeroot.sh" in c.config["BR2_ROOTFS_POST_FAKEROOT_SCRIPT"]  # no device keys in a bundle
+    # the kernel is the slot's, with what RAUC needs (loop, squashfs, dm-verity)
+    assert c.config["BR2_LINUX_KERNEL_INSTALL_TARGET"] == "y"
+    assert f"{EXT_VAR})/board/dpu/common/linux-rauc.fragment" in c.config["BR2_LINUX_KERNEL_CONFIG_FRAGMENT_FILES"]
+
+    if backend == "grub":
+        # grub-editenv on the box, for RAUC; the environment where GRUB reads it
+        assert c.config["BR2_TARGET_GRUB2_INSTALL_TOOLS"] == "y" and c.config["BR2_TARGET_GRUB2_I386_PC"] == "y"
+        assert c.config["BR2_TARGET_GRUB2_BOOT_PARTITION"] == '"hd0,msdos1"' and device["boot"] == "/dev/vda1"
+        assert boot_files == {"boot/grub/grub.cfg": "grub.cfg", "boot/grub/grubenv": "grubenv"}
+        assert system["grubenv"] == "/mnt/boot/boot/grub/grubenv"
+        modules = set(c.config["BR2_TARGET_GRUB2_BUILTIN_MODULES_PC"].strip('"').split())
+        assert {"loadenv", "test", "echo", "reboot", "linux", "ext2", "fat", "part_msdos", "biosdisk"} <= modules
+        grub_cfg = (BOARDS / board / "grub.cfg").read_text()
+        m = re.search(r'if \[ "\$slot" = "A" \]; then part=(\d); else part=(\d); fi', grub_cfg)
+        assert m and (f"/dev/vda{m[1]}", f"/dev/vda{m[2]}") == (device["rootfs-a"], device["rootfs-b"])
+        assert "(hd0,msdos$part)/boot/bzImage root=/dev/vda$part" in grub_cfg
+        assert "rauc.slot=$slot" in grub_cfg and "save_env A_TRY B_TRY" in grub_cfg
+    else:
+        assert c.config["BR2_PACKAGE_UBOOT_TOOLS_FWPRINTENV"] == "y"
+        assert c.config["BR2_TARGET_UBOOT_BOARD_DEFCONFIG"] == '"qemu_arm64"'
+        assert f"{EXT_VAR})/board/dpu/qemu/aarch64-virt/rootfs-overlay" in c.config["BR2_ROOTFS_OVERLAY"]
+        fragment = dict(re.findall(r"^(CONFIG_\w+)=(.*)$", (BOARDS / board / "u-boot.fragment").read_text(), re.M))
+        fw_env = next(line.split() for line in (BOARDS / board / "rootfs-overlay/etc/fw_env.config").read_text().splitlines()
+                      if line and not line.startswith("#"))
+        # U-Boot, fw_setenv (RAUC) and the environment image agree on where and how big
+        assert boot_files == {"boot.scr": "boot.scr", "uboot.env": "uboot-env.bin"}
+        assert fragment["CONFIG_ENV_IS_IN_FAT"] == "y" and fragment["CONFIG_ENV_FAT_DEVICE_AND_PART"] == f'"0:{device["boot"][-1]}"'
+        assert fw_env[0] == "/mnt/boot/" + fragment["CONFIG_ENV_FAT_FILE"].strip('"') == "/mnt/boot/uboot.env"
+        assert int(fw_env[2], 16) == int(fragment["CONFIG_ENV_SIZE"], 16) == int(c.config["BR2_PACKAGE_HOST_UBOOT_TOOLS_ENVIMAGE_SIZE"].strip('"'), 16)
+        assert config_path(c.config["BR2_PACKAGE_HOST_UBOOT_TOOLS_BOOT_SCRIPT_SOURCE"]) == BOARDS / board / "boot.cmd"
+        boot_cmd = (BOARDS / board / "boot.cmd").read_text()
+        # the tries RAUC gives back are the ones the script starts with
+        assert f'setenv BOOT_A_LEFT {system["boot-attempts"]}' in boot_cmd and system["boot-attempts-primary"] == system["boot-attempts"]
+        assert "setenv bootpart 2" in boot_cmd and "setenv bootpart 3" in boot_cmd and device["rootfs-a"] == "/dev/vda2"
+    summary[release, defconfig]["A/B"] = f"rauc {c.info['rauc']['version']} + {backend}"
+
+
+# -- the post-image step on dummy images ------------------------------------------------
+
+
+AB_TOOLS = ("genimage", "rauc", "mksquashfs", "mkfs.ext4", "mkfs.vfat", "mcopy", "debugfs", "openssl")
+UBOOT_TOOLS = ("mkimage", "mkenvimage", "fw_printenv")
+
+
+def _missing_tools(tools) -> list[str]:
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    return [t for t in tools if shutil.which(t, path=path) is None]
+
+
+def dev_keys(dest: Path) -> Path:
+    r = subprocess.run([str(TREE / "package/dpu-rauc/dev-keys.sh"), str(dest)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return dest
+
+
+def _mbr(disk: Path) -> list[tuple[int, int, int, int]]:
+    """(boot flag, type, first byte, size in bytes) of the MBR's entries."""
+    import struct
+
+    with open(disk, "rb") as f:
+        mbr = f.read(512)
+    assert mbr[510:] == b"\x55\xaa"
+    entries = []
+    for i in range(4):
+        e = mbr[446 + 16 * i:462 + 16 * i]
+        start, count = struct.unpack("<II", e[8:16])
+        if e[4]:
+            entries.append((e[0], e[4], start * 512, count * 512))
+    return entries
+
+
+def _read(path: Path, offset: int, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+@pytest.mark.parametrize("board", ["x86_64", "aarch64-virt"])
+def test_post_image_lays_out_the_disk_and_signs_the_bundle(tmp_path, board):
+    """board/dpu/common/post-image.sh as Buildroot runs it after the rootfs,
+    with the host's genimage and rauc, on a small dummy rootfs: the disk
+    has the layout system.conf and fstab name, and the bundle verifies
+    against the keyring the image installs (and not against another)."""
+    missing = _missing_tools(AB_TOOLS + (UBOOT_TOOLS if board == "aarch64-virt" else ()))
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (make test installs them)")
+    env = dict(os.environ, PATH=os.environ["PATH"] + ":/usr/sbin:/sbin")
+    images, target, build, base = (tmp_path / d for d in ("images", "target", "build", "base"))
+    for d in (images, target / "etc/rauc", target / "var/lib/dpu-agent/keys", build / "dpu-rauc", tmp_path / "rootfs/boot"):
+        d.mkdir(parents=True)
+    # what dpu-rauc.mk leaves: the development keys, the keyring on the target, the signing settings
+    keys = dev_keys(base / "dpu-rauc-dev-keys")
+    shutil.copy(keys / "ca.cert.pem", target / "etc/rauc/keyring.pem")
+    shutil.copy(BOARDS / board / "system.conf", target / "etc/rauc/system.conf")
+    mk = (TREE / "package/dpu-rauc/dpu-rauc.mk").read_text()
+    assert "KEY=\"%s\"\\nCERT=\"%s\"\\nKEYRING=\"%s\"\\nDEVELOPMENT=%s\\nBUNDLE_VERSION=\"%s\"\\n" in mk
+    (build / "dpu-rauc/bundle-signing.env").write_text(
+        f'KEY="{keys}/signing.key.pem"\nCERT="{keys}/signing.cert.pem"\nKEYRING="{keys}/ca.cert.pem"\n'
+        'DEVELOPMENT=yes\nBUNDLE_VERSION="1.2.3"\n')
+    # provisioned state: into the data partition
+    (target / "var/lib/dpu-agent/keys/host.key").write_bytes(b"device key")
+    # the rootfs (what Buildroot made: rootfs.ext2 and the rootfs.ext4 link), with a kernel
+    (tmp_path / "rootfs/boot/kernel").write_bytes(os.urandom(100_000))
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(tmp_path / "rootfs"), str(images / "rootfs.ext2"), "8M"], check=True, env=env)
+    (images / "rootfs.ext4").symlink_to("rootfs.ext2")
+    if board == "x86_64":  # GRUB's boot sector and core image (grub2's)
+        (images / "boot.img").write_bytes(os.urandom(512))
+        (images / "grub.img").write_bytes(os.urandom(30_000))
+    else:  # host-uboot-tools': the boot script and U-Boot's default environment
+        subprocess.run(["mkimage", "-A", "arm64", "-T", "script", "-C", "none", "-d", str(BOARDS / board / "boot.cmd"),
+                        str(images / "boot.scr")], check=True, capture_output=True)
+        (tmp_path / "env.txt").write_text("bootdelay=0\nkernel_addr_r=0x40400000\n")
+        subprocess.run(["mkenvimage", "-s", "0x40000", "-o", str(images / "uboot-env.bin"), str(tmp_path / "env.txt")], check=True)
+    script_env = dict(env, BINARIES_DIR=str(images), TARGET_DIR=str(target), BUILD_DIR=str(build), BASE_DIR=str(base))
+    r = subprocess.run([str(TREE / "board/dpu/common/post-image.sh"), str(images), str(BOARDS / board)],
+                       env=script_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "DEVELOPMENT key" in r.stderr and "NOT FOR PRODUCTION" in r.stderr
+
+    # the disk: boot (bootable), slot A = the rootfs, slot B empty, the data
+    disk = images / "disk.img"
+    table = _mbr(disk)
+    parts, _ = genimage_disk(board)
+    assert [name for name, _ in parts] == ["boot", "rootfs-a", "rootfs-b", "data"]
+    (boot_flag, boot_type, boot_at, _), (_, a_type, a_at, a_size), (_, _, b_at, b_size), (_, _, data_at, data_size) = table
+    assert boot_flag == 0x80 and boot_type == 0x0C and boot_at == 1 << 20 and a_type == 0x83
+    rootfs = (images / "rootfs.ext2").read_bytes()
+    assert a_size == b_size == 256 << 20 and _read(disk, a_at, len(rootfs)) == rootfs
+    assert _read(disk, b_at, 1 << 16) == bytes(1 << 16)
+    data = (images / "data.ext4").read_bytes()
+    assert data_size == len(data) and _read(disk, data_at, len(data)) == data
+    cat = subprocess.run(["debugfs", "-R", "cat /keys/host.key", str(images / "data.ext4")], capture_output=True, env=env)
+    assert cat.stdout == b"device key"
+    # the boot loader's environment, as the boot loader and RAUC read it
+    boot_vfat = images / "boot.vfat"
+    if board == "x86_64":
+        grubenv = subprocess.run(["mcopy", "-n", "-i", str(boot_vfat), "::boot/grub/grubenv", "-"], capture_output=True, check=True).stdout
+        assert len(grubenv) == 1024 and grubenv.startswith(b"# GRUB Environment Block\n")
+        assert grubenv.split(b"\n")[1:6] == [b"ORDER=A B", b"A_OK=1", b"A_TRY=0", b"B_OK=0", b"B_TRY=0"]
+        if shutil.which("grub-editenv"):  # what RAUC's grub backend runs on the box
+            block = tmp_path / "grubenv"
+            block.write_bytes(grubenv)
+            subprocess.run(["grub-editenv", str(block), "set", "ORDER=B A", "B_OK=1"], check=True)
+            listed = subprocess.run(["grub-editenv", str(block), "list"], capture_output=True, text=True, check=True).stdout
+            assert listed.split() == ["ORDER=B", "A", "A_OK=1", "A_TRY=0", "B_OK=1", "B_TRY=0"] and block.stat().st_size == 1024
+        grub_cfg = subprocess.run(["mcopy", "-n", "-i", str(boot_vfat), "::boot/grub/grub.cfg", "-"], capture_output=True, check=True).stdout
+        assert grub_cfg == (BOARDS / board / "grub.cfg").read_bytes()
+        assert _read(disk, 0, 440) == (images / "boot.img").read_bytes()[:440]
+    else:
+        env_file = tmp_path / "uboot.env"
+        subprocess.run(["mcopy", "-n", "-i", str(boot_vfat), "::uboot.env", str(env_file)], check=True)
+        fw_env = (BOARDS / board / "rootfs-overlay/etc/fw_env.config").read_text().replace("/mnt/boot/uboot.env", str(env_file))
+        (tmp_path / "fw_env.config").write_text(fw_env)
+        # RAUC's uboot backend: fw_setenv and fw_printenv with the board's fw_env.config
+        subprocess.run(["fw_setenv", "-c", str(tmp_path / "fw_env.config"), "BOOT_ORDER", "B A"], check=True, env=env)
+        printed = subprocess.run(["fw_printenv", "-c", str(tmp_path / "fw_env.config")], capture_output=True, text=True, env=env)
+        assert printed.returncode == 0 and "Bad CRC" not in printed.stderr, printed.stderr
+        assert "kernel_addr_r=0x40400000" in printed.stdout and "BOOT_ORDER=B A" in printed.stdout
+
+    # the bundle: signed, verified with the image's keyring, for this board
+    bundle = images / "update.raucb"
+    info = subprocess.run(["rauc", "info", f"--keyring={target / 'etc/rauc/keyring.pem'}", "--output-format=json", str(bundle)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert info.returncode == 0, info.stderr
+    manifest = json.loads(info.stdout)
+    assert manifest["compatible"] == system_conf(board)["system"]["compatible"] and manifest["version"] == "1.2.3"
+    assert "DEVELOPMENT" in manifest["description"]
+    assert [img["rootfs"]["filename"] for img in manifest["images"]] == ["rootfs.ext4"]
+    other = dev_keys(tmp_path / "other-keys")
+    refused = subprocess.run(["rauc", "info", f"--keyring={other / 'ca.cert.pem'}", str(bundle)],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode != 0 and "signature" in refused.stderr.lower(), refused.stderr
+
+
+def test_the_grub_configuration_is_grub_script():
+    if shutil.which("grub-script-check") is None:
+        pytest.skip("grub-script-check is not installed (grub-common; make test installs it)")
+    r = subprocess.run(["grub-script-check", str(BOARDS / "x86_64/grub.cfg")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    broken = (BOARDS / "x86_64/grub.cfg").read_text().replace("\nfi\n", "\n", 1)
+    r = subprocess.run(["grub-script-check"], input=broken, capture_output=True, text=True)
+    assert r.returncode != 0  # the check can fail
+
+
+def test_the_development_keys_are_made_once_and_say_what_they_are(tmp_path):
+    keys = dev_keys(tmp_path / "keys")
+    before = {p.name: p.read_bytes() for p in keys.iterdir()}
+    assert dev_keys(keys) == keys and {p.name: p.read_bytes() for p in keys.iterdir()} == before
+    assert (keys / "signing.key.pem").stat().st_mode & 0o777 == 0o600 and keys.stat().st_mode & 0o777 == 0o700
+    subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-in", str(keys / "signing.cert.pem")],
+                             capture_output=True, text=True, check=True).stdout
+    assert "NOT FOR PRODUCTION" in subject
+    chain = subprocess.run(["openssl", "verify", "-CAfile", str(keys / "ca.cert.pem"), str(keys / "signing.cert.pem")],
+                           capture_output=True, text=True)
+    assert chain.returncode == 0, chain.stderr
+
+
+def test_the_linux_board_runs_rauc_with_the_images_system_conf(monkeypatch, tmp_path):
+    """dpu-rauc installs system.conf at RAUC's default path, so the agent's
+    Linux board must run rauc without --conf (or with that path)."""
+    from agent.hal import linux, slots
+
+    given = []
+
+    class Recorder:
+        def __init__(self, state_dir: Path, *, conf: str | None = None, **_: object) -> None:
+            given.append(conf)
+
+    monkeypatch.setattr(slots, "RaucSlots", Recorder)
+    board = linux.open_board(watchdog_path=None, state_dir=tmp_path)
+    try:
+        assert given and given[0] in (None, "/etc/rauc/system.conf")
+    finally:
+        board.close()
+
+
+def test_post_fakeroot_keeps_the_state_dir_out_of_the_rootfs(tmp_path):
+    """The rootfs goes into every update bundle: the data partition, not
+    the rootfs, carries what provisioning wrote."""
+    state = tmp_path / "var/lib/dpu-agent"
+    (state / "keys").mkdir(parents=True)
+    (state / "keys/host.key").write_text("device key")
+    (state / "startup.cbor").write_text("config")
+    r = subprocess.run([str(TREE / "board/dpu/common/post-fakeroot.sh"), str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert state.is_dir() and list(state.iterdir()) == []
 
 
 # -- the agent on the image's stdlib ----------------------------------------------

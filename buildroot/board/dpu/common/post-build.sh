@@ -6,12 +6,21 @@
 # the arguments of BR2_PACKAGE_DPU_AGENT_PROVISION_ARGS. Device keys made
 # here are in every box flashed with the image: provision an image per box
 # (or for a lab), else provision each box on the line. The JSON report goes
-# to $BINARIES_DIR/dpu-agent-provision.json.
+# to $BINARIES_DIR/dpu-agent-provision.json. First, the mount points of
+# the target's /etc/fstab are made (the A/B layout's boot and data
+# partitions).
 #
 
 set -e
 
 TARGET_DIR="$1"
+
+if [ -f "$TARGET_DIR/etc/fstab" ]; then
+	awk '$1 !~ /^#/ && $2 ~ /^\/./ { print $2 }' "$TARGET_DIR/etc/fstab" |
+		while read -r dir; do
+			mkdir -p "$TARGET_DIR$dir"
+		done
+fi
 
 # a Kconfig string of the .config, unquoted and unescaped
 kconfig_string() {
