@@ -120,9 +120,10 @@ def software_events(xml: str) -> list[tuple[int, str, str]]:
     return [(int(found.group(1)), found.group(2), tag.group(1) if tag else "")]
 
 
-def wait_event(m, event: tuple[int, str, str], timeout: float) -> None:
+def wait_event(m, event: tuple[int, str, str], timeout: float, since: int = 0) -> None:
+    """Wait for ``event`` in ``m.history[since:]``."""
     deadline = time.monotonic() + timeout
-    while event not in m.history:
+    while event not in m.history[since:]:
         n = m.take_notification(timeout=max(0.1, deadline - time.monotonic()))
         assert n is not None, f"no {event} in {timeout} s: {m.history}"
         m.history += software_events(n.notification_xml)
@@ -147,8 +148,9 @@ def up(tmp_path_factory):
 
 
 def install(u: Update, m, rid: int, url: str, timeout: float = 180) -> None:
+    since = len(m.history)
     download(m, url, rid)
-    wait_event(m, (rid, "revision-downloaded", ""), timeout)
+    wait_event(m, (rid, "revision-downloaded", ""), timeout, since)
 
 
 def test_update_to_a_second_image_calls_home_and_is_committed(up):
@@ -181,6 +183,8 @@ def falls_back(up: Update, version: str, edits: dict[str, tuple[str, str]]) -> N
     install(up, m, 0, up.bundle(version, edits=edits))
     on_revision(m, 0, "activate", "activate")
     back = first + ATTEMPTS + 1
+    # each failed boot lasts until a watchdog resets it: at most the boot watchdog's time
+    up.board.wait_boot(back, ATTEMPTS * (BOOT_WATCHDOG + BOOT_TIMEOUT))
     m2 = up.call_home(back)
     trial = up.board.boots[first:back - 1]
     assert [b.slot for b in trial] == ["A"] * ATTEMPTS, up.board.summary()
@@ -202,3 +206,37 @@ def test_an_image_whose_agent_hangs_falls_back_to_the_committed_one(up):
 def test_an_image_whose_agent_exits_at_once_falls_back_to_the_committed_one(up):
     # the agent never arms the watchdog: the one running since boot resets the board
     falls_back(up, "3.1-exits", {"__init__.py": ('"""', 'raise SystemExit("this image\'s agent exits at once")\n"""')})
+
+
+def test_power_cuts_during_a_download_and_during_an_install_leave_a_board_that_calls_home(up):
+    first = len(up.board.boots)
+    m = up.call_home(first)
+    # large enough to be cut: ~24 MB, served slowly, then written to the slow flash
+    url = up.bundle("4.0", padding=24 << 20)
+    Web.sent, Web.rate = 0, 1 << 20
+    download(m, url, 0)
+    deadline = time.monotonic() + 120
+    while Web.sent < 4 << 20:
+        assert time.monotonic() < deadline, f"the download did not start: {Web.sent} bytes sent"
+        time.sleep(0.2)
+    assert revisions(m)[0]["state"] == "downloading"
+    up.board.power_cut()
+    Web.rate = None
+    m2 = up.call_home(first + 1)
+    assert up.board.current.slot == "B" and agent_state(m2)["software-version"] == "2.0"
+    assert active(m2) == (1, 1) and revisions(m2)[0]["state"] != "downloading"
+    # again at full speed: the cut comes while RAUC writes slot A
+    slot_a = up.board.slot_files["A"]
+    before = slot_a.read_bytes()
+    download(m2, url, 0)
+    deadline = time.monotonic() + 180
+    while slot_a.read_bytes() == before:
+        assert time.monotonic() < deadline, "RAUC did not write slot A"
+        time.sleep(0.2)
+    up.board.power_cut()
+    m3 = up.call_home(first + 2)
+    assert up.board.current.slot == "B" and agent_state(m3)["software-version"] == "2.0"
+    assert active(m3) == (1, 1)
+    # the half-written slot is not offered as an image
+    assert revisions(m3)[0]["is-valid"] == "false", revisions(m3)
+    m3.close_session()

@@ -101,7 +101,7 @@ IMAGE_YANG = "/opt/dpu-agent/yang-bbf"
 
 
 def missing_image_tools() -> str | None:
-    for tool in ("mksquashfs", "rauc"):
+    for tool in ("mksquashfs", "rauc", "mkfs.ext4"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     return None
@@ -134,7 +134,7 @@ def agent_image(out: Path, version: str, edits: dict[str, tuple[str, str]] | Non
         # CPython is the host's 3.11
         if sys.version_info[:2] == (3, 11):
             compileall.compile_dir(tree / "agent", quiet=1)
-        subprocess.run(["mksquashfs", str(tree), str(out), "-noappend", "-quiet", "-all-root", "-comp", "xz"],
+        subprocess.run(["mksquashfs", str(tree), str(out), "-noappend", "-quiet", "-all-root", "-comp", "zstd"],
                        check=True, stdout=subprocess.DEVNULL)
     return out
 
