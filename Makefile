@@ -19,9 +19,10 @@ export DPU_AGENT_YANG_DIR := $(YANG_DIR)
 SYSTEM_PACKAGES := gcc python3-dev python3-venv pkg-config libyang2-dev libyang2-tools iproute2 util-linux \
 	libssh-4 libnetconf2-dev libssh-dev libssl-dev openssh-client openssl rauc squashfs-tools
 
-# The QEMU boards of the board tests (board/README.md), built into build/board/.
+# The QEMU boards of the board tests (board/README.md), built into build/board/;
+# e2fsprogs: mkfs.ext4 for the A/B board's data partition (tests/test_board_update.py)
 BOARD_PACKAGES := qemu-system-x86 qemu-system-arm busybox-static mmdebstrap \
-	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross e2fsprogs
 # `make test` builds them when it can install their packages (as root, as in
 # CI); otherwise the board tests skip, saying why.
 TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)

@@ -45,7 +45,9 @@ PYTHON = "3.11"
 SITE = "usr/lib/python3/dist-packages"
 
 #: runtime packages of the guest (their dependencies come along)
-RUNTIME_PACKAGES = ["busybox-static", f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libyang2", "libssh-4"]
+RUNTIME_PACKAGES = ["busybox-static", f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libyang2", "libssh-4",
+                    # firmware update: RAUC's service on a D-Bus system bus of its own (board/skeleton/etc/init.d/S30rauc)
+                    "rauc", "dbus-daemon"]
 #: headers to build the libyang binding against the guest's own libraries
 BUILD_PACKAGES = ["libyang2-dev", f"libpython{PYTHON}-dev"]
 #: the agent's dependencies from PyPI, as wheels for the target
@@ -56,6 +58,8 @@ WHEELS = ["cbor2", "cffi"]
 MODULES = [
     "virtio_pci", "virtio_net", "virtio_console", "virtio_rng",
     "9pnet_virtio", "9p", "overlay", "i6300esb",
+    # the A/B boards' disks (boot environment, slots, data) and RAUC's bundle mount
+    "virtio_blk", "loop", "squashfs", "ext4", "crc32c_generic",
 ]
 
 

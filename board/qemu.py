@@ -67,6 +67,15 @@ class BoardOptions:
     deadline: float = 240.0
     #: kernel command line additions
     append: str = ""
+    #: raw disk images, attached in this order as virtio disks (/dev/vda, /dev/vdb, ...)
+    disks: tuple[Path, ...] = ()
+    #: QEMU's I/O limit on those disks, bytes per second written (None: none)
+    disk_write_bps: int | None = None
+    #: a reset (the guest's reboot, the watchdog's reset) ends QEMU instead,
+    #: so that the next boot goes through the host's boot loader (board/bootloader.py)
+    no_reboot: bool = False
+    #: the serial console's file in the run directory
+    serial_name: str = "serial.log"
 
 
 class Board:
@@ -81,7 +90,7 @@ class Board:
         self.options = options or BoardOptions()
         # AF_UNIX paths are short: keep the sockets in a short private directory
         self._sock_dir = Path(tempfile.mkdtemp(prefix="board-"))
-        self.serial_log = self.run_dir / "serial.log"
+        self.serial_log = self.run_dir / self.options.serial_name
         #: QEMU's own messages
         self.qemu_log = self.run_dir / "qemu.log"
         self.qmp_path = self._sock_dir / "qmp.sock"
@@ -113,6 +122,11 @@ class Board:
             opts = f"local,path={path},mount_tag={tag},security_model=none,multidevs=remap"
             return ["-virtfs", opts + (",readonly=on" if readonly else "")]
 
+        disks: list[str] = []
+        for i, disk in enumerate(o.disks):
+            limit = f",throttling.bps-write={o.disk_write_bps}" if o.disk_write_bps else ""
+            disks += ["-drive", f"file={disk},if=none,format=raw,id=d{i}{limit}", "-device", f"virtio-blk-pci,drive=d{i}"]
+
         return [
             qemu_binary(a.name), *machine, *accel,
             "-m", str(o.memory_mb), "-smp", "1",
@@ -132,6 +146,8 @@ class Board:
             *share("agent", CHECKOUT),
             *share("yang", self.yang_dir),
             *share("run", self.run_dir, readonly=False),
+            *disks,
+            *(["-no-reboot"] if o.no_reboot else []),
         ]
 
     def start(self) -> Board:

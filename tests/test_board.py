@@ -10,22 +10,15 @@ root shell, the serial console and QEMU's own QMP events.
 
 from __future__ import annotations
 
-import base64
 import re
-import shutil
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import asyncssh
 import pytest
 
-from agent.callhome import build
-from agent.transport.keys import write_key_file
-from board import image
-from board.qemu import AGENT_OFF, Board, BoardOptions, qemu_binary
+from board.qemu import AGENT_OFF, Board, BoardOptions
 
-from .support import Listener, yang_dir
+from .support import yang_dir
+from .support.boards import NS, Dpu, agent_state, need_board
 
 pytestmark = pytest.mark.board
 
@@ -33,70 +26,8 @@ pytestmark = pytest.mark.board
 WATCHDOG_TIMEOUT = 5
 #: QEMU's first NIC on user networking
 QEMU_MAC = "52:54:00:12:34:56"
-#: the guest's python under TCG needs ~15 s to start the agent; SSH is slow too
-CALL_HOME_TIMEOUT = 120
 
-NS = {
-    "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces",
-    "hw": "urn:ietf:params:xml:ns:yang:ietf-hardware",
-    "dpu": "urn:dpu-agent:yang:dpu-agent",
-}
 AGENT_PID = "cat /var/run/dpu-agent.pid.agent"
-
-
-def need_board(arch: str) -> None:
-    if shutil.which(qemu_binary(arch)) is None:
-        pytest.skip(f"{qemu_binary(arch)} is not installed (`make board` installs it, as root)")
-    a = image.ARCHES[arch]
-    if not (a.root / "usr" / "bin" / "python3").exists():
-        pytest.skip(f"no {arch} board image in {a.dir} (run `make board`)")
-    # cheap and cached: keeps the kernel and initramfs in step with board/
-    image.build_kernel(a)
-    image.build_initramfs(a)
-
-
-@dataclass
-class Keys:
-    """What Listener.accept needs to authenticate the DPU and log in."""
-
-    client_key_file: Path
-    host_b64: str
-
-
-class Dpu:
-    """A board whose agent calls home to a listener on the host."""
-
-    def __init__(self, tmp: Path, arch: str, agent_args: str, options: BoardOptions | None = None) -> None:
-        self.listener = Listener()
-        run = tmp / "run"
-        keys_dir = run / "state" / "keys"
-        keys_dir.mkdir(parents=True, mode=0o700)
-        host_key = asyncssh.generate_private_key("ssh-ed25519")
-        write_key_file(keys_dir / "host.key", host_key.export_private_key())
-        client_key = asyncssh.generate_private_key("ssh-ed25519")
-        self.keys = Keys(tmp / "client.key", base64.b64encode(host_key.public_data).decode())
-        client_key.write_private_key(str(self.keys.client_key_file))
-        client = build.Client(
-            "nms",
-            [build.Endpoint("host", "10.0.2.2", self.listener.port)],
-            users={"admin": [base64.b64encode(client_key.public_data).decode()]},
-            max_wait=5,
-        )
-        (run / "initial.xml").write_text(build.config_xml([client], self.keys.host_b64))
-        (run / "default").write_text(f'DPU_AGENT_ARGS="{agent_args} --config /mnt/run/initial.xml"\n')
-        self.board = Board(arch, run, yang_dir(), options)
-
-    def accept(self, timeout: float = CALL_HOME_TIMEOUT):
-        return self.listener.accept(self.keys, timeout=timeout)
-
-    def close(self) -> None:
-        self.board.close()
-        self.listener.close()
-
-
-def agent_state(m) -> dict[str, str]:
-    reply = m.get(filter=("subtree", f'<agent-state xmlns="{NS["dpu"]}"/>'))
-    return {re.sub(r"\{.*\}", "", e.tag): e.text for e in reply.data_ele.iterfind(".//dpu:agent-state/*", NS)}
 
 
 # The boards that need a QEMU of their own come first: the shared x86 board

@@ -4,6 +4,8 @@ RaucSlots), on a test board whose custom boot-loader backend counts boots
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent.hal.slots import BundleError, RaucSlots
@@ -57,6 +59,21 @@ def test_a_trial_that_never_comes_up_falls_back(board, tmp_path):
     assert (slots.booted, slots.primary, slots.fell_back_from) == ("A", "A", "B")
     assert [s.version for s in slots.slots()] == ["factory", "2.0"]
     assert slots_after_boot(board, tmp_path).booted == "A"
+
+
+def test_a_slot_cut_while_rauc_wrote_it_is_empty(board, tmp_path):
+    slots = slots_after_boot(board, tmp_path)
+    slots.install(board.bundle(tmp_path / "v2.raucb", *board.vendor, version="2.0"), "B")
+    assert [s.version for s in slots.slots()] == ["factory", "2.0"]
+    # the agent had written down the install when the power went: RAUC's status still names 2.0
+    marks = tmp_path / "agent-state" / "trial.json"
+    marks.write_text(json.dumps({**json.loads(marks.read_text()), "installing": "B"}))
+    slots = slots_after_boot(board, tmp_path)
+    assert [s.version for s in slots.slots()] == ["factory", None]
+    with pytest.raises(BundleError):
+        slots.activate("B")
+    slots.install(board.bundle(tmp_path / "v3.raucb", *board.vendor, version="3.0"), "B")
+    assert [s.version for s in slots.slots()] == ["factory", "3.0"]
 
 
 def test_bundles_rauc_refuses(board, tmp_path):

@@ -366,6 +366,12 @@ class RaucSlots:
             raise SlotsUnavailable(f"RAUC does not answer: {exc.message}") from None
         self.fell_back_from = None
         marks = self._load_marks()
+        if (cut := marks.pop("installing", None)) is not None:
+            # the agent stopped while RAUC wrote that slot (a power cut): RAUC's
+            # status still names the image it held before, the slot holds part of each
+            log.warning("slot %s was being written when the agent stopped: treated as empty", cut)
+            marks["erased"] = sorted(set(marks.get("erased", [])) | {cut})
+            self._save_marks(marks)
         trial = marks.get("trial")
         if trial and marks.get("boot_id") != self._boot_id and self.booted != trial:
             # the boot loader gave up on the trial slot: make the running one first again
@@ -445,9 +451,17 @@ class RaucSlots:
         self._slot_name(slot)
         if slot == self.booted:
             raise BundleError("cannot-overwrite-revision", f"slot {slot} is running")
-        # RAUC picks the target itself: the slot of the group that is not running
-        self._run("install", str(bundle))
+        # written down first: a power cut while RAUC writes leaves a slot that is neither image
         marks = self._load_marks()
+        marks["installing"] = slot
+        self._save_marks(marks)
+        try:
+            # RAUC picks the target itself: the slot of the group that is not running
+            self._run("install", str(bundle))
+        finally:
+            marks = self._load_marks()
+            marks.pop("installing", None)
+            self._save_marks(marks)
         if slot in marks.get("erased", []):
             marks["erased"].remove(slot)
             self._save_marks(marks)
