@@ -183,17 +183,17 @@ class SimSlots:
         self.root = self.staging_dir = root
         self.keyring = keyring
         self.tries = tries
-        self.reboot_requested = False
-        #: what "rebooting" the simulated board does besides setting the flag
-        #: (the daemon stops the agent; its supervisor starts it again)
-        self.on_reboot: Callable[[], None] | None = None
         # Made once: a path built on every read (every <get> of the slots'
         # state) interns its file name anew (pathlib's sys.intern), and each
         # such insertion takes a slot of CPython's interned-strings table until
         # the table is rebuilt, at twice its size (0.55 MB more in the soak).
         self._meta_files = {name: root / f"{name}.json" for name in SLOT_NAMES}
+        self.reboot_requested = False
+        #: what "rebooting" the simulated board does besides setting the flag
+        #: (the daemon stops the agent; its supervisor starts it again)
+        self.on_reboot: Callable[[], None] | None = None
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not self._meta_files["A"].exists():
+        if not (root / "A.json").exists():
             self._write_meta(Slot("A", factory_version, None, now(), "factory"))
         self._boot()
 
