@@ -146,6 +146,10 @@ def _positive_float(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser(argv)
     args = parser.parse_args(argv)
+    if args.command == "run" and argv is None:  # the process is the agent: not a call from within Python
+        from .memory import run_on_malloc
+
+        run_on_malloc()
     if args.command in ("show", "provision") and args.state_dir is None and args.root is None:
         parser.error(f"{args.command}{' config' if args.command == 'show' else ''} needs --state-dir or --root")
     _setup_logging(args)

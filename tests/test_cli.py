@@ -62,6 +62,7 @@ def test_run_calls_home_stops_on_sigterm_and_show_config(tmp_path, ydir, harness
         cfg = tmp_path / "initial.xml"
         cfg.write_text(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port, keepalives=(30, 3, 5))])]))
         env = dict(os.environ, DPU_AGENT_YANG_DIR=ydir)
+        env.pop("PYTHONMALLOC", None)  # not started by the init script: it sets it itself
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "--state-dir", str(harness.state_dir), "--config", str(cfg)],
             env=env, stderr=subprocess.PIPE, text=True,
@@ -69,6 +70,8 @@ def test_run_calls_home_stops_on_sigterm_and_show_config(tmp_path, ydir, harness
         try:
             m = lst.accept(harness)
             assert "<idle-time>30</idle-time>" in m.get_config(source="running").data_xml
+            # started again on the C library's malloc, as the same process (agent/memory.py)
+            assert b"\0PYTHONMALLOC=malloc\0" in b"\0" + Path(f"/proc/{proc.pid}/environ").read_bytes()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
         finally:

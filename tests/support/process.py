@@ -26,7 +26,10 @@ ADMIN = "admin"
 
 def agent_env(yang_dirs) -> dict[str, str]:
     dirs = [yang_dirs] if isinstance(yang_dirs, str) else list(yang_dirs)
-    return dict(os.environ, DPU_AGENT_YANG_DIR=":".join(str(d) for d in dirs), PYTHONUNBUFFERED="1")
+    # PYTHONMALLOC as the init script and the systemd unit set it (else
+    # ``dpu-agent run`` starts itself again with it: agent/memory.py)
+    return {"PYTHONMALLOC": "malloc", **os.environ, "DPU_AGENT_YANG_DIR": ":".join(str(d) for d in dirs),
+            "PYTHONUNBUFFERED": "1"}
 
 
 def run_agent(*args: str, yang_dir, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
