@@ -36,7 +36,7 @@ BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8 genimage dosfstools 
 # the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
 BENCH_PACKAGES := netconfd openssh-server
 
-.PHONY: all demo lint test test-libyang3 test-python stress bench sids fuzz deps yang board clean
+.PHONY: all demo lint test test-board test-libyang3 test-python stress bench sids fuzz deps yang board clean
 
 all: test
 
@@ -68,9 +68,51 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/mypy --strict agent
 
+# -- make test: four steps, each timed (docs/testing.md) -----------------------
+#  parallel   everything but the three below, on TEST_WORKERS pytest-xdist workers
+#  serial     the tests that measure memory or latency (marker serial, set in
+#             tests/conftest.py), alone on the machine, after the parallel ones
+#  buildroot  Buildroot's own checks of buildroot/ (tests/test_buildroot.py)
+#  board      the QEMU boards (built first when run as root)
+# Issue 17's budget (5 minutes on 2 cores) is the first two; the last two are
+# other issues' runs, timed apart. PYTEST_ARGS (-k, paths, -x; not -m) goes to
+# every step, and a step it leaves with nothing to run passes (pytest's exit 5).
+# Workers mostly wait (for agent processes, peers and protocol timers), so
+# there are more of them than cores.
+TEST_WORKERS ?= 4
+# Some shells and CI images set PYTHONDONTWRITEBYTECODE: then every worker and
+# step rewrites the tests' asserts anew (pytest caches them as bytecode) and
+# every agent process the tests start compiles agent/ from source again.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
+
+# A failed step does not stop the ones after it (each shows what it found);
+# test-steps-end fails if any did.
+TEST_FAILED := build/failed-test-steps
+
+# $(call pytest-step,NAME,PYTHON,MARK EXPRESSION,MORE ARGUMENTS)
+define pytest-step
+@echo "=== $(1)"; start=$$SECONDS; rc=0; \
+	$(TEST_ENV) $(2) -m pytest $(PYTEST_ARGS) $(4) -m "$(3)" || rc=$$?; \
+	echo "=== $(1): $$((SECONDS - start)) s"; \
+	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || echo "$(1)" >> $(TEST_FAILED)
+endef
+test-steps-start = @mkdir -p $(dir $(TEST_FAILED)) && rm -f $(TEST_FAILED)
+test-steps-end = @! test -s $(TEST_FAILED) || { echo "=== failed: $$(paste -sd, $(TEST_FAILED))"; exit 1; }
+
 test: $(VENV)/.installed yang $(TEST_BOARD)
 	@tools/system-deps $(BUILDROOT_CHECK_PACKAGES)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(test-steps-start)
+	$(call pytest-step,parallel,$(BIN)/python,not board and not buildroot and not serial,-n $(TEST_WORKERS))
+	$(call pytest-step,serial,$(BIN)/python,serial and not board and not buildroot)
+	$(call pytest-step,buildroot,$(BIN)/python,buildroot)
+	$(call pytest-step,board,$(BIN)/python,board)
+	$(test-steps-end)
+
+# the QEMU board tests alone
+test-board: $(VENV)/.installed yang board
+	$(test-steps-start)
+	$(call pytest-step,board,$(BIN)/python,board)
+	$(test-steps-end)
 
 # -- the suite on the firmware's libyang and on newer Pythons -------------------
 # libyang 3.13.6 (Buildroot 2026.02's) built from ../shared/firmware-src into a
@@ -107,7 +149,10 @@ $(VENV_LIBYANG3)/.installed: $(LIBYANG3_PREFIX)/.built setup.cfg pyproject.toml 
 	touch $@
 
 test-libyang3: $(VENV_LIBYANG3)/.installed yang
-	LD_LIBRARY_PATH=$(LIBYANG3_PREFIX)/lib $(VENV_LIBYANG3)/bin/python -m pytest -m "not board" $(PYTEST_ARGS)
+	$(test-steps-start)
+	$(call pytest-step,libyang3 parallel,LD_LIBRARY_PATH=$(LIBYANG3_PREFIX)/lib $(VENV_LIBYANG3)/bin/python,($(TEST_MARKS)) and not serial,-n $(TEST_WORKERS))
+	$(call pytest-step,libyang3 serial,LD_LIBRARY_PATH=$(LIBYANG3_PREFIX)/lib $(VENV_LIBYANG3)/bin/python,($(TEST_MARKS)) and serial)
+	$(test-steps-end)
 
 # The suite on another CPython: `make test-python PYVER=3.13` (pyenv's, as on
 # the CI machines; PYTHON_NEW names an interpreter directly). TEST_MARKS
@@ -127,7 +172,10 @@ $(VENV_NEW)/.installed: setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 test-python: $(VENV_NEW)/.installed yang
-	$(VENV_NEW)/bin/python -m pytest -m "$(TEST_MARKS)" $(PYTEST_ARGS)
+	$(test-steps-start)
+	$(call pytest-step,python$(PYVER) parallel,$(VENV_NEW)/bin/python,($(TEST_MARKS)) and not serial,-n $(TEST_WORKERS))
+	$(call pytest-step,python$(PYVER) serial,$(VENV_NEW)/bin/python,($(TEST_MARKS)) and serial)
+	$(test-steps-end)
 
 # the configuration store's crash-injection tests at full count (make test runs fewer),
 # then the soak: SOAK_OPS mixed operations against an agent process, its anonymous

@@ -15,6 +15,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from .waiting import wait_for
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -92,6 +94,11 @@ class Topology:
             ip("-n", ns, "link", "set", dev, "up")
         self.dpu_sys.mkdir(exist_ok=True)
         subprocess.run(["nsenter", f"--net=/run/netns/{self.dpu}", "mount", "-t", "sysfs", "sysfs", str(self.dpu_sys)], check=True)
+        # the pair is operationally up only once the kernel's link watch has run, which a
+        # loaded machine delays by a second or more; the tests start from a link that is up
+        operstate = self.dpu_sys_net / self.dpu_if / "operstate"
+        if not wait_for(lambda: operstate.read_text().strip() == "up", timeout=10):
+            raise RuntimeError(f"{self.dpu_if} is not up after 10 s: {operstate.read_text().strip()}")
 
     def sysctl(self, ns: str, key: str, value: str) -> None:
         """Set a per-namespace sysctl (net.*) without touching the host's."""
