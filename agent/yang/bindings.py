@@ -77,7 +77,9 @@ def _new_context(search_dirs: list[str]) -> CData:
     it is given a yang-library file, so the context is made here, the same
     way for both generations (python-libyang's YANGPATH is not consulted)."""
     out = ffi.new("struct ly_ctx **")
-    options = lib.LY_CTX_DISABLE_SEARCHDIR_CWD | lib.LY_CTX_SET_PRIV_PARSED
+    # compiled once, after the whole module set is loaded (Schema), rather
+    # than again after each module that augments or deviates the others
+    options = lib.LY_CTX_DISABLE_SEARCHDIR_CWD | lib.LY_CTX_SET_PRIV_PARSED | lib.LY_CTX_EXPLICIT_COMPILE
     # libyang refuses a search directory that does not exist (an image
     # without the optional ones, a root being provisioned)
     dirs = ":".join(d for d in search_dirs if os.path.isdir(d))

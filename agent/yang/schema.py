@@ -27,6 +27,8 @@ class Schema:
         self.modules = dict(modules)
         for name, features in modules.items():
             self._load(name, features)
+        if lib.ly_ctx_compile(self.cdata) != lib.LY_SUCCESS:
+            raise YangError([Issue("operation-failed", "cannot compile the YANG modules: " + _drain_text(self.cdata))])
         self._ns_to_module: dict[str, str] = {}
         self._module_to_ns: dict[str, str] = {}
         for mod in self._modules():
