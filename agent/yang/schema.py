@@ -17,6 +17,10 @@ from .sids import _sid_identifiers
 from .tree import Tree
 from .xmlpath import _xml_path
 
+#: xml_path results kept, and the longest path kept (paths carry key values from managers)
+_XML_PATHS_CACHED = 512
+_XML_PATH_CACHED_CHARS = 512
+
 
 class Schema:
     """One libyang context: the agent's module set with its features."""
@@ -41,6 +45,7 @@ class Schema:
         #: Only nodes that exist: the names come from managers.
         self._nodes: dict[tuple[CData, str, str], SchemaNode] = {}
         self._content_id: str | None = None
+        self._xml_paths: dict[str, tuple[str, dict[str, str]]] = {}
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
         xp = lib.lys_find_path(self.cdata, ffi.NULL, b"/ietf-netconf-acm:nacm/rule-list/rule/path", 0)
@@ -203,8 +208,17 @@ class Schema:
         """libyang's JSON-style data path -> XML instance-identifier and its
         prefix map. JSON paths name the module only where it changes; XML
         needs a prefix on every step, so the module name serves as prefix."""
-        text, modules = _xml_path(path)
-        return text, {m: self.namespace_of(m) or "" for m in modules}
+        cached = self._xml_paths.get(path)
+        if cached is None:
+            text, modules = _xml_path(path)
+            cached = text, {m: self.namespace_of(m) or "" for m in modules}
+            if len(path) <= _XML_PATH_CACHED_CHARS:
+                # a change notification converts the paths an edit touched,
+                # and managers edit the same few nodes over and over
+                if len(self._xml_paths) >= _XML_PATHS_CACHED:
+                    self._xml_paths.clear()
+                self._xml_paths[path] = cached
+        return cached[0], dict(cached[1])
 
     def check_xpath(self, expr: str) -> None:
         """Raise YangError unless ``expr`` (module names as prefixes) is XPath
