@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .action import Action
-from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, ffi, lib, libyang
+from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, configure_logging, ffi, lib
 from .errors import _drain, _drain_text
 from .issue import Issue, YangError
 from .nodes import _TYPE_CACHE, NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path
@@ -26,8 +26,9 @@ class Schema:
     """One libyang context: the agent's module set with its features."""
 
     def __init__(self, search_dirs: list[str], modules: dict[str, list[str]]) -> None:
+        # python-libyang imported meanwhile (by a plugin, say) resets libyang's logging
+        configure_logging()
         self.cdata = _new_context(search_dirs)
-        self._ctx = libyang.Context(cdata=self.cdata)
         self.modules = dict(modules)
         for name, features in modules.items():
             self._load(name, features)
@@ -73,7 +74,6 @@ class Schema:
         for mod in self._modules():
             if not mod.implemented:
                 continue
-            m = libyang.Module(self._ctx, mod)
             deviations = [_s(d.name) for d in _array(mod.deviated_by)]
             out.append(
                 {
@@ -81,7 +81,7 @@ class Schema:
                     "revision": _s(mod.revision),
                     "namespace": _s(mod.ns),
                     "version": mod.parsed.version if mod.parsed != ffi.NULL else 1,
-                    "features": [f.name() for f in m.features() if f.state()],
+                    "features": _enabled_features(mod),
                     "deviations": deviations,
                 }
             )
@@ -111,7 +111,12 @@ class Schema:
                     return f.read()
             except OSError:
                 pass
-        return str(libyang.Module(self._ctx, mod).print_mem("yang"))
+        # a module without a file (libyang's own): python-libyang's printer,
+        # imported only here (its package costs start-up time)
+        import libyang
+
+        configure_logging()  # the package's import set libyang's logging its own way
+        return str(libyang.Module(libyang.Context(cdata=self.cdata), mod).print_mem("yang"))
 
     # -- schema lookup --
 
@@ -363,3 +368,15 @@ class Schema:
             digest = hashlib.sha256(repr(self.implemented_modules()).encode()).hexdigest()
             self._content_id = digest[:16]
         return self._content_id
+
+
+def _enabled_features(mod: CData) -> list[str]:
+    """Names of the features enabled in an implemented module, in their order."""
+    out = []
+    idx = ffi.new("uint32_t *")
+    f = lib.lysp_feature_next(ffi.NULL, mod.parsed, idx)
+    while f != ffi.NULL:
+        if f.flags & lib.LYS_FENABLED:
+            out.append(_str(f.name))
+        f = lib.lysp_feature_next(f, mod.parsed, idx)
+    return out
