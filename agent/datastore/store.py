@@ -31,6 +31,7 @@ from ..netconf.errors import (
     error_for_tag,
 )
 from ..yang import Schema, Tree, YangError
+from .readcache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class Datastore:
         self.write_lock = asyncio.Lock()
         #: bumped on every change of running; lets readers cache what they print
         self.version = 0
+        #: replies to reads printed from the datastores as they are now
+        self.reads = ReadCache()
         #: set when a commit failed unexpectedly (see healthy())
         self.broken: str | None = None
         #: the last validation took long: do the work of this datastore off the event loop
@@ -210,6 +213,7 @@ class Datastore:
                 else:
                     self._candidate.free()
                 self._candidate = new
+                self.reads.changed()
                 return
             #: the change involved a large tree, before or after (listeners skip detail)
             self.large_change = offload or self.large
@@ -246,6 +250,7 @@ class Datastore:
         else:
             old, self.running = self.running, new
             self.version += 1
+        self.reads.changed()
         try:
             for listener in self._listeners:
                 try:
@@ -258,6 +263,7 @@ class Datastore:
     def discard_candidate(self) -> None:
         old, self._candidate = self._candidate, None
         if old is not None:
+            self.reads.changed()
             old.free()
 
     # -- commit (RFC 6241 8.3, 8.4) --

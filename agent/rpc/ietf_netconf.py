@@ -73,8 +73,16 @@ async def get_config(ctx: RpcContext, op: Element) -> str:
     xpaths = filter_xpaths(ctx.server.schema, op)
     if xpaths == []:
         return "<data></data>"  # an empty filter selects nothing: no walk at all
-    tree = ctx.server.datastore.get(source).duplicate()
-    return f"<data>{await ctx.offload(_render, ctx, tree, mode, xpaths)}</data>"
+    ds = ctx.server.datastore
+    # a manager polling an unchanged datastore: the reply printed last time
+    key = (source, ctx.session.username, mode, None if xpaths is None else tuple(xpaths))
+    policy, generation = ctx.server.nacm.policy, ds.reads.generation
+    text = ds.reads.get(key, policy)
+    if text is None:
+        tree = ds.get(source).duplicate()
+        text = f"<data>{await ctx.offload(_render, ctx, tree, mode, xpaths)}</data>"
+        ds.reads.put(key, policy, generation, text)
+    return text
 
 
 @handler(NS_BASE, "get")

@@ -318,6 +318,9 @@ class Connection:
         self._event = None
         self._reading = False
         self._writing = False
+        #: a turn is queued to see whether libssh's output went out (see _after_output)
+        self._flush_queued = False
+        self._in_flush_turn = False
         try:
             self._configure_bind(host_keys_pem, algorithms)
             if L.ssh_bind_accept_fd(self._bind, self._session, self._fd) != SSH_OK:
@@ -390,21 +393,27 @@ class Connection:
             self._loop.remove_reader(self._watch)
 
     def _turn(self) -> None:
+        if self._poll_once():
+            self._after_output()
+
+    def _poll_once(self) -> bool:
+        """Let libssh read and write what it can, without waiting; False
+        once the connection has ended."""
         if self.ended:
-            return
+            return False
         L = lib()
         if not self.kex_done:
             self._after_kex_step(L.ssh_handle_key_exchange(self._session))
         else:
             L.ssh_event_dopoll(self._event, 0)
         if self.ended:
-            return
+            return False
         status = L.ssh_get_status(self._session)
         if status & (SSH_CLOSED | SSH_CLOSED_ERROR):
             error = self.error() or "connection closed"
             self._end(error, orderly=not status & SSH_CLOSED_ERROR or self._orderly(error))
-            return
-        self._after_output()
+            return False
+        return True
 
     def _orderly(self, error: str) -> bool:
         """Whether the peer ended the connection as a manager that is done
@@ -433,6 +442,16 @@ class Connection:
             self._loop.call_soon(self._closed_by_libssh)
             return
         pending = bool(lib().ssh_get_poll_flags(self._session) & SSH_WRITE_PENDING)
+        if pending and not self._writing and not self._in_flush_turn:
+            # libssh asks for POLLOUT after every send, even one the kernel
+            # took whole (every reply): one turn of the loop later a poll
+            # that does not wait settles that, without telling the sessions
+            # to stop writing and the selector's churn; only output still
+            # pending then makes the loop watch for writability
+            if not self._flush_queued:
+                self._flush_queued = True
+                self._loop.call_soon(self._flush_turn)
+            return
         if pending != self._writing:
             self._writing = pending
             if pending:
@@ -443,6 +462,21 @@ class Connection:
                 if ch.handler is not None:
                     ch.handler.writable(not pending and not ch._outbox)
         self._set_reading(not pending)
+
+    def _flush_turn(self) -> None:
+        self._flush_queued = False
+        # twice at most: a poll that read input as well leaves libssh asking
+        # for POLLOUT once more (it forgets to clear it then)
+        for _ in range(2):
+            if not self._poll_once():
+                return
+            if not lib().ssh_get_poll_flags(self._session) & SSH_WRITE_PENDING:
+                break
+        self._in_flush_turn = True
+        try:
+            self._after_output()
+        finally:
+            self._in_flush_turn = False
 
     def _closed_by_libssh(self) -> None:
         if not self.ended:

@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import libyang
 from _libyang import ffi, lib
 
 from .issue import Issue, YangError
@@ -23,7 +22,7 @@ from .issue import Issue, YangError
 #: a cffi pointer or struct of libyang's (untyped: cffi gives no types)
 CData = Any
 
-__all__ = ["CData", "LIBYANG3", "ffi", "lib", "libyang"]
+__all__ = ["CData", "LIBYANG3", "ffi", "lib"]
 
 
 def _s(c: CData) -> str | None:
@@ -50,13 +49,22 @@ def _array(cdata: CData) -> Iterator[CData]:
 _ERR_FIELDS = {name for name, _ in ffi.typeof("struct ly_err_item").fields}
 LIBYANG3 = "data_path" in _ERR_FIELDS
 
-# libyang keeps errors in the context only when asked. libyang 2 adds the
-# location only when the log callback "wants paths"; libyang 3 always does.
-lib.ly_log_options(lib.LY_LOSTORE)
-if LIBYANG3:
-    lib.ly_set_log_clb(ffi.NULL)
-else:
-    lib.ly_set_log_clb(ffi.NULL, True)
+
+def configure_logging() -> None:
+    """libyang keeps errors in the context only when asked, and only errors:
+    stored warnings would come before them, without their location. libyang 2
+    adds the location only when the log callback "wants paths"; libyang 3
+    always does. Importing python-libyang's package sets these process-wide
+    settings its own way (no paths): done again after any such import."""
+    lib.ly_log_level(lib.LY_LLERR)
+    lib.ly_log_options(lib.LY_LOSTORE)
+    if LIBYANG3:
+        lib.ly_set_log_clb(ffi.NULL)
+    else:
+        lib.ly_set_log_clb(ffi.NULL, True)
+
+
+configure_logging()
 
 _LOC = re.compile(r'^(Data|Schema) location "(.*)"(?:, line number \d+)?\.?$')
 
@@ -77,7 +85,9 @@ def _new_context(search_dirs: list[str]) -> CData:
     it is given a yang-library file, so the context is made here, the same
     way for both generations (python-libyang's YANGPATH is not consulted)."""
     out = ffi.new("struct ly_ctx **")
-    options = lib.LY_CTX_DISABLE_SEARCHDIR_CWD | lib.LY_CTX_SET_PRIV_PARSED
+    # compiled once, after the whole module set is loaded (Schema), rather
+    # than again after each module that augments or deviates the others
+    options = lib.LY_CTX_DISABLE_SEARCHDIR_CWD | lib.LY_CTX_SET_PRIV_PARSED | lib.LY_CTX_EXPLICIT_COMPILE
     # libyang refuses a search directory that does not exist (an image
     # without the optional ones, a root being provisioned)
     dirs = ":".join(d for d in search_dirs if os.path.isdir(d))

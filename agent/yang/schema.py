@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .action import Action
-from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, ffi, lib, libyang
+from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, configure_logging, ffi, lib
 from .errors import _drain, _drain_text
 from .issue import Issue, YangError
 from .nodes import _TYPE_CACHE, NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path
@@ -17,16 +17,23 @@ from .sids import _sid_identifiers
 from .tree import Tree
 from .xmlpath import _xml_path
 
+#: xml_path results kept, and the longest path kept (paths carry key values from managers)
+_XML_PATHS_CACHED = 512
+_XML_PATH_CACHED_CHARS = 512
+
 
 class Schema:
     """One libyang context: the agent's module set with its features."""
 
     def __init__(self, search_dirs: list[str], modules: dict[str, list[str]]) -> None:
+        # python-libyang imported meanwhile (by a plugin, say) resets libyang's logging
+        configure_logging()
         self.cdata = _new_context(search_dirs)
-        self._ctx = libyang.Context(cdata=self.cdata)
         self.modules = dict(modules)
         for name, features in modules.items():
             self._load(name, features)
+        if lib.ly_ctx_compile(self.cdata) != lib.LY_SUCCESS:
+            raise YangError([Issue("operation-failed", "cannot compile the YANG modules: " + _drain_text(self.cdata))])
         self._ns_to_module: dict[str, str] = {}
         self._module_to_ns: dict[str, str] = {}
         for mod in self._modules():
@@ -39,6 +46,7 @@ class Schema:
         #: Only nodes that exist: the names come from managers.
         self._nodes: dict[tuple[CData, str, str], SchemaNode] = {}
         self._content_id: str | None = None
+        self._xml_paths: dict[str, tuple[str, dict[str, str]]] = {}
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
         xp = lib.lys_find_path(self.cdata, ffi.NULL, b"/ietf-netconf-acm:nacm/rule-list/rule/path", 0)
@@ -66,7 +74,6 @@ class Schema:
         for mod in self._modules():
             if not mod.implemented:
                 continue
-            m = libyang.Module(self._ctx, mod)
             deviations = [_s(d.name) for d in _array(mod.deviated_by)]
             out.append(
                 {
@@ -74,7 +81,7 @@ class Schema:
                     "revision": _s(mod.revision),
                     "namespace": _s(mod.ns),
                     "version": mod.parsed.version if mod.parsed != ffi.NULL else 1,
-                    "features": [f.name() for f in m.features() if f.state()],
+                    "features": _enabled_features(mod),
                     "deviations": deviations,
                 }
             )
@@ -104,7 +111,12 @@ class Schema:
                     return f.read()
             except OSError:
                 pass
-        return str(libyang.Module(self._ctx, mod).print_mem("yang"))
+        # a module without a file (libyang's own): python-libyang's printer,
+        # imported only here (its package costs start-up time)
+        import libyang
+
+        configure_logging()  # the package's import set libyang's logging its own way
+        return str(libyang.Module(libyang.Context(cdata=self.cdata), mod).print_mem("yang"))
 
     # -- schema lookup --
 
@@ -201,8 +213,17 @@ class Schema:
         """libyang's JSON-style data path -> XML instance-identifier and its
         prefix map. JSON paths name the module only where it changes; XML
         needs a prefix on every step, so the module name serves as prefix."""
-        text, modules = _xml_path(path)
-        return text, {m: self.namespace_of(m) or "" for m in modules}
+        cached = self._xml_paths.get(path)
+        if cached is None:
+            text, modules = _xml_path(path)
+            cached = text, {m: self.namespace_of(m) or "" for m in modules}
+            if len(path) <= _XML_PATH_CACHED_CHARS:
+                # a change notification converts the paths an edit touched,
+                # and managers edit the same few nodes over and over
+                if len(self._xml_paths) >= _XML_PATHS_CACHED:
+                    self._xml_paths.clear()
+                self._xml_paths[path] = cached
+        return cached[0], dict(cached[1])
 
     def check_xpath(self, expr: str) -> None:
         """Raise YangError unless ``expr`` (module names as prefixes) is XPath
@@ -347,3 +368,15 @@ class Schema:
             digest = hashlib.sha256(repr(self.implemented_modules()).encode()).hexdigest()
             self._content_id = digest[:16]
         return self._content_id
+
+
+def _enabled_features(mod: CData) -> list[str]:
+    """Names of the features enabled in an implemented module, in their order."""
+    out = []
+    idx = ffi.new("uint32_t *")
+    f = lib.lysp_feature_next(ffi.NULL, mod.parsed, idx)
+    while f != ffi.NULL:
+        if f.flags & lib.LYS_FENABLED:
+            out.append(_str(f.name))
+        f = lib.lysp_feature_next(f, mod.parsed, idx)
+    return out
