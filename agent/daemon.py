@@ -23,10 +23,11 @@ import signal
 from typing import Any
 
 from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
+from .callhome.config import affects_clients
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FACTORY, FILENAME, LEGACY_NAMES, PREVIOUS, StartupStore, StoreError
 from .datastore.store import ChangedBy, Datastore
-from .nacm import Nacm, read_policy
+from .nacm import Nacm, affects_policy, read_policy
 from .plugins import Plugin
 from .plugins import host as plugin_host
 from .server import Limits, NetconfServer
@@ -210,16 +211,27 @@ class Agent:
 
     def _datastore_changed(self, name: str, old: Tree, new: Tree, by: ChangedBy | None) -> None:
         c = self._parts()
-        if name == "running":
-            c.nacm.update(new)
-            c.callhome.apply(new)
-        events = c.notifications
         # logged for replay even when no one listens (a tree walk per change).
         # A change of a large tree is reported without its edit list (RFC 6470
         # allows it): its diff would cost seconds and megabytes on the loop
         # and leave the heap fragmented after a 100 000-entry edit.
-        edits = [] if c.datastore.large_change else [
-            (*c.schema.xml_path(path), op) for path, op in old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)]
+        # Past the limit the diff names each changed top-level node, so it
+        # still tells NACM and call home whether their subtree changed.
+        try:
+            changes = None if c.datastore.large_change else old.diff(new, limit=notify.MAX_CONFIG_CHANGE_EDITS)
+        except Exception:
+            if name == "running":  # the policy and call home follow running all the same
+                c.nacm.update(new)
+                c.callhome.apply(new)
+            raise
+        if name == "running":
+            paths = None if changes is None else [path for path, _ in changes]
+            if paths is None or affects_policy(paths):
+                c.nacm.update(new)
+            if paths is None or affects_clients(paths):
+                c.callhome.apply(new)
+        events = c.notifications
+        edits = [] if changes is None else [(*c.schema.xml_path(path), op) for path, op in changes]
         events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
 
     def _link_changed(self, interface: str, up: bool) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 NACM = "ietf-netconf-acm:nacm"
 NACM_MODULE = "ietf-netconf-acm"
+_NACM_PREFIX = f"/{NACM_MODULE}:"
 #: RFC 8341 3.2.6: denied unless a rule permits them, whatever exec-default says
 DEFAULT_DENY_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config")}
 ALWAYS_PERMITTED_RPCS = {("ietf-netconf", "close-session")}
@@ -58,6 +60,13 @@ class Policy:
             if "*" in groups or groups & mine:
                 out.extend(rules)
         return out
+
+
+def affects_policy(changed: Iterable[str]) -> bool:
+    """Whether a change of running at these paths (:meth:`Tree.diff`'s) can
+    change the policy: anything under /nacm but a rule's comment, which the
+    policy does not hold (an edit of a comment then costs no re-read)."""
+    return any(p.startswith(_NACM_PREFIX) and not p.endswith("/comment") for p in changed)
 
 
 def read_policy(tree: Tree) -> Policy:

@@ -91,3 +91,33 @@ def test_replayed_notifications_follow_the_rules(users):
     assert sum("netconf-config-change" in x for x in a) >= 2
     assert not any("netconf-config-change" in x for x in m)
     assert any("netconf-session-start" in x for x in m)
+
+
+def _nacm_config(action: str, comment: str) -> str:
+    import json
+
+    rule = {"name": "r1", "module-name": "*", "access-operations": "read", "action": action, "comment": comment}
+    return json.dumps({"ietf-netconf-acm:nacm": {"rule-list": [{"name": "l", "group": ["g"], "rule": [rule]}]}})
+
+
+def test_only_changes_the_policy_holds_make_nacm_and_call_home_read_running_again(schema):
+    """The change listener re-reads NACM's policy and call home's clients only
+    when the diff of running says their subtree changed in a way they hold."""
+    from agent.callhome.config import affects_clients
+    from agent.nacm import affects_policy, read_policy
+
+    old = schema.parse(_nacm_config("permit", "one"), "json")
+    comment = schema.parse(_nacm_config("permit", "two"), "json")
+    action = schema.parse(_nacm_config("deny", "two"), "json")
+    try:
+        changed = [path for path, _ in old.diff(comment)]
+        assert changed and not affects_policy(changed) and not affects_clients(changed)
+        assert read_policy(old) == read_policy(comment)
+        changed = [path for path, _ in comment.diff(action)]
+        assert affects_policy(changed) and not affects_clients(changed)
+        assert read_policy(comment) != read_policy(action)
+        assert affects_policy(["/ietf-netconf-acm:nacm"])  # the diff past its limit
+        assert affects_clients(["/ietf-netconf-server:netconf-server"])
+    finally:
+        for t in (old, comment, action):
+            t.free()

@@ -7,6 +7,7 @@ behave the same, which is how the manager decides what to re-establish.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..transport.tcp import Keepalives
 from ..yang import Tree
 
 NCS = "ietf-netconf-server:netconf-server"
+_NCS_PREFIX = "/ietf-netconf-server:"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,12 @@ class ClientConfig:
 #: running leave it as it was (NACM, keystore, board settings), and reading
 #: it into values costs more than printing it to compare
 _last: tuple[str, dict[str, ClientConfig]] | None = None
+
+
+def affects_clients(changed: Iterable[str]) -> bool:
+    """Whether a change of running at these paths (:meth:`Tree.diff`'s)
+    touches the call-home configuration :func:`read_clients` reads."""
+    return any(p.startswith(_NCS_PREFIX) for p in changed)
 
 
 def read_clients(tree: Tree) -> dict[str, ClientConfig]:
