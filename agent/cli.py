@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import logging
-import logging.handlers
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = getattr(logging, args.log_level.upper())
     if args.syslog:
+        from logging.handlers import SysLogHandler  # only for syslog: not imported before the first call home
+
         # on the firmware the agent runs detached from any terminal: syslogd
         # keeps (and rotates) its log
         try:
-            handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            handler = SysLogHandler("/dev/log", facility=SysLogHandler.LOG_DAEMON)
         except OSError as exc:
             print(f"dpu-agent: no system log ({exc}): logging to stderr", file=sys.stderr)
         else:

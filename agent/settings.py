@@ -3,7 +3,6 @@ configuration: these are fixed by the firmware image or the command line."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -134,6 +133,8 @@ def read_file(path: Path) -> dict[str, Any]:
         load = ["agent.plugins.gfast_sim:GfastSimPlugin"]
         discover = true
     """
+    import tomllib  # only a settings file needs it: not imported before the first call home
+
     try:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:

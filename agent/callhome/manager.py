@@ -33,7 +33,7 @@ from ..hal.base import Nics
 from ..server import NetconfServer
 from ..settings import BACKOFF_MAX, BACKOFF_MIN, LOGIN_TIMEOUT
 from ..timestamps import when
-from ..transport import ssh, tcp, tls
+from ..transport import ssh, tcp
 from ..transport.base import Connection, Transport
 from ..transport.keys import KeyMaterialError
 from ..transport.stream import Activity
@@ -45,7 +45,16 @@ from .policy import EndpointCycle, backoff_delay, next_periodic_start
 log = logging.getLogger(__name__)
 
 #: ietf-netconf-server transport case -> module with params_from_config() and serve()
-TRANSPORTS: dict[str, Transport] = {"ssh": ssh, "tls": tls}  # modules as Protocols
+TRANSPORTS: dict[str, Transport] = {"ssh": ssh}  # modules as Protocols; "tls" added by _transport()
+
+
+def _transport(name: str) -> Transport | None:
+    if name == "tls" and name not in TRANSPORTS:
+        # on first use: its DER and cert-to-name modules are not imported before a TLS endpoint's call home
+        from ..transport import tls
+
+        TRANSPORTS["tls"] = tls
+    return TRANSPORTS.get(name)
 
 
 #: seconds a client task waits after an internal error before it starts over
@@ -403,7 +412,7 @@ class CallHomeManager:
         state.key_problem = problem
 
     async def _connect(self, cfg: ClientConfig, ep: EndpointConfig, activity: Activity) -> tuple[Connection, socket.socket]:
-        transport = TRANSPORTS.get(ep.transport)
+        transport = _transport(ep.transport)
         if transport is None:
             raise ConnectError(f"{ep.transport} call home is not supported")
         # Key material is resolved per attempt: a key provisioned later, or a

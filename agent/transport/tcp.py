@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Linux limits (include/net/tcp.h); the YANG deviation enforces them at edit time.
 MAX_TCP_KEEPIDLE = 32767
@@ -66,6 +68,26 @@ def read_keepalives(sock: socket.socket) -> dict[str, int]:
     }
 
 
+#: one of getaddrinfo()'s answers: family, type, proto, canonname, sockaddr
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _numeric_address(host: str, port: int) -> list[AddrInfo] | None:
+    """getaddrinfo()'s answer for an IPv4 or IPv6 literal, without its worker
+    thread (asyncio resolves in a thread pool: a thread started, and
+    concurrent.futures and the idna codec imported, before the first call
+    home). Anything else, scoped IPv6 literals too, goes to getaddrinfo()."""
+    v4: tuple[str, int] = (host, port)
+    v6: tuple[str, int, int, int] = (host, port, 0, 0)
+    for family, addr in ((socket.AF_INET, v4), (socket.AF_INET6, v6)):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", addr)]
+    return None
+
+
 async def connect(
     host: str,
     port: int,
@@ -78,7 +100,8 @@ async def connect(
     """Open a TCP connection, trying each resolved address in turn (RFC 9643:
     the name is resolved on every attempt). The caller bounds the time."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    infos: Sequence[AddrInfo] = _numeric_address(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                  proto=socket.IPPROTO_TCP)
     if local_address:
         # bind() needs a local address of the same family as the remote one
         fam = socket.AF_INET6 if ":" in local_address else socket.AF_INET
