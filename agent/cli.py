@@ -10,12 +10,16 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__, modset
 from .settings import DEFAULT_STATE_DIR, Settings, SettingsError, default
+
+#: where syslogd listens (busybox's and every Linux syslog daemon's)
+SYSLOG_SOCKET = "/dev/log"
 
 log = logging.getLogger("dpu-agent")
 
@@ -182,7 +186,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
         # on the firmware the agent runs detached from any terminal: syslogd
         # keeps (and rotates) its log
         try:
-            handler = SysLogHandler("/dev/log", facility=SysLogHandler.LOG_DAEMON)
+            # Python 3.11+ no longer raises here when the socket is missing (it
+            # retries at every record and prints a traceback for each): look first
+            if not os.path.exists(SYSLOG_SOCKET):
+                raise FileNotFoundError(f"{SYSLOG_SOCKET} does not exist")
+            handler = SysLogHandler(SYSLOG_SOCKET, facility=SysLogHandler.LOG_DAEMON)
         except OSError as exc:
             print(f"dpu-agent: no system log ({exc}): logging to stderr", file=sys.stderr)
         else:

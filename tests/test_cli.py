@@ -181,3 +181,20 @@ def test_show_config_falls_back_to_the_previous_slot_with_a_warning(tmp_path, yd
     assert r.returncode == 0, r.stderr
     assert f"warning: {state / 'startup.cbor'}: truncated" in r.stderr
     assert json.loads(r.stdout) == json.loads((DATA / "running-v1.json").read_text())
+
+
+def test_syslog_without_a_system_log_falls_back_to_stderr(tmp_path):
+    # Python 3.11+ builds a SysLogHandler for a missing socket without an
+    # error and then prints a traceback for every record: the agent must look
+    code = f"""
+import argparse, logging
+from agent import cli
+cli.SYSLOG_SOCKET = {str(tmp_path / "no-syslogd")!r}
+cli._setup_logging(argparse.Namespace(log_level="info", syslog=True))
+logging.getLogger("dpu-agent").warning("still heard")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    assert p.returncode == 0, p.stderr
+    assert "dpu-agent: no system log" in p.stderr and "logging to stderr" in p.stderr
+    assert "still heard" in p.stderr
+    assert "Logging error" not in p.stderr and "Traceback" not in p.stderr
