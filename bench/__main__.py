@@ -94,6 +94,7 @@ def main() -> int:
         "are voluntary + involuntary (/proc/PID/task/*/status); memory is /proc/PID/smaps_rollup",
     ]
     print(report.table(rows))
+    print("\nNotes:\n" + "\n".join(f"- {n}" for n in notes))
     if not args.no_write and set(items) == set(ITEMS):
         text = report.results_md(rows, started=started, machine_text=machine, seconds=time.monotonic() - t0,
                                  quick=s.quick, notes=notes)
