@@ -111,7 +111,7 @@ async def run(s: BenchSettings, starts: int, rounds: int, rpcs: int) -> None:
         up = {a: await _agent(s, a, f"rates-{a}") for a in ALLOCATORS}
         try:
             clients = {a: await agent.session(lst) for a, (agent, lst) in up.items()}
-            rates = await _rates(clients, rpcs)
+            rates = await _rates(clients, rpcs, {a: agent.cpu for a, (agent, _) in up.items()})
             for c in clients.values():
                 c.abort()
         finally:
@@ -119,7 +119,7 @@ async def run(s: BenchSettings, starts: int, rounds: int, rpcs: int) -> None:
                 lst.close()
                 agent.stop()
         print("malloc / pymalloc RPC rate: " + ", ".join(
-            f"{name} {rates['malloc'][name] / rates['pymalloc'][name]:.2f}" for name in rates["malloc"] if name != "reply bytes"))
+            f"{name} {rates['malloc'][name] / rates['pymalloc'][name]:.2f}" for name in rates["malloc"]))
     if rounds:
         for allocator in ALLOCATORS:
             above = await edits(s, allocator, rounds)
