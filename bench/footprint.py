@@ -98,6 +98,11 @@ async def _netconfd_memory(s: BenchSettings) -> dict[str, proc.Memory]:
     return out
 
 
+def _per_further_session(m: dict[str, proc.Memory]) -> tuple[float, float]:
+    """PSS and anonymous kB that each of sessions 2 to 5 added, idle."""
+    return (m["5"].pss - m["1"].pss) / 4, (m["5"].anon - m["1"].anon) / 4
+
+
 async def memory(s: BenchSettings) -> list[Row]:
     agent = await _agent_memory(s)
     base = await _netconfd_memory(s)
@@ -108,6 +113,11 @@ async def memory(s: BenchSettings) -> list[Row]:
     for key, label in labels.items():
         rows.append(Row("2 memory", f"{label}: PSS", _mb(agent[key]), f"netconfd + OpenSSH: {_mb(base[key])}",
                         ratio(agent[key].pss, base[key].pss)))
+    a_pss, a_anon = _per_further_session(agent)
+    b_pss, b_anon = _per_further_session(base)
+    rows.append(Row("2 memory", "each further idle SSH session (1 → 5 sessions, ÷ 4): PSS kB (anon)",
+                    f"{a_pss:+.0f} ({a_anon:+.0f})", f"netconfd + OpenSSH: {b_pss:+.0f} ({b_anon:+.0f})",
+                    ratio(a_pss, b_pss)))
     grow_a = agent["rpcs2"].pss - agent["rpcs"].pss
     grow_b = base["rpcs2"].pss - base["rpcs"].pss
     rows.append(Row("2 memory", f"growth over the second {s.rpcs} RPCs: PSS kB", f"{grow_a:+d}",
