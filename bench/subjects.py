@@ -82,6 +82,8 @@ class AgentProcess(support.AgentProcess):
 
 
 NETCONFD_USER = "nctest"
+#: seconds from connecting to netconfd's <hello> before the bench tries again
+HELLO_TIMEOUT = 10
 
 
 def ensure_user(name: str = NETCONFD_USER) -> None:
@@ -162,13 +164,17 @@ class Netconfd:
         self.start_netconfd()
 
     async def session(self, timeout: float = 30) -> NetconfClient:
-        """Log in, retrying while netconfd is still starting (its socket not there yet)."""
+        """Log in, retrying while netconfd is still starting (its socket not
+        there yet, or, seen once, a session it took while starting and never
+        sent its <hello> on: netconfd and netconf-subsystem both waiting in
+        poll() for minutes)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return await NetconfClient.connect(host="127.0.0.1", port=self.port, username=NETCONFD_USER,
-                                                   key=self.client_key)
-            except (ConnectionError, asyncssh.Error, OSError):
+                return await asyncio.wait_for(
+                    NetconfClient.connect(host="127.0.0.1", port=self.port, username=NETCONFD_USER,
+                                          key=self.client_key), HELLO_TIMEOUT)
+            except (ConnectionError, asyncssh.Error, OSError, TimeoutError):
                 if time.monotonic() > deadline or (self.netconfd and self.netconfd.poll() is not None):
                     raise
                 await asyncio.sleep(0.01)
