@@ -70,9 +70,10 @@ def versions() -> str:
             return "?"
 
     debs = procs.versions()
-    return (f"dpu-agent {v('dpu-agent')}, Python {platform.python_version()}, asyncssh {v('asyncssh')}, "
-            f"cryptography {v('cryptography')}, libyang (Python) {v('libyang')} over libyang2 {debs['libyang2']}, "
-            f"cbor2 {v('cbor2')}; baseline: netconfd {debs['netconfd']} (yuma123), OpenSSH {debs['OpenSSH']}")
+    return (f"dpu-agent {v('dpu-agent')}, Python {platform.python_version()}, libssh {debs['libssh']}, "
+            f"libyang (Python) {v('libyang')} over libyang2 {debs['libyang2']}, cbor2 {v('cbor2')}; "
+            f"the bench's manager: asyncssh {v('asyncssh')}; "
+            f"baseline: netconfd {debs['netconfd']} (yuma123), OpenSSH {debs['OpenSSH']}")
 
 
 def results_md(rows: list[Row], *, started: datetime.datetime, machine_text: str, seconds: float, quick: bool,

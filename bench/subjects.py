@@ -215,7 +215,8 @@ def versions() -> dict[str, str]:
     out = {}
     for name, cmd in (("netconfd", ["dpkg-query", "-W", "-f", "${Version}", "netconfd"]),
                       ("OpenSSH", ["dpkg-query", "-W", "-f", "${Version}", "openssh-server"]),
-                      ("libyang2", ["dpkg-query", "-W", "-f", "${Version}", "libyang2"])):
+                      ("libyang2", ["dpkg-query", "-W", "-f", "${Version}", "libyang2"]),
+                      ("libssh", ["dpkg-query", "-W", "-f", "${Version}", "libssh-4"])):
         try:
             out[name] = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
