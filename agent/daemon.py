@@ -15,12 +15,11 @@ them: no component builds another, or sets a hook on one after the fact.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 import json
 import logging
 import signal
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
 from .callhome.config import affects_clients
@@ -42,8 +41,7 @@ STORE_FILES = (FILENAME, PREVIOUS, FACTORY, *LEGACY_NAMES.values())
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Components:
+class Components(NamedTuple):
     """What a started agent is made of, each built once by its constructor
     in :meth:`Agent.start`, each owning the state it serves."""
 
@@ -149,7 +147,7 @@ class Agent:
         for copied in store.migrate():
             log.info("startup store: %s", copied)
         startup, report = _load_configuration(s, schema, store)
-        self.startup = dataclasses.replace(report, repaired=tuple(repaired))
+        self.startup = report._replace(repaired=tuple(repaired))
         nacm = Nacm(schema, read_policy(startup))
         # who may read which event is NACM's call
         notifications = notify.Notifications(access=nacm.can_notify, log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
