@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import notify
 from .datastore.store import Datastore
@@ -99,8 +99,7 @@ def yang_library(schema: Schema) -> Tree:
 PARSE_IN_THREAD_ABOVE = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What one peer may cost the agent."""
 
     max_sessions: int = MAX_SESSIONS

@@ -46,6 +46,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cbor2
 
@@ -90,8 +91,7 @@ class Loaded:
     previous_problem: str | None = None
 
 
-@dataclass(frozen=True)
-class Staged:
+class Staged(NamedTuple):
     """A configuration written beside the current slot, not yet in it."""
 
     tmp: Path

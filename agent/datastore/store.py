@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..netconf.errors import (
     InUse,
@@ -54,8 +54,7 @@ class Persistence(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ChangedBy:
+class ChangedBy(NamedTuple):
     """Who made a change (RFC 6470 changed-by); None session: the agent itself."""
 
     session_id: int | None = None
