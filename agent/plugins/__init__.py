@@ -29,7 +29,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..netconf.errors import OperationNotSupported, RpcError  # noqa: F401  (plugins raise these)
 
@@ -38,16 +38,14 @@ T = TypeVar("T")
 ENTRY_POINT_GROUP = "dpu_agent.plugins"
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(NamedTuple):
     #: data path in libyang's JSON form, e.g. /ietf-interfaces:interfaces/interface[name='x']/enabled
     path: str
     #: create, delete or replace
     operation: str
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A change of running as one plugin sees it: its subtrees before and
     after (RFC 7951 JSON, defaults included) and the edits within them."""
 
@@ -56,8 +54,7 @@ class Change:
     edits: tuple[Edit, ...]
 
 
-@dataclass(frozen=True)
-class ActionCall:
+class ActionCall(NamedTuple):
     """One invocation of a YANG 1.1 action, validated."""
 
     #: the action instance's data path (libyang JSON form, keys included)
