@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import memory, notify
 from ..datastore.persist import write_atomic
@@ -79,8 +79,7 @@ class Clock:
         await asyncio.sleep(max(0.0, self.to_real(seconds)))
 
 
-@dataclass
-class Attempt:
+class Attempt(NamedTuple):
     endpoint: str
     at: float  # Clock.time()
     result: str  # "connected" or an error text

@@ -44,7 +44,6 @@ import logging
 import os
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -78,8 +77,7 @@ class StoreError(Exception):
     """A stored file exists but cannot be used; the message names it and why."""
 
 
-@dataclass
-class Loaded:
+class Loaded(NamedTuple):
     tree: Tree
     #: "current" or "previous" (the slot it came from)
     source: str
