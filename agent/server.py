@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import notify
@@ -111,22 +110,23 @@ class Limits(NamedTuple):
     max_unread_notifications: int = 256
 
 
-@dataclass
 class ServerSession:
-    id: int
-    username: str
-    transport: str  # "netconf-ssh" / "netconf-tls"
-    peer: str
-    nc: NetconfSession
-    #: closes the transport under this session (kill-session)
-    close_transport: Callable[..., None]
-    #: sends a notification on this session
-    notify: Callable[..., None]
-    login_time: float = field(default_factory=time.time)
-    in_rpcs: int = 0
-    in_bad_rpcs: int = 0
-    out_rpc_errors: int = 0
-    out_notifications: int = 0
+    def __init__(self, id: int, username: str, transport: str, peer: str, nc: NetconfSession,
+                 close_transport: Callable[..., None], notify: Callable[..., None]) -> None:
+        self.id = id
+        self.username = username
+        self.transport = transport  # "netconf-ssh" / "netconf-tls"
+        self.peer = peer
+        self.nc = nc
+        #: closes the transport under this session (kill-session)
+        self.close_transport = close_transport
+        #: sends a notification on this session
+        self.notify = notify
+        self.login_time = time.time()
+        self.in_rpcs = 0
+        self.in_bad_rpcs = 0
+        self.out_rpc_errors = 0
+        self.out_notifications = 0
 
     @property
     def source_host(self) -> str | None:
