@@ -21,7 +21,7 @@ import logging
 import signal
 from typing import Any, NamedTuple
 
-from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
+from . import eventlog, hal, memory, modset, notify, recovery, state
 from .callhome.config import affects_clients
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FACTORY, FILENAME, LEGACY_NAMES, PREVIOUS, StartupStore, StoreError
@@ -294,6 +294,10 @@ def _load_configuration(s: Settings, schema: Schema, store: StartupStore) -> tup
         return loaded.tree, StartupReport(loaded.source, loaded.problem, loaded.previous_problem)
     unusable = f" (the stored one is unusable: {store_problem})" if store_problem else ""
     if s.config_file is not None:
+        # only without a usable store: a boot from the store does not import
+        # the XML edit machinery before its first call home
+        from . import initial_config
+
         startup = initial_config.load(schema, s.config_file)
         loaded_from = "initial-file"
         (log.error if unusable else log.info)("starting from %s%s", s.config_file, unusable)

@@ -7,6 +7,7 @@ Transport-independent: SSH and TLS hand bytes to a
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -18,15 +19,17 @@ from . import notify
 from .datastore.store import Datastore
 from .nacm import Nacm
 from .netconf.session import BASE_10, BASE_11, NetconfSession
-from .rpc import actions as rpc_actions
-from .rpc import ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda
-from .rpc import notifications as rpc_notifications
 from .settings import HELLO_TIMEOUT, MAX_MESSAGE_SIZE, MAX_SESSIONS, MAX_SESSIONS_PER_CONNECTION
 from .timestamps import when
 from .yang import Action, Schema, Tree
 
-#: the operations this server serves: importing a handler module registers its handlers
-OPERATIONS = (rpc_actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, rpc_notifications)
+
+def serve_operations() -> None:
+    """Import the operations this server serves: importing a handler module
+    registers its handlers (agent/rpc). Done once the first session's <hello>
+    is out (:meth:`NetconfServer.open_session`), not at start-up: the manager
+    has its <hello> that much sooner (~5 ms of imports on Python 3.11)."""
+    from .rpc import actions, ietf_netconf, ietf_netconf_monitoring, ietf_netconf_nmda, notifications  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +177,7 @@ class NetconfServer:
         self.in_sessions = 0
         self.in_bad_hellos = 0
         self.dropped_sessions = 0
+        self._serving = False
 
     def admits_session(self) -> bool:
         if len(self.sessions) >= self.limits.max_sessions:
@@ -190,6 +194,11 @@ class NetconfServer:
                             parse_later_above=PARSE_IN_THREAD_ABOVE)
         session = ServerSession(sid, username, transport, peer, nc, close_transport, send_notification)
         self.sessions[sid] = session
+        if not self._serving:
+            # after the caller has flushed the <hello> and before any RPC of
+            # the session runs (its worker task is created after this callback)
+            self._serving = True
+            asyncio.get_running_loop().call_soon(serve_operations)
         self.in_sessions += 1
         log.info("session %d opened: user %s over %s from %s", sid, username, transport, peer)
         self.notifications.publish("ietf-netconf-notifications", "netconf-session-start",
