@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
 from .netconf.errors import AccessDenied
@@ -41,13 +41,14 @@ class Rule(NamedTuple):
         return "*" in self.operations or op in self.operations
 
 
-class Policy(NamedTuple):
+@dataclass(frozen=True)
+class Policy:
     enabled: bool = True
     read_default: bool = True
     write_default: bool = False
     exec_default: bool = True
     #: user -> the groups that name it
-    groups: Mapping[str, frozenset[str]] = MappingProxyType({})
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
     #: (groups of the rule-list, its rules), in configuration order
     rule_lists: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = ()
 
