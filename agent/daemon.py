@@ -15,14 +15,13 @@ them: no component builds another, or sets a hook on one after the fact.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 import json
 import logging
 import signal
-from typing import Any
+from typing import Any, NamedTuple
 
-from . import eventlog, hal, initial_config, memory, modset, notify, recovery, state
+from . import eventlog, hal, memory, modset, notify, recovery, state
 from .callhome.config import affects_clients
 from .callhome.manager import CallHomeManager, ManagerSettings
 from .datastore.persist import FACTORY, FILENAME, LEGACY_NAMES, PREVIOUS, StartupStore, StoreError
@@ -42,8 +41,7 @@ STORE_FILES = (FILENAME, PREVIOUS, FACTORY, *LEGACY_NAMES.values())
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Components:
+class Components(NamedTuple):
     """What a started agent is made of, each built once by its constructor
     in :meth:`Agent.start`, each owning the state it serves."""
 
@@ -149,7 +147,7 @@ class Agent:
         for copied in store.migrate():
             log.info("startup store: %s", copied)
         startup, report = _load_configuration(s, schema, store)
-        self.startup = dataclasses.replace(report, repaired=tuple(repaired))
+        self.startup = report._replace(repaired=tuple(repaired))
         nacm = Nacm(schema, read_policy(startup))
         # who may read which event is NACM's call
         notifications = notify.Notifications(access=nacm.can_notify, log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
@@ -296,6 +294,10 @@ def _load_configuration(s: Settings, schema: Schema, store: StartupStore) -> tup
         return loaded.tree, StartupReport(loaded.source, loaded.problem, loaded.previous_problem)
     unusable = f" (the stored one is unusable: {store_problem})" if store_problem else ""
     if s.config_file is not None:
+        # only without a usable store: a boot from the store does not import
+        # the XML edit machinery before its first call home
+        from . import initial_config
+
         startup = initial_config.load(schema, s.config_file)
         loaded_from = "initial-file"
         (log.error if unusable else log.info)("starting from %s%s", s.config_file, unusable)

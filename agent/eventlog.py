@@ -30,8 +30,8 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .datastore.persist import write_atomic
 
@@ -49,8 +49,7 @@ def date_and_time(epoch: float) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     time: float  # epoch seconds
     event_time: str  # as sent in <eventTime>
     module: str

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .netconf.errors import AccessDenied
 from .yang import Schema, Tree, YangError
@@ -29,8 +29,7 @@ DEFAULT_DENY_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-
 ALWAYS_PERMITTED_RPCS = {("ietf-netconf", "close-session")}
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     name: str
     module: str  # module name or "*"
     kind: str  # "rpc", "notification", "data" or "any"

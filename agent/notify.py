@@ -15,7 +15,6 @@ import datetime
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .eventlog import Event, EventLog, date_and_time
@@ -43,32 +42,33 @@ def event_time(now: datetime.datetime | None = None) -> str:
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass
 class Subscription:
-    session_id: int
-    username: str
-    send: Callable[..., None]  # (xml) or, while replaying, (xml, counted=False)
-    filter: Element | None = None
-    sent: int = 0
-    #: RFC 5277 stopTime (epoch seconds): nothing later is sent
-    stop: float | None = None
-    #: the replay has not been sent yet: live events wait in the log meanwhile.
-    #: ``send`` then takes ``counted=False`` (agent/transport/stream.py)
-    replaying: bool = False
-    #: ends the subscription at stopTime
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    def __init__(self, session_id: int, username: str, send: Callable[..., None], filter: Element | None = None, *,
+                 stop: float | None = None, replaying: bool = False) -> None:
+        self.session_id = session_id
+        self.username = username
+        self.send = send  # (xml) or, while replaying, (xml, counted=False)
+        self.filter = filter
+        self.sent = 0
+        #: RFC 5277 stopTime (epoch seconds): nothing later is sent
+        self.stop = stop
+        #: the replay has not been sent yet: live events wait in the log meanwhile.
+        #: ``send`` then takes ``counted=False`` (agent/transport/stream.py)
+        self.replaying = replaying
+        #: ends the subscription at stopTime
+        self.timer: asyncio.TimerHandle | None = None
 
 
-@dataclass
 class Notifications:
-    access: AccessCheck | None = None
-    subscriptions: dict[int, Subscription] = field(default_factory=dict)
-    #: events published, for statistics
-    published: int = 0
-    #: the replay log (RFC 5277 3.2); in memory only unless given a file
-    log: EventLog = field(default_factory=lambda: EventLog(None))
-    #: (module, name) -> called on every publish of that event, subscribers or not
-    observers: dict[tuple[str, str], list[Callable[[], None]]] = field(default_factory=dict)
+    def __init__(self, access: AccessCheck | None = None, log: EventLog | None = None) -> None:
+        self.access = access
+        self.subscriptions: dict[int, Subscription] = {}
+        #: events published, for statistics
+        self.published = 0
+        #: the replay log (RFC 5277 3.2); in memory only unless given a file
+        self.log = EventLog(None) if log is None else log
+        #: (module, name) -> called on every publish of that event, subscribers or not
+        self.observers: dict[tuple[str, str], list[Callable[[], None]]] = {}
 
     def observe(self, module: str, name: str, callback: Callable[[], None]) -> None:
         self.observers.setdefault((module, name), []).append(callback)

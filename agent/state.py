@@ -11,9 +11,8 @@ Built fresh on each <get>: the kernel and the HAL hold the truth, and a
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__
 from .hal.base import Identity
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
     from .hal.base import Board, Nics
 
 
-@dataclasses.dataclass(frozen=True)
-class StartupReport:
+class StartupReport(NamedTuple):
     """Where start-up found the configuration (dpu-agent:agent-state)."""
 
     #: "current", "previous", "factory", "initial-file" or "empty"

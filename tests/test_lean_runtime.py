@@ -97,3 +97,59 @@ def test_ssh_and_tls_implement_the_transport_contract():
             contract = inspect.signature(getattr(base.Transport, name))
             assert list(mine.parameters) == [p for p in contract.parameters if p != "self"], (module.__name__, name)
     assert issubclass(ssh.SshConnection, base.Connection) and issubclass(tls.TlsConnection, base.Connection)
+
+
+#: runs ``dpu-agent`` in this interpreter and writes the modules it has
+#: imported when its first NETCONF session opens (the <hello> not sent yet)
+AT_FIRST_SESSION = """
+import sys
+import agent.server
+out = sys.argv.pop(1)
+open_session = agent.server.NetconfServer.open_session
+def first(self, *args, **kw):
+    if not hasattr(first, "done"):
+        first.done = True
+        open(out, "w").write("\\n".join(sorted(sys.modules)))
+    return open_session(self, *args, **kw)
+agent.server.NetconfServer.open_session = first
+from agent.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+#: not needed for a boot from the store up to the first <hello>: the RPC
+#: handlers come once it is out, the rest only when something asks for them
+#: (an initial configuration, a decimal64 value, a settings file, syslog, a TLS endpoint)
+AFTER_THE_HELLO = ("agent.rpc.actions", "agent.rpc.ietf_netconf", "agent.rpc.ietf_netconf_monitoring",
+                   "agent.rpc.ietf_netconf_nmda", "agent.rpc.notifications", "agent.datastore.edit",
+                   "agent.initial_config", "decimal", "tomllib", "logging.handlers", "agent.transport.tls")
+
+
+def test_a_boot_from_the_store_imports_only_what_the_first_hello_needs(tmp_path, yang_dirs, harness):
+    lst = Listener()
+    cfg = tmp_path / "initial.xml"
+    cfg.write_text(harness.config([harness.client("m", [build.Endpoint("e", "127.0.0.1", lst.port)])]))
+    env = dict(os.environ, DPU_AGENT_YANG_DIR=yang_dirs[0])
+    run = ["run", "--state-dir", str(harness.state_dir)]
+    try:
+        for boot, extra in (("first", ["--config", str(cfg)]), ("from-store", [])):
+            modules = tmp_path / f"{boot}.txt"
+            proc = subprocess.Popen([sys.executable, "-c", AT_FIRST_SESSION, str(modules), *run, *extra],
+                                    env=env, stderr=subprocess.PIPE, text=True)
+            try:
+                m = lst.accept(harness)
+                # the handlers are there by the first RPC
+                assert "<netconf-server" in m.get_config(source="running").data_xml
+                m.close_session()
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(20) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            lst = lst.reset()  # a call home the stopped agent had started again
+    finally:
+        lst.close()
+    first = set((tmp_path / "first.txt").read_text().split())
+    from_store = set((tmp_path / "from-store.txt").read_text().split())
+    assert "agent.initial_config" in first  # what the check looks for is really imported when needed
+    assert "agent.transport.ssh" in from_store and "agent.server" in from_store
+    assert from_store & set(AFTER_THE_HELLO) == set()

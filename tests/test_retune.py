@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from agent.callhome.config import ClientConfig, EndpointConfig
@@ -62,4 +61,4 @@ def test_redial_reasons():
         assert redial_reasons(old, client(changed), "a") == [reason]
     assert redial_reasons(old, client(ep(name="b")), "a") == ["endpoint a removed"]
     assert redial_reasons(old, client(ep(), connection_type="periodic"), "a") == ["connection-type changed"]
-    assert redial_reasons(old, dataclasses.replace(old, idle_timeout=5), "a") == ["periodic schedule changed"]
+    assert redial_reasons(old, old._replace(idle_timeout=5), "a") == ["periodic schedule changed"]

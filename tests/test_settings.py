@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import subprocess
 import sys
 
@@ -44,7 +44,8 @@ def test_the_defaults_are_valid_and_a_hello_timeout_of_zero_means_none():
 
 
 def _default(cls: type, name: str) -> object:
-    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+    """The default of a constructor argument (a dataclass's field or a plain class's parameter)."""
+    return inspect.signature(cls).parameters[name].default
 
 
 def test_the_components_defaults_are_the_settings_defaults():

@@ -15,6 +15,7 @@ import pytest
 from agent.datastore import yangcbor
 from agent.datastore.persist import FILENAME, PREVIOUS, StartupStore, StoreError, pack
 from agent.datastore.sids import SID_DIR, SidMap, read_sid_file
+from agent.yang.nodes import LeafType
 
 DATA = Path(__file__).parent / "data"
 V1_FILE = DATA / "running-v1.cbor"  # written by the format-1 writer, before SIDs
@@ -66,6 +67,16 @@ def test_identityref_values_are_sids(config, sids):
     ssh_format = sids.identity_sid["ietf-crypto-types:ssh-public-key-format"]
     assert cbor2.dumps(ssh_format) in raw
     assert b"ssh-public-key-format" not in raw
+
+
+def test_decimal64_is_tag_4_and_round_trips():
+    # no module of the agent's set has a decimal64 leaf: the codec is tested on its own
+    lt = LeafType("decimal64", fraction_digits=2)
+    assert yangcbor.encode_scalar(lt, "-3.14") == cbor2.CBORTag(4, [-2, -314])
+    assert yangcbor.decode_scalar(lt, cbor2.CBORTag(4, [-2, -314])) == "-3.14"
+    assert yangcbor.decode_scalar(lt, cbor2.CBORTag(4, [-1, 5])) == "0.50"
+    with pytest.raises(yangcbor.CodecError):
+        yangcbor.decode_scalar(lt, 3.14)
 
 
 def test_sid_encoding_round_trips_and_is_smaller(schema, config, sids):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..transport.tcp import Keepalives
 from ..yang import Tree
@@ -18,8 +17,7 @@ NCS = "ietf-netconf-server:netconf-server"
 _NCS_PREFIX = "/ietf-netconf-server:"
 
 
-@dataclass(frozen=True)
-class EndpointConfig:
+class EndpointConfig(NamedTuple):
     name: str
     transport: str  # "ssh" or "tls"
     remote_address: str
@@ -32,8 +30,7 @@ class EndpointConfig:
     server_params: str
 
 
-@dataclass(frozen=True)
-class ClientConfig:
+class ClientConfig(NamedTuple):
     name: str
     endpoints: tuple[EndpointConfig, ...]
     connection_type: str  # "persistent" or "periodic"

@@ -23,9 +23,8 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import memory, notify
 from ..datastore.persist import write_atomic
@@ -79,57 +78,67 @@ class Clock:
         await asyncio.sleep(max(0.0, self.to_real(seconds)))
 
 
-@dataclass
-class Attempt:
+class Attempt(NamedTuple):
     endpoint: str
     at: float  # Clock.time()
     result: str  # "connected" or an error text
 
 
-@dataclass
 class ClientState:
     """What a client task is doing, for operational state and tests."""
 
-    name: str
-    #: connecting | connected | backing-off | waiting-for-period
-    status: str = "connecting"
-    connected_endpoint: str | None = None
-    connected_since: float | None = None
-    last_error: str | None = None
-    #: what is wrong with the key material, while it keeps the client from calling home
-    key_problem: str | None = None
-    #: when the current run of failed cycles began ("all endpoints exhausted")
-    exhausted_since: float | None = None
-    next_attempt: float | None = None
-    #: the kernel socket of the current connection (to read its options back)
-    sock: socket.socket | None = None
-    #: interface the current connection goes through, if known
-    interface: str | None = None
-    attempts: collections.deque[Attempt] = field(default_factory=lambda: collections.deque(maxlen=64))
-    connections: int = 0
-    #: when the last connection ended (Clock.time())
-    disconnected_at: float | None = None
-    conn: Connection | None = field(default=None, repr=False)
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: connecting | connected | backing-off | waiting-for-period
+        self.status = "connecting"
+        self.connected_endpoint: str | None = None
+        self.connected_since: float | None = None
+        self.last_error: str | None = None
+        #: what is wrong with the key material, while it keeps the client from calling home
+        self.key_problem: str | None = None
+        #: when the current run of failed cycles began ("all endpoints exhausted")
+        self.exhausted_since: float | None = None
+        self.next_attempt: float | None = None
+        #: the kernel socket of the current connection (to read its options back)
+        self.sock: socket.socket | None = None
+        #: interface the current connection goes through, if known
+        self.interface: str | None = None
+        self.attempts: collections.deque[Attempt] = collections.deque(maxlen=64)
+        self.connections = 0
+        #: when the last connection ended (Clock.time())
+        self.disconnected_at: float | None = None
+        self.conn: Connection | None = None
 
 
 class ConnectError(Exception):
     pass
 
 
-@dataclass
 class ManagerSettings:
-    keys_dir: Path
-    #: where the last connected endpoint of each client is remembered across
-    #: reboots (start-with last-connected); None: only in memory
-    memory_file: Path | None = None
-    login_timeout: float = LOGIN_TIMEOUT
-    #: bounds of the back-off between exhausted cycles, seconds
-    backoff_min: float = BACKOFF_MIN
-    backoff_max: float = BACKOFF_MAX
-    #: the management interface: call-home sockets are bound to it (SO_BINDTODEVICE)
-    bind_interface: str | None = None
-    clock: Clock = field(default_factory=Clock)
-    rng: random.Random = field(default_factory=random.Random)
+    def __init__(
+        self,
+        keys_dir: Path,
+        *,
+        memory_file: Path | None = None,
+        login_timeout: float = LOGIN_TIMEOUT,
+        backoff_min: float = BACKOFF_MIN,
+        backoff_max: float = BACKOFF_MAX,
+        bind_interface: str | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.keys_dir = keys_dir
+        #: where the last connected endpoint of each client is remembered across
+        #: reboots (start-with last-connected); None: only in memory
+        self.memory_file = memory_file
+        self.login_timeout = login_timeout
+        #: bounds of the back-off between exhausted cycles, seconds
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        #: the management interface: call-home sockets are bound to it (SO_BINDTODEVICE)
+        self.bind_interface = bind_interface
+        self.clock = Clock() if clock is None else clock
+        self.rng = random.Random() if rng is None else rng
 
 
 class CallHomeManager:

@@ -12,20 +12,17 @@ connection is made.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import ClientConfig, EndpointConfig
 
 
-@dataclass(frozen=True)
-class SshKeepalives:
+class SshKeepalives(NamedTuple):
     max_wait: int  # seconds; 0 = off
     max_attempts: int
 
 
-@dataclass(frozen=True)
-class Retune:
+class Retune(NamedTuple):
     """A change applied in place. ``tcp``/``ssh`` say which layers changed."""
 
     tcp: bool = False

@@ -44,8 +44,8 @@ import logging
 import os
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cbor2
 
@@ -77,8 +77,7 @@ class StoreError(Exception):
     """A stored file exists but cannot be used; the message names it and why."""
 
 
-@dataclass
-class Loaded:
+class Loaded(NamedTuple):
     tree: Tree
     #: "current" or "previous" (the slot it came from)
     source: str
@@ -90,8 +89,7 @@ class Loaded:
     previous_problem: str | None = None
 
 
-@dataclass(frozen=True)
-class Staged:
+class Staged(NamedTuple):
     """A configuration written beside the current slot, not yet in it."""
 
     tmp: Path

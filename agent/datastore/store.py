@@ -18,8 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..netconf.errors import (
     InUse,
@@ -54,8 +53,7 @@ class Persistence(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ChangedBy:
+class ChangedBy(NamedTuple):
     """Who made a change (RFC 6470 changed-by); None session: the agent itself."""
 
     session_id: int | None = None
@@ -76,14 +74,14 @@ def rpc_error_from(exc: YangError, schema: Schema) -> RpcError:
     return error_for_tag(issue.tag, issue.message, path=path, path_namespaces=nsmap, app_tag=issue.app_tag)
 
 
-@dataclass
 class PendingConfirm:
     """A confirmed commit waiting for its confirmation (RFC 6241 8.4)."""
 
-    backup: Tree  # running before the first confirmed commit
-    session_id: int | None  # the issuing session, when not persist
-    persist: str | None
-    timer: asyncio.TimerHandle | None = None
+    def __init__(self, backup: Tree, session_id: int | None, persist: str | None) -> None:
+        self.backup = backup  # running before the first confirmed commit
+        self.session_id = session_id  # the issuing session, when not persist
+        self.persist = persist
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class Datastore:

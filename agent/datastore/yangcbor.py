@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import cbor2
@@ -87,6 +86,8 @@ def encode_scalar(vt: LeafType, text: str, in_union: bool = False, sids: SidMap 
     if base in _INTS:
         return int(text)
     if base == "decimal64":
+        from decimal import Decimal  # few modules have decimal64 leaves: not imported at every start
+
         digits = vt.fraction_digits
         scaled = int((Decimal(text) * (10**digits)).to_integral_value())
         return cbor2.CBORTag(TAG_DECIMAL, [-digits, scaled])
@@ -207,6 +208,8 @@ def decode_scalar(lt: LeafType, value: Any, sids: SidMap | None = None) -> Any:
         if not isinstance(value, cbor2.CBORTag) or value.tag != TAG_DECIMAL:
             raise CodecError("decimal64 must be tag 4")
         exponent, mantissa = value.value
+        from decimal import Decimal
+
         return f"{Decimal(mantissa).scaleb(exponent):.{lt.fraction_digits}f}"
     if base == "boolean":
         return bool(value)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import logging
@@ -47,8 +46,7 @@ def identity(board: Board, provisioned: Path) -> Identity:
     except (OSError, ValueError) as exc:
         log.warning("ignoring %s: %s", provisioned, exc)
         return ident
-    fields = {f.name for f in dataclasses.fields(Identity)}
-    return dataclasses.replace(ident, **{k: v for k, v in written.items() if k in fields and v})
+    return ident._replace(**{k: v for k, v in written.items() if k in Identity._fields and v})
 
 
 __all__ = ["Board", "Identity", "NicCounters", "NicInfo", "Watchdog", "identity", "load", "BOARDS"]

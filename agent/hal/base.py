@@ -7,15 +7,13 @@ A board implementation (``linux``, ``sim``, a vendor's own) provides a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from .slots import FirmwareSlots
 
 
-@dataclass(frozen=True)
-class NicCounters:
+class NicCounters(NamedTuple):
     rx_bytes: int = 0
     tx_bytes: int = 0
     rx_packets: int = 0
@@ -26,19 +24,17 @@ class NicCounters:
     tx_dropped: int = 0
 
 
-@dataclass(frozen=True)
-class NicInfo:
+class NicInfo(NamedTuple):
     name: str
     mac: str
     oper_up: bool
     #: bits per second, None when unknown (no carrier, virtual NIC)
     speed: int | None
     mtu: int
-    counters: NicCounters = field(default_factory=NicCounters)
+    counters: NicCounters = NicCounters()
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     serial_number: str | None = None
     model: str | None = None
     firmware_version: str | None = None

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .base import Identity, LinkListener, NicCounters, NicInfo
 from .slots import SimSlots
@@ -86,8 +85,7 @@ class SimWatchdog:
         return self.fired or self.expired_at(self._clock())
 
 
-@dataclass(frozen=True)
-class LineSettings:
+class LineSettings(NamedTuple):
     """What a G.fast transceiver is told for one line (rates in kbit/s)."""
 
     downstream_max_kbps: int

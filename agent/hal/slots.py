@@ -35,9 +35,8 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..datastore.persist import sync_dir, write_atomic
 
@@ -63,8 +62,7 @@ class SlotsUnavailable(Exception):
     """The board has no update framework the agent can drive."""
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     name: str
     #: None: the slot holds no valid image
     version: str | None = None
@@ -245,7 +243,7 @@ class SimSlots:
             return Slot(name)
 
     def _write_meta(self, slot: Slot) -> None:
-        write_atomic(self._meta_files[slot.name], json.dumps(asdict(slot)).encode())
+        write_atomic(self._meta_files[slot.name], json.dumps(slot._asdict()).encode())
 
     def slots(self) -> list[Slot]:
         return [self._meta(n) for n in SLOT_NAMES]

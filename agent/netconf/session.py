@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..settings import MAX_MESSAGE_SIZE
 from . import framing, xmltree
@@ -33,42 +33,48 @@ class State(enum.Enum):
     CLOSED = 3
 
 
-@dataclass(frozen=True, slots=True)
-class HelloReceived:
+# the events are NamedTuples, not dataclasses: as light and immutable, and
+# Python 3.11 builds a dataclass at start-up with one exec() per method
+class HelloReceived(NamedTuple):
     capabilities: tuple[str, ...]
     base: str
 
 
-@dataclass(frozen=True, slots=True)
-class RpcReceived:
+class RpcReceived(NamedTuple):
     message_id: str
     operation: Element
     #: attributes of <rpc>, echoed on the reply: (namespace or "", name) -> value
-    attributes: dict[tuple[str, str], str] = field(repr=False)
+    attributes: dict[tuple[str, str], str]
+
+    def __repr__(self) -> str:
+        return f"RpcReceived(message_id={self.message_id!r}, operation={self.operation!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class RpcRejected:
+class RpcRejected(NamedTuple):
     """A message that could not become an RPC; reply with ``errors`` in turn.
 
     It is an event rather than an immediate reply so that replies keep the
     order of the requests (RFC 6241 4.5) while earlier RPCs are still running."""
 
     errors: tuple[RpcError, ...]
-    attributes: dict[tuple[str, str], str] = field(repr=False)
+    attributes: dict[tuple[str, str], str]
+
+    def __repr__(self) -> str:
+        return f"RpcRejected(errors={self.errors!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class MessageReceived:
+class MessageReceived(NamedTuple):
     """A large message not parsed yet (the session was made with
     ``parse_later_above``): pass it to :meth:`NetconfSession.parse_rpc`,
     off the event loop, for its RpcReceived or RpcRejected."""
 
-    data: bytes = field(repr=False)
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"MessageReceived({len(self.data)} bytes)"
 
 
-@dataclass(frozen=True, slots=True)
-class SessionClosed:
+class SessionClosed(NamedTuple):
     reason: str
     #: True when the peer misbehaved (log it), False for an orderly end
     error: bool

@@ -28,8 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..netconf.errors import OperationNotSupported, RpcError  # noqa: F401  (plugins raise these)
 
@@ -38,16 +37,14 @@ T = TypeVar("T")
 ENTRY_POINT_GROUP = "dpu_agent.plugins"
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(NamedTuple):
     #: data path in libyang's JSON form, e.g. /ietf-interfaces:interfaces/interface[name='x']/enabled
     path: str
     #: create, delete or replace
     operation: str
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A change of running as one plugin sees it: its subtrees before and
     after (RFC 7951 JSON, defaults included) and the edits within them."""
 
@@ -56,8 +53,7 @@ class Change:
     edits: tuple[Edit, ...]
 
 
-@dataclass(frozen=True)
-class ActionCall:
+class ActionCall(NamedTuple):
     """One invocation of a YANG 1.1 action, validated."""
 
     #: the action instance's data path (libyang JSON form, keys included)
@@ -70,19 +66,25 @@ class ActionCall:
     input: dict[str, Any]
 
 
-@dataclass
 class PluginContext:
     """What the agent hands a plugin in ``setup``."""
 
-    #: the board (agent.hal): the only way to the hardware
-    board: Any
-    log: logging.Logger
-    #: emit a notification given as RFC 7951 JSON, e.g. {"bbf-fast:...": {...}};
-    #: a nested one comes with its parents, as in a <get> reply
-    notify: Callable[[dict[str, Any]], None]
-    #: ``on_event(module, name, callback)``: call ``callback()`` whenever the
-    #: agent publishes that notification (e.g. dpu-agent call-home-connected)
-    on_event: Callable[[str, str, Callable[[], None]], None] = lambda module, name, callback: None
+    def __init__(
+        self,
+        board: Any,
+        log: logging.Logger,
+        notify: Callable[[dict[str, Any]], None],
+        on_event: Callable[[str, str, Callable[[], None]], None] = lambda module, name, callback: None,
+    ) -> None:
+        #: the board (agent.hal): the only way to the hardware
+        self.board = board
+        self.log = log
+        #: emit a notification given as RFC 7951 JSON, e.g. {"bbf-fast:...": {...}};
+        #: a nested one comes with its parents, as in a <get> reply
+        self.notify = notify
+        #: ``on_event(module, name, callback)``: call ``callback()`` whenever the
+        #: agent publishes that notification (e.g. dpu-agent call-home-connected)
+        self.on_event = on_event
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking driver call in a worker thread."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..netconf.errors import OperationFailed, OperationNotSupported, RpcError
@@ -27,14 +26,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
 class RpcContext:
-    server: NetconfServer
-    session: ServerSession
-    #: set by close-session / kill-session of self: end after the reply
-    close_after_reply: bool = False
-    #: the message was large (it was parsed off the event loop)
-    large: bool = False
+    def __init__(self, server: NetconfServer, session: ServerSession, *, large: bool = False) -> None:
+        self.server = server
+        self.session = session
+        #: set by close-session / kill-session of self: end after the reply
+        self.close_after_reply = False
+        #: the message was large (it was parsed off the event loop)
+        self.large = large
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``, in a worker thread when the work is large (a large

@@ -89,7 +89,7 @@ def _public_b64(key: CData) -> str:
 
 
 class Algorithms(Protocol):
-    # read-only members: a frozen dataclass (agent/transport/ssh.py) provides them
+    # read-only members: a NamedTuple (agent/transport/ssh.py) provides them
     @property
     def kex(self) -> str: ...
     @property

@@ -18,9 +18,8 @@ import base64
 import logging
 import socket
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..server import NetconfServer
 from ..settings import LOGIN_TIMEOUT
@@ -36,8 +35,7 @@ SUBSYSTEM = "netconf"
 MAX_AUTH_TRIES = 6
 
 
-@dataclass(frozen=True)
-class Algorithms:
+class Algorithms(NamedTuple):
     """What the server offers, SHA-2 only. libssh drops the names it does not
     implement (the post-quantum hybrids come with the libssh that has them)."""
 
@@ -71,15 +69,13 @@ class Algorithms:
 ALGORITHMS = Algorithms()
 
 
-@dataclass(frozen=True)
-class SshUser:
+class SshUser(NamedTuple):
     name: str
     #: the user's public keys, base64 of the SSH wire format
     public_keys: frozenset[str]
 
 
-@dataclass(frozen=True)
-class SshServerParams:
+class SshServerParams(NamedTuple):
     """What ``ssh-server-parameters`` says, resolved to key material."""
 
     #: host private keys, PEM or OpenSSH text as libssh imports them

@@ -13,7 +13,6 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from .. import memory
@@ -26,20 +25,17 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_RPCS = 16
 
 
-@dataclass
 class Activity:
     """What the NETCONF sessions of one call-home connection did: the manager
     reads it for periodic connections (idle-timeout, graceful end)."""
 
-    clock: Callable[[], float] = time.monotonic
-    last: float = field(default=0.0)
-    #: a session ended with <close-session>: the manager finished its work
-    closed_by_manager: bool = False
-    #: why the transport connection was lost, when it was an error
-    lost: BaseException | None = None
-
-    def __post_init__(self) -> None:
-        self.last = self.clock()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last = clock()
+        #: a session ended with <close-session>: the manager finished its work
+        self.closed_by_manager = False
+        #: why the transport connection was lost, when it was an error
+        self.lost: BaseException | None = None
 
     def touch(self) -> None:
         self.last = self.clock()

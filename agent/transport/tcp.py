@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Linux limits (include/net/tcp.h); the YANG deviation enforces them at edit time.
 MAX_TCP_KEEPIDLE = 32767
@@ -23,8 +22,7 @@ MAX_TCP_KEEPCNT = 127
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
 
 
-@dataclass(frozen=True)
-class Keepalives:
+class Keepalives(NamedTuple):
     idle_time: int
     max_probes: int
     probe_interval: int

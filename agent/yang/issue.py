@@ -3,11 +3,10 @@ here, so anything may import it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Issue:
+class Issue(NamedTuple):
     """One validation problem, already mapped to NETCONF terms (RFC 6241 App. A,
     RFC 7950 section 15)."""
 

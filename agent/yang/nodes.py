@@ -4,7 +4,7 @@ kind and the type of its value (:class:`LeafType`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .bindings import CData, _array, _s, _str, ffi, lib
 
@@ -57,8 +57,7 @@ _BASENAMES = {
 }
 
 
-@dataclass(frozen=True)
-class LeafType:
+class LeafType(NamedTuple):
     """What an encoder needs to know of a leaf's type. Leafrefs are resolved
     to their target's type; unions keep their member types."""
 
