@@ -179,6 +179,10 @@ def _apply(
         else:
             value = _value(ctx, snode, el, f"{parent_path}/{step}")
             path = f"{parent_path}/{step}[.={quote(value or '')}]"
+        if op in ("merge", "replace"):
+            # sets the value whether or not the node is there: no lookup first
+            _create(ctx, path, value if snode.kind == Kind.LEAF else None)
+            return
         existing, done = _delete_or_check(ctx, snode, path, op)
         if done:
             return
