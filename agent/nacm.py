@@ -42,6 +42,10 @@ class Rule:
         return "*" in self.operations or op in self.operations
 
 
+#: users whose rules a policy remembers (the configured users; a bound all the same)
+_RULES_CACHED = 64
+
+
 @dataclass(frozen=True)
 class Policy:
     enabled: bool = True
@@ -53,13 +57,21 @@ class Policy:
     #: (groups of the rule-list, its rules), in configuration order
     rule_lists: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = ()
 
-    def rules_for(self, user: str) -> list[Rule]:
+    #: user -> :meth:`rules_for`: asked several times per RPC, of a policy that never changes
+    _rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def rules_for(self, user: str) -> tuple[Rule, ...]:
+        cached = self._rules.get(user)
+        if cached is not None:
+            return cached
         mine = self.groups.get(user, frozenset())
         out: list[Rule] = []
         for groups, rules in self.rule_lists:
             if "*" in groups or groups & mine:
                 out.extend(rules)
-        return out
+        if len(self._rules) < _RULES_CACHED:
+            self._rules[user] = tuple(out)
+        return tuple(out)
 
 
 def affects_policy(changed: Iterable[str]) -> bool:
