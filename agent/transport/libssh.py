@@ -400,7 +400,11 @@ class Connection:
 
     def _turn(self) -> None:
         if self._poll_once():
-            self._after_output()
+            # what the input made libssh send (its replies to authentication
+            # and channel requests) is settled one turn later, as callbacks
+            # queued meanwhile (the call home's, once the manager is in)
+            # must run before anything more of that peer is read
+            self._after_output(settle_now=False)
 
     def _poll_once(self) -> bool:
         """Let libssh read and write what it can, without waiting; False
@@ -442,7 +446,7 @@ class Connection:
             self.kex_done = True
             self.handler.key_exchange_done()
 
-    def _after_output(self) -> None:
+    def _after_output(self, settle_now: bool = True) -> None:
         """Watch for writability only while libssh holds unsent output, and
         read nothing new meanwhile."""
         if self.ended:
@@ -460,11 +464,11 @@ class Connection:
             # has seen the socket writable: a poll that does not wait settles
             # that, without telling the sessions to stop writing and the
             # selector's churn; only output still pending then makes the
-            # loop watch for writability. Done at once (a turn of the loop
-            # costs more than the poll), except inside a libssh call, whose
-            # callbacks (a channel's first write: the <hello>) must not poll
-            # again: one turn of the loop later then.
-            if not self._in_poll:
+            # loop watch for writability. Done at once after a reply (a turn
+            # of the loop costs more than the poll), except inside a libssh
+            # call, whose callbacks (a channel's first write: the <hello>)
+            # must not poll again: one turn of the loop later then.
+            if settle_now and not self._in_poll:
                 self._flush_turn()
             elif not self._flush_queued:
                 self._flush_queued = True
