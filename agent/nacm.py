@@ -41,6 +41,10 @@ class Rule(NamedTuple):
         return "*" in self.operations or op in self.operations
 
 
+#: users whose rules a policy remembers (the configured users; a bound all the same)
+_RULES_CACHED = 64
+
+
 @dataclass(frozen=True)
 class Policy:
     enabled: bool = True
@@ -52,13 +56,23 @@ class Policy:
     #: (groups of the rule-list, its rules), in configuration order
     rule_lists: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = ()
 
-    def rules_for(self, user: str) -> list[Rule]:
+    #: user -> :meth:`rules_for`: asked several times per RPC, of a policy that never changes
+    _rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
+    #: user -> whether its rules permit every write everywhere (see Nacm.check_write)
+    _all_writes: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def rules_for(self, user: str) -> tuple[Rule, ...]:
+        cached = self._rules.get(user)
+        if cached is not None:
+            return cached
         mine = self.groups.get(user, frozenset())
         out: list[Rule] = []
         for groups, rules in self.rule_lists:
             if "*" in groups or groups & mine:
                 out.extend(rules)
-        return out
+        if len(self._rules) < _RULES_CACHED:
+            self._rules[user] = tuple(out)
+        return tuple(out)
 
 
 def affects_policy(changed: Iterable[str]) -> bool:
@@ -206,6 +220,16 @@ class Nacm:
             return rule.permit and rule.module == "*" and (rule.kind == "any" or rule.target == "*")
         return False
 
+    def _permits_all_writes(self, user: str) -> bool:
+        """:meth:`_permits_all` for every kind of write (asked on every edit)."""
+        remembered = self.policy._all_writes
+        known = remembered.get(user)
+        if known is None:
+            known = all(self._permits_all(user, op) for op in ("create", "update", "delete"))
+            if len(remembered) < _RULES_CACHED:
+                remembered[user] = known
+        return known
+
     def _data_rules(self, user: str, op: str, tree: Tree) -> list[tuple[Rule, set[int] | None]]:
         """The data rules that may apply, each with the node set its path selects."""
         out = []
@@ -253,7 +277,7 @@ class Nacm:
 
     def check_write(self, user: str, old: Tree, new: Tree) -> None:
         """Refuse the change from ``old`` to ``new`` if ``user`` may not make it."""
-        if not self.policy.enabled or all(self._permits_all(user, op) for op in ("create", "update", "delete")):
+        if not self.policy.enabled or self._permits_all_writes(user):
             return  # no diff needed: it is the costliest step of an edit in a large configuration
         for path, op in old.diff(new):
             access = {"create": "create", "delete": "delete", "replace": "update"}[op]

@@ -280,3 +280,14 @@ def test_a_replay_does_not_count_as_unread_while_live_events_do(connected):
     assert sum("interface-link-change" in x for x in got) == limit + 50 and m.connected
     harness.call(lambda: publish(limit + 1))  # still "paused": these count
     assert wait_for(lambda: not m.connected)
+
+
+@pytest.mark.parametrize("time_", [1764633600.123, 0.0, 1e-7, 1764633600, float("nan")])
+@pytest.mark.parametrize("body", ['<a x="1">q\\"</a>', "é \u2028 \x00\t\n 😀", ""])
+def test_a_logged_event_is_the_json_of_its_fields(time_, body):
+    """The replay log's lines are written without json.dumps (faster); they
+    must be exactly what it writes, so that any reader of the file agrees."""
+    from agent.eventlog import Event
+
+    e = Event(time_, "2025-12-02T00:00:00.123Z", "mod-\"x\"", "name\\", body)
+    assert e.line() == json.dumps([time_, e.event_time, e.module, e.name, body]) + "\n"

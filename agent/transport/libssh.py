@@ -321,6 +321,8 @@ class Connection:
         #: a turn is queued to see whether libssh's output went out (see _after_output)
         self._flush_queued = False
         self._in_flush_turn = False
+        #: inside a libssh call that runs our callbacks (no poll may start there)
+        self._in_poll = False
         try:
             self._configure_bind(host_keys_pem, algorithms)
             if L.ssh_bind_accept_fd(self._bind, self._session, self._fd) != SSH_OK:
@@ -376,7 +378,11 @@ class Connection:
     def start(self) -> None:
         """Send the banner and start the key exchange; from here on the loop drives it."""
         L = lib()
-        rc = L.ssh_handle_key_exchange(self._session)
+        self._in_poll = True
+        try:
+            rc = L.ssh_handle_key_exchange(self._session)
+        finally:
+            self._in_poll = False
         self._event = L.ssh_event_new()
         L.ssh_event_add_session(self._event, self._session)
         self._set_reading(True)
@@ -394,7 +400,11 @@ class Connection:
 
     def _turn(self) -> None:
         if self._poll_once():
-            self._after_output()
+            # what the input made libssh send (its replies to authentication
+            # and channel requests) is settled one turn later, as callbacks
+            # queued meanwhile (the call home's, once the manager is in)
+            # must run before anything more of that peer is read
+            self._after_output(settle_now=False)
 
     def _poll_once(self) -> bool:
         """Let libssh read and write what it can, without waiting; False
@@ -402,10 +412,16 @@ class Connection:
         if self.ended:
             return False
         L = lib()
-        if not self.kex_done:
-            self._after_kex_step(L.ssh_handle_key_exchange(self._session))
-        else:
-            L.ssh_event_dopoll(self._event, 0)
+        self._in_poll = True
+        try:
+            if not self.kex_done:
+                rc = L.ssh_handle_key_exchange(self._session)
+            else:
+                L.ssh_event_dopoll(self._event, 0)
+        finally:
+            self._in_poll = False
+        if not self.kex_done and not self.ended:
+            self._after_kex_step(rc)
         if self.ended:
             return False
         status = L.ssh_get_status(self._session)
@@ -430,7 +446,7 @@ class Connection:
             self.kex_done = True
             self.handler.key_exchange_done()
 
-    def _after_output(self) -> None:
+    def _after_output(self, settle_now: bool = True) -> None:
         """Watch for writability only while libssh holds unsent output, and
         read nothing new meanwhile."""
         if self.ended:
@@ -444,11 +460,17 @@ class Connection:
         pending = bool(lib().ssh_get_poll_flags(self._session) & SSH_WRITE_PENDING)
         if pending and not self._writing and not self._in_flush_turn:
             # libssh asks for POLLOUT after every send, even one the kernel
-            # took whole (every reply): one turn of the loop later a poll
-            # that does not wait settles that, without telling the sessions
-            # to stop writing and the selector's churn; only output still
-            # pending then makes the loop watch for writability
-            if not self._flush_queued:
+            # took whole (every reply), and sends nothing more until a poll
+            # has seen the socket writable: a poll that does not wait settles
+            # that, without telling the sessions to stop writing and the
+            # selector's churn; only output still pending then makes the
+            # loop watch for writability. Done at once after a reply (a turn
+            # of the loop costs more than the poll), except inside a libssh
+            # call, whose callbacks (a channel's first write: the <hello>)
+            # must not poll again: one turn of the loop later then.
+            if settle_now and not self._in_poll:
+                self._flush_turn()
+            elif not self._flush_queued:
                 self._flush_queued = True
                 self._loop.call_soon(self._flush_turn)
             return
@@ -465,6 +487,8 @@ class Connection:
 
     def _flush_turn(self) -> None:
         self._flush_queued = False
+        if self._in_flush_turn:
+            return
         # twice at most: a poll that read input as well leaves libssh asking
         # for POLLOUT once more (it forgets to clear it then)
         for _ in range(2):

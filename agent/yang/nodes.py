@@ -102,13 +102,15 @@ def _leaf_type(ctype: CData) -> LeafType:
 class SchemaNode:
     """A compiled schema node of a data node (never choice or case)."""
 
-    __slots__ = ("cdata", "kind", "name", "module", "_keys", "_prefixed", "_empty")
+    __slots__ = ("cdata", "kind", "name", "module", "config", "_keys", "_prefixed", "_empty")
 
     def __init__(self, cdata: CData) -> None:
         self.cdata = cdata
         self.kind = _KINDS.get(cdata.nodetype, Kind.OTHER)
         self.name = _str(cdata.name)
         self.module = _str(cdata.module.name)
+        #: configuration, not state (asked of every node of every edit)
+        self.config = bool(cdata.flags & lib.LYS_CONFIG_W)
         self._keys: tuple[str, ...] | None = None
         # answers about the compiled schema, which never changes: remembered
         # (Schema hands out the same SchemaNode for every lookup)
@@ -132,10 +134,6 @@ class SchemaNode:
     @property
     def namespace(self) -> str:
         return _str(self.cdata.module.ns)
-
-    @property
-    def config(self) -> bool:
-        return bool(self.cdata.flags & lib.LYS_CONFIG_W)
 
     @property
     def user_ordered(self) -> bool:

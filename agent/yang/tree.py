@@ -135,13 +135,14 @@ class Tree:
 
     # reading
 
-    def find(self, path: str, include_defaults: bool = False) -> CData | None:
-        """The node at ``path`` (JSON form, absolute) or None. Implicit
-        default nodes count as absent unless ``include_defaults``."""
+    def find(self, path: str, include_defaults: bool = False, below: CData = None) -> CData | None:
+        """The node at ``path`` (JSON form, absolute; or relative to the node
+        ``below``: libyang then parses and walks only the last steps) or
+        None. Implicit default nodes count as absent unless ``include_defaults``."""
         if self.first == ffi.NULL:
             return None
         out = ffi.new("struct lyd_node **")
-        ret = lib.lyd_find_path(self.first, path.encode(), 0, out)
+        ret = lib.lyd_find_path(self.first if below is None else below, path.encode(), 0, out)
         if ret != lib.LY_SUCCESS:
             lib.ly_err_clean(self.schema.cdata, ffi.NULL)
             return None
@@ -229,11 +230,12 @@ class Tree:
 
     # writing
 
-    def create(self, path: str, value: str | None = None) -> None:
-        """Create ``path`` (and missing parents), or update a leaf's value."""
+    def create(self, path: str, value: str | None = None, below: CData = None) -> None:
+        """Create ``path`` (and missing parents), or update a leaf's value;
+        ``path`` is absolute, or relative to the node ``below`` (cheaper)."""
         out = ffi.new("struct lyd_node **")
         ret = lib.lyd_new_path(
-            self.first if self.first != ffi.NULL else ffi.NULL,
+            below if below is not None else self.first if self.first != ffi.NULL else ffi.NULL,
             self.schema.cdata,
             path.encode(),
             value.encode() if value is not None else ffi.NULL,
