@@ -233,9 +233,14 @@ class Nacm:
             return False
         return default
 
+    def reads_everything(self, user: str) -> bool:
+        """Whether ``user`` may read every node: NACM is off, or the user's
+        first read rule permits all (then :meth:`filter_read` removes nothing)."""
+        return not self.policy.enabled or self._permits_all(user, "read")
+
     def filter_read(self, user: str, tree: Tree) -> None:
         """Remove from ``tree`` what ``user`` may not read (RFC 8341 3.4.5)."""
-        if not self.policy.enabled or self._permits_all(user, "read"):
+        if self.reads_everything(user):
             return
         rules = self._data_rules(user, "read", tree)
         denied = []

@@ -7,7 +7,7 @@ from typing import Literal, overload
 
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
-from ..datastore.view import filter_xpaths, readable, state_selection
+from ..datastore.view import filter_type, filter_xpaths, readable, select_in_place, state_selection
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -79,10 +79,23 @@ async def get_config(ctx: RpcContext, op: Element) -> str:
     policy, generation = ctx.server.nacm.policy, ds.reads.generation
     text = ds.reads.get(key, policy)
     if text is None:
-        tree = ds.get(source).duplicate()
-        text = f"<data>{await ctx.offload(_render, ctx, tree, mode, xpaths)}</data>"
+        text = f"<data>{await _read_config(ctx, ds.get(source), op, mode, xpaths)}</data>"
         ds.reads.put(key, policy, generation, text)
     return text
+
+
+async def _read_config(ctx: RpcContext, source: Tree, op: Element, mode: str, xpaths: list[str] | None) -> str:
+    """``source`` as the user may read it, filtered, printed: a small
+    datastore read with a subtree filter straight from the datastore where
+    that answers the same (the usual poll of one subtree: no copy of the
+    whole datastore), otherwise from a copy, in a worker thread when large."""
+    server = ctx.server
+    if xpaths is not None and filter_type(op) == "subtree" and not (ctx.large or server.datastore.large):
+        selected = select_in_place(server.schema, server.nacm, ctx.session.username, source, xpaths)
+        if selected is not None:
+            with selected:
+                return selected.to_xml(mode)
+    return await ctx.offload(_render, ctx, source.duplicate(), mode, xpaths)
 
 
 @handler(NS_BASE, "get")
