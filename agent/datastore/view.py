@@ -115,3 +115,15 @@ def select_in_place(schema: Schema, nacm: Nacm, user: str, source: Tree, subtree
         if _top(path) in tops and source.xpath(path):
             return None
     return source.select(subtree_xpaths)
+
+
+def copy_to_read(nacm: Nacm, user: str, source: Tree, xpaths: list[str] | None, subtree: bool) -> Tree:
+    """The copy of ``source`` for :func:`readable` (the caller hands it on):
+    for a subtree filter (``subtree``, ``xpaths`` its XPaths) only the
+    top-level nodes it names, where every NACM rule that can decide the
+    user's reads looks only down from the top (Nacm.read_rules_look_down):
+    pruning and selection inside those nodes then go as in a whole copy,
+    at the cost of what they hold. The whole datastore otherwise."""
+    if subtree and xpaths and nacm.read_rules_look_down(user):
+        return source.duplicate_tops({_top(x) for x in xpaths})
+    return source.duplicate()

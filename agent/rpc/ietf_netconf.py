@@ -7,7 +7,7 @@ from typing import Literal, overload
 
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
-from ..datastore.view import filter_type, filter_xpaths, readable, select_in_place, state_selection
+from ..datastore.view import copy_to_read, filter_type, filter_xpaths, readable, select_in_place, state_selection
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -88,14 +88,17 @@ async def _read_config(ctx: RpcContext, source: Tree, op: Element, mode: str, xp
     """``source`` as the user may read it, filtered, printed: a small
     datastore read with a subtree filter straight from the datastore where
     that answers the same (the usual poll of one subtree: no copy of the
-    whole datastore), otherwise from a copy, in a worker thread when large."""
+    whole datastore), otherwise from a copy (of only the subtrees the
+    filter names, where that answers the same), in a worker thread when large."""
     server = ctx.server
-    if xpaths is not None and filter_type(op) == "subtree" and not (ctx.large or server.datastore.large):
+    subtree = xpaths is not None and filter_type(op) == "subtree"
+    if subtree and xpaths is not None and not (ctx.large or server.datastore.large):
         selected = select_in_place(server.schema, server.nacm, ctx.session.username, source, xpaths)
         if selected is not None:
             with selected:
                 return selected.to_xml(mode)
-    return await ctx.offload(_render, ctx, source.duplicate(), mode, xpaths)
+    tree = copy_to_read(server.nacm, ctx.session.username, source, xpaths, subtree)
+    return await ctx.offload(_render, ctx, tree, mode, xpaths)
 
 
 @handler(NS_BASE, "get")
