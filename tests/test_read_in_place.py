@@ -230,3 +230,47 @@ def test_a_partial_copy_only_where_every_read_rule_looks_down(schema, trees):
 ])
 def test_which_rule_paths_look_down(path, down):
     assert looks_down(path) == down
+
+
+IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+STATE = (f'<interfaces xmlns="{IF}"><interface><name>eth0</name><oper-status>up</oper-status></interface>'
+         f"<interface><name>eth1</name><oper-status>down</oper-status></interface></interfaces>"
+         '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><sessions><session>'
+         "<session-id>1</session-id><transport>netconf-ssh</transport><username>admin</username>"
+         "<login-time>2026-01-01T00:00:00Z</login-time><in-rpcs>1</in-rpcs></session></sessions></netconf-state>")
+INTERFACES = (f'<config xmlns="{NC}"><interfaces xmlns="{IF}"><interface><name>eth0</name>'
+              '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
+              "<description>uplink</description></interface></interfaces></config>")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_get_merges_state_into_a_partial_copy_with_the_same_answer(schema, trees, seed):
+    """<get>: state merged into a copy of only the top-level nodes the
+    filter names answers as state merged into a whole copy of running."""
+    rng = random.Random(1000 + seed)
+    running = trees[True].duplicate()
+    apply_edit(schema, running, parse(INTERFACES.encode()), "merge")
+    nacm = _nacm(schema, running)
+
+    def combined(copy):
+        with schema.parse(STATE, "xml", state=True) as state:
+            copy.merge(state)
+        return copy
+
+    with running:
+        whole = combined(running.duplicate())
+        with whole:
+            data = parse(f"<data>{whole.to_xml('report-all')}</data>".encode())
+        for _ in range(FILTERS_PER_SEED):
+            tops = rng.sample(data.children, rng.randint(1, len(data.children)))
+            filter_xml = "".join(_filter(rng, top) for top in tops)
+            try:
+                xpaths = filter_xpaths(schema, _get_config(filter_xml))
+            except RpcError:
+                continue
+            for user in USERS:
+                with readable(schema, nacm, user, combined(running.duplicate()), xpaths) as want, \
+                        readable(schema, nacm, user, combined(copy_to_read(nacm, user, running, xpaths, True)),
+                                 xpaths) as got:
+                    for mode in MODES:
+                        assert got.to_xml(mode) == want.to_xml(mode), f"seed {seed}, user {user}, {filter_xml}"

@@ -108,7 +108,10 @@ async def get(ctx: RpcContext, op: Element) -> str:
     if xpaths == []:
         return "<data></data>"
     state = await ctx.server.state(state_selection(op, xpaths))
-    combined = ctx.server.datastore.running.duplicate()
+    # a subtree filter looks only inside the top-level nodes it names: state
+    # merged elsewhere is neither selected nor tested, nor changes NACM there
+    combined = copy_to_read(ctx.server.nacm, ctx.session.username, ctx.server.datastore.running, xpaths,
+                            filter_type(op) == "subtree")
     combined.merge(state)
     return f"<data>{await ctx.offload(_render, ctx, combined, mode, xpaths)}</data>"
 
