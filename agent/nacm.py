@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
@@ -114,6 +115,28 @@ def read_policy(tree: Tree) -> Policy:
         groups={u: frozenset(g) for u, g in groups.items()},
         rule_lists=tuple(lists),
     )
+
+
+_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def looks_down(path: str) -> bool:
+    """Whether a rule's path is one absolute location path that never steps
+    up (``..``, an axis) and whose predicates test only the node's own
+    children (no path in them, no function, no variable): it then selects a
+    node by looking only at the node, its ancestors and their children."""
+    bare = _LITERAL.sub("''", path)
+    if not bare.startswith("/") or any(bad in bare for bad in ("..", "::", "(", "$", "|")):
+        return False
+    depth = 0
+    for c in bare:
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+        elif c == "/" and depth:
+            return False
+    return depth == 0
 
 
 class Nacm:
@@ -256,9 +279,26 @@ class Nacm:
             return False
         return default
 
+    def reads_everything(self, user: str) -> bool:
+        """Whether ``user`` may read every node: NACM is off, or the user's
+        first read rule permits all (then :meth:`filter_read` removes nothing)."""
+        return not self.policy.enabled or self._permits_all(user, "read")
+
+    def read_rules_look_down(self, user: str) -> bool:
+        """Whether every data rule that can decide ``user``'s reads has a path
+        that only looks down from the top (:func:`looks_down`): such a rule
+        selects the same nodes of a top-level subtree whether the rest of the
+        datastore is there or not, so reads may prune a copy of just the
+        top-level subtrees a filter names (agent/datastore/view.py)."""
+        for rule in self.policy.rules_for(user):
+            if rule.kind == "data" and rule.allows_op("read") and rule.target != "*":
+                if rule.target is None or not looks_down(rule.target):
+                    return False
+        return True
+
     def filter_read(self, user: str, tree: Tree) -> None:
         """Remove from ``tree`` what ``user`` may not read (RFC 8341 3.4.5)."""
-        if not self.policy.enabled or self._permits_all(user, "read"):
+        if self.reads_everything(user):
             return
         rules = self._data_rules(user, "read", tree)
         denied = []

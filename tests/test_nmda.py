@@ -164,3 +164,44 @@ def test_origin_filters(users):
     with pytest.raises(RPCError) as e:
         get_data(admin, "running", f"<origin-filter {origin}>or:intended</origin-filter>")
     assert e.value.tag == "invalid-value"
+
+
+def test_subtree_filters_on_conventional_datastores(users):
+    """A subtree filter on running, candidate and startup (answered without a
+    copy of the datastore where pruning removes nothing it looks at): the
+    selection, with config-filter and max-depth applied to it, and no oracle
+    on a private key or on a leaf NACM denies."""
+    harness, admin, monitor = users
+    secret = base64.b64encode(harness.host_key.export_private_key("pkcs8-der")).decode()
+    wrong = base64.b64encode(b"\x01" * len(base64.b64decode(secret))).decode()
+    admin.edit_config(target="running", config=GROUPS_WITHOUT_MEMBERS)
+    edit_data(admin, "running", (
+        f'<netconf-server xmlns="{build.NS_NCS}"><call-home><netconf-client><name>other</name><endpoints><endpoint><name>a</name>'
+        "<ssh><tcp-client-parameters><remote-address>192.0.2.1</remote-address></tcp-client-parameters><ssh-server-parameters>"
+        "<server-identity><host-key><name>device</name><public-key><inline-definition>"
+        '<private-key-format xmlns:ct="urn:ietf:params:xml:ns:yang:ietf-crypto-types">ct:one-asymmetric-key-format</private-key-format>'
+        f"<cleartext-private-key>{secret}</cleartext-private-key></inline-definition></public-key></host-key>"
+        "</server-identity></ssh-server-parameters></ssh></endpoint></endpoints><connection-type><persistent/></connection-type>"
+        "</netconf-client></call-home></netconf-server>"))
+    admin.copy_config(source="running", target="startup")
+
+    def key_filter(value: str) -> str:
+        return (f'<subtree-filter><netconf-server xmlns="{build.NS_NCS}"><call-home><netconf-client><endpoints><endpoint><ssh>'
+                "<ssh-server-parameters><server-identity><host-key><public-key><inline-definition>"
+                f"<cleartext-private-key>{value}</cleartext-private-key></inline-definition></public-key></host-key>"
+                "</server-identity></ssh-server-parameters></ssh></endpoint></endpoints></netconf-client></call-home>"
+                "</netconf-server></subtree-filter>")
+
+    groups = f'<subtree-filter><nacm xmlns="{NACM}"><groups><group><name>admin</name></group></groups></nacm></subtree-filter>'
+    member = f'<subtree-filter><nacm xmlns="{NACM}"><groups><group><user-name>admin</user-name></group></groups></nacm></subtree-filter>'
+    for ds in ("running", "candidate", "startup"):
+        got = get_data(admin, ds, groups)
+        assert "<user-name>admin</user-name>" in got and "<rule-list>" not in got and "<netconf-server" not in got, ds
+        assert "<name>admin</name>" in get_data(admin, ds, member), ds
+        shallow = get_data(admin, ds, groups + "<max-depth>3</max-depth>")
+        assert "<group><name>admin</name></group>" in shallow and "<user-name>" not in shallow, ds
+        assert get_data(admin, ds, groups + "<config-filter>false</config-filter>") == ""
+        right, wrong_guess = get_data(admin, ds, key_filter(secret)), get_data(admin, ds, key_filter(wrong))
+        assert right == wrong_guess and secret not in right and "<endpoint>" not in right, ds
+        right, wrong_guess = get_data(monitor, ds, member), get_data(monitor, ds, member.replace("admin", "nobody"))
+        assert right == wrong_guess and "<group>" not in right, ds

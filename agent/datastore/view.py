@@ -11,6 +11,9 @@ key nobody may read, answers the same whether the guess was right or not.
 A filter becomes a list of XPaths (``Tree.select`` keeps the nodes they
 select, with their ancestors and subtrees); a new filter kind is one more
 entry in :data:`FILTER_KINDS`.
+
+:func:`select_in_place` is the same pipeline's answer without the copy,
+where the pruning provably removes nothing the filter could look at.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ FILTER_KINDS: dict[str, Callable[[Schema, Element], list[str]]] = {
 }
 
 
+def filter_type(op: Element) -> str | None:
+    """The type of the <filter> of ``op`` (None without one)."""
+    filter_el = op.find("filter", NS_BASE)
+    if filter_el is None:
+        return None
+    return filter_el.attr("type") or "subtree"
+
+
 def filter_xpaths(schema: Schema, op: Element) -> list[str] | None:
     """The XPaths the <filter> of ``op`` selects; None without a filter
     (everything), [] for one that selects nothing. An unknown filter type
@@ -53,8 +64,7 @@ def state_selection(op: Element, xpaths: list[str] | None) -> list[str] | None:
     """What to tell the state providers a <get> selects: a subtree filter's
     paths; for an XPath filter everything (a provider cannot read an
     arbitrary expression, and the expression may test any node)."""
-    filter_el = op.find("filter", NS_BASE)
-    if filter_el is not None and filter_el.attr("type") == "xpath":
+    if filter_type(op) == "xpath":
         return None
     return xpaths
 
@@ -74,3 +84,46 @@ def readable(schema: Schema, nacm: Nacm, user: str, tree: Tree, xpaths: list[str
         raise
     tree.free()
     return selected
+
+
+def _top(path: str) -> str:
+    """The first step of an absolute path: ``/module:name``."""
+    end = len(path)
+    for stop in ("/", "["):
+        i = path.find(stop, 1)
+        if 0 < i < end:
+            end = i
+    return path[:end]
+
+
+def select_in_place(schema: Schema, nacm: Nacm, user: str, source: Tree, subtree_xpaths: list[str]) -> Tree | None:
+    """What :func:`readable` answers for a copy of ``source`` and the XPaths
+    of a *subtree* filter, selected from ``source`` itself (neither copied
+    whole nor changed: the caller frees only the result); None where the
+    answers could differ, and the caller copies and prunes as usual.
+
+    A subtree filter's XPaths look only inside the top-level nodes they name
+    (absolute paths whose predicates test child leaves). Where NACM lets the
+    user read everything and no secret is stored under those nodes, pruning
+    removes nothing the filter can see or select, so selecting first selects
+    the same nodes; anything else takes the general path. ``source`` must not
+    change meanwhile: call this on the event loop, not in a worker thread."""
+    if not nacm.reads_everything(user):
+        return None
+    tops = {_top(x) for x in subtree_xpaths}
+    for path in schema.secret_paths():
+        if _top(path) in tops and source.xpath(path):
+            return None
+    return source.select(subtree_xpaths)
+
+
+def copy_to_read(nacm: Nacm, user: str, source: Tree, xpaths: list[str] | None, subtree: bool) -> Tree:
+    """The copy of ``source`` for :func:`readable` (the caller hands it on):
+    for a subtree filter (``subtree``, ``xpaths`` its XPaths) only the
+    top-level nodes it names, where every NACM rule that can decide the
+    user's reads looks only down from the top (Nacm.read_rules_look_down):
+    pruning and selection inside those nodes then go as in a whole copy,
+    at the cost of what they hold. The whole datastore otherwise."""
+    if subtree and xpaths and nacm.read_rules_look_down(user):
+        return source.duplicate_tops({_top(x) for x in xpaths})
+    return source.duplicate()

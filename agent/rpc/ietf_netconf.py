@@ -7,7 +7,7 @@ from typing import Literal, overload
 
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
-from ..datastore.view import filter_xpaths, readable, state_selection
+from ..datastore.view import copy_to_read, filter_type, filter_xpaths, readable, select_in_place, state_selection
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -79,10 +79,26 @@ async def get_config(ctx: RpcContext, op: Element) -> str:
     policy, generation = ctx.server.nacm.policy, ds.reads.generation
     text = ds.reads.get(key, policy)
     if text is None:
-        tree = ds.get(source).duplicate()
-        text = f"<data>{await ctx.offload(_render, ctx, tree, mode, xpaths)}</data>"
+        text = f"<data>{await _read_config(ctx, ds.get(source), op, mode, xpaths)}</data>"
         ds.reads.put(key, policy, generation, text)
     return text
+
+
+async def _read_config(ctx: RpcContext, source: Tree, op: Element, mode: str, xpaths: list[str] | None) -> str:
+    """``source`` as the user may read it, filtered, printed: a small
+    datastore read with a subtree filter straight from the datastore where
+    that answers the same (the usual poll of one subtree: no copy of the
+    whole datastore), otherwise from a copy (of only the subtrees the
+    filter names, where that answers the same), in a worker thread when large."""
+    server = ctx.server
+    subtree = xpaths is not None and filter_type(op) == "subtree"
+    if subtree and xpaths is not None and not (ctx.large or server.datastore.large):
+        selected = select_in_place(server.schema, server.nacm, ctx.session.username, source, xpaths)
+        if selected is not None:
+            with selected:
+                return selected.to_xml(mode)
+    tree = copy_to_read(server.nacm, ctx.session.username, source, xpaths, subtree)
+    return await ctx.offload(_render, ctx, tree, mode, xpaths)
 
 
 @handler(NS_BASE, "get")
@@ -92,7 +108,10 @@ async def get(ctx: RpcContext, op: Element) -> str:
     if xpaths == []:
         return "<data></data>"
     state = await ctx.server.state(state_selection(op, xpaths))
-    combined = ctx.server.datastore.running.duplicate()
+    # a subtree filter looks only inside the top-level nodes it names: state
+    # merged elsewhere is neither selected nor tested, nor changes NACM there
+    combined = copy_to_read(ctx.server.nacm, ctx.session.username, ctx.server.datastore.running, xpaths,
+                            filter_type(op) == "subtree")
     combined.merge(state)
     return f"<data>{await ctx.offload(_render, ctx, combined, mode, xpaths)}</data>"
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..datastore import xpath
 from ..datastore.filter import subtree_to_xpaths
 from ..datastore.store import CANDIDATE, RUNNING
-from ..datastore.view import readable
+from ..datastore.view import copy_to_read, readable, select_in_place
 from ..netconf.errors import InvalidValue, MissingElement, OperationNotSupported
 from ..netconf.xmltree import Element
 from ..yang import Tree
@@ -131,12 +131,20 @@ async def get_data(ctx: RpcContext, op: Element) -> str:
     origin_keep = _origin_filter(op, name)
     if xpaths == []:
         return f'<data xmlns="{NS_NMDA}"/>'
-    if name == OPERATIONAL:
-        tree = server.datastore.running.duplicate()
-        tree.merge(await server.state(None if op.find("xpath-filter", NS_NMDA) is not None else xpaths))
-    else:
-        tree = server.datastore.get(name).duplicate()
-    with readable(server.schema, server.nacm, ctx.session.username, tree, xpaths) as out:
+    out = None
+    user = ctx.session.username
+    subtree = op.find("subtree-filter", NS_NMDA) is not None
+    if name != OPERATIONAL and xpaths is not None and subtree:
+        # as <get-config>: no copy of the whole datastore where it answers the same
+        out = select_in_place(server.schema, server.nacm, user, server.datastore.get(name), xpaths)
+    if out is None:
+        if name == OPERATIONAL:
+            tree = server.datastore.running.duplicate()
+            tree.merge(await server.state(None if op.find("xpath-filter", NS_NMDA) is not None else xpaths))
+        else:
+            tree = copy_to_read(server.nacm, user, server.datastore.get(name), xpaths, subtree)
+        out = readable(server.schema, server.nacm, user, tree, xpaths)
+    with out:
         if config is not None:
             out.prune(lambda node: Tree.schema_of(node).config == config)
         if origin_keep is not None:

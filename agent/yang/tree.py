@@ -90,6 +90,21 @@ class Tree:
             raise YangError(_drain(self.schema, self))
         return Tree(self.schema, out[0], self.deleted)
 
+    def duplicate_tops(self, tops: set[str]) -> Tree:
+        """A copy of the top-level nodes named in ``tops`` (``/module:name``)
+        with everything below them; the others are left out."""
+        result = Tree(self.schema, ffi.NULL)
+        node = self.first
+        while node != ffi.NULL:
+            if node.schema != ffi.NULL and f"/{_s(node.schema.module.name)}:{_s(node.schema.name)}" in tops:
+                out = ffi.new("struct lyd_node **")
+                if lib.lyd_dup_single(node, ffi.NULL, lib.LYD_DUP_RECURSIVE | lib.LYD_DUP_WITH_FLAGS, out) != lib.LY_SUCCESS:
+                    result.free()
+                    raise YangError(_drain(self.schema, self))
+                result.merge(Tree(self.schema, out[0]))
+            node = node.next
+        return result
+
     def compact(self) -> None:
         """Rebuild the tree once many nodes have gone from it (libyang 3).
 
