@@ -189,6 +189,11 @@ class Agent:
             board.watchdog.start(s.watchdog_timeout)
             self._kicker = asyncio.get_running_loop().create_task(self._kick_watchdog())
         datastore.add_listener(self._datastore_changed)
+        # the manager has the reply to its edit while the change's notification
+        # is built and logged; the event keeps the time of the commit and its
+        # place in the stream (docs/conformance.md, notifications)
+        datastore.defer_listeners = True
+        notifications.settle = datastore.settle
         board.nics.subscribe(self._link_changed)
         callhome.apply(datastore.running)
         log.info("dpu-agent started on board %s, state in %s", board.name, s.state_dir)
@@ -230,7 +235,8 @@ class Agent:
                 c.callhome.apply(new)
         events = c.notifications
         edits = [] if changes is None else [(*c.schema.xml_path(path), op) for path, op in changes]
-        events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
+        events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits),
+                       at=c.datastore.changed_at)
 
     def _link_changed(self, interface: str, up: bool) -> None:
         self._parts().notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
@@ -261,6 +267,7 @@ class Agent:
         if self._kicker is not None:
             self._kicker.cancel()
         if self.components is not None:
+            self.components.datastore.settle()  # the last change's event, into the log
             await self.components.callhome.stop()
             await self.components.notifications.log.close()  # the replay log's last batch
         if self._board is not None:

@@ -62,7 +62,10 @@ class ChangedBy(NamedTuple):
 
 
 #: called after running or startup changed with (datastore, old, new, by);
-#: the old tree is freed when all listeners have returned, so take what you need now
+#: the old tree is freed when all listeners have returned, so take what you need now.
+#: With :attr:`Datastore.defer_listeners` they run after the change's reply is
+#: queued, and in any case before the datastore changes again, before any RPC
+#: is served and before any other event is published (:meth:`Datastore.settle`)
 Listener = Callable[[str, Tree, Tree, ChangedBy], None]
 
 
@@ -105,6 +108,15 @@ class Datastore:
         self._candidate_base = 0
         self._persistence = persistence
         self._listeners: list[Listener] = []
+        #: let a change's listeners run once the change's reply is queued (the
+        #: daemon sets it: the manager has its reply while the agent builds
+        #: the change's notification); False: before replace() returns
+        self.defer_listeners = False
+        #: a committed change whose listeners have not run yet:
+        #: (name, old, new, by, large change, commit time)
+        self._unsettled: tuple[str, Tree, Tree, ChangedBy, bool, float] | None = None
+        #: when the change the listeners are being told of was committed (time.time())
+        self.changed_at = 0.0
         #: datastore name -> id of the session holding its lock
         self.locks: dict[str, int] = {}
         #: datastore name -> when its lock was taken (time.time())
@@ -204,6 +216,7 @@ class Datastore:
 
         The candidate is not validated here: it may hold an unfinished
         configuration until <commit> or <validate>."""
+        self.settle()  # the hooks below see the datastore its listeners have seen
         try:
             if name == CANDIDATE:
                 if self._candidate is None:
@@ -214,7 +227,7 @@ class Datastore:
                 self.reads.changed()
                 return
             #: the change involved a large tree, before or after (listeners skip detail)
-            self.large_change = offload or self.large
+            large_change = offload or self.large
             if offload or self.large:
                 # off the event loop: libyang releases the GIL, so a large
                 # configuration validates while other sessions are served
@@ -242,13 +255,31 @@ class Datastore:
             self.broken = f"change of {name} failed: {exc!r}"
             log.exception("change of %s failed unexpectedly", name)
             raise
-        self.large_change = self.large_change or self.large
+        self.settle()  # a change committed while this one awaited
+        large_change = large_change or self.large
         if name == STARTUP:
             old, self.startup = self.startup, new
         else:
             old, self.running = self.running, new
             self.version += 1
-        self.reads.changed()
+        self.reads.changed()  # before any later request is served
+        if self.defer_listeners:
+            self._unsettled = (name, old, new, by, large_change, time.time())
+            asyncio.get_running_loop().call_soon(self.settle)
+        else:
+            self._tell(name, old, new, by, large_change, time.time())
+
+    def settle(self) -> None:
+        """Tell the listeners of the last change if they have not been told yet.
+        Runs in the loop turn after the change's reply is queued, or earlier:
+        whatever would see the datastore ahead of its listeners calls it first."""
+        unsettled, self._unsettled = self._unsettled, None
+        if unsettled is not None:
+            self._tell(*unsettled)
+
+    def _tell(self, name: str, old: Tree, new: Tree, by: ChangedBy, large_change: bool, at: float) -> None:
+        self.large_change = large_change
+        self.changed_at = at
         try:
             for listener in self._listeners:
                 try:

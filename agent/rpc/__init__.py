@@ -67,6 +67,9 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
     nc = ctx.session.nc
     op = rpc.operation
     ctx.session.in_rpcs += 1
+    # NACM and call home follow the last change before any RPC is served (its
+    # listeners may still be due, when this session's RPCs came pipelined)
+    ctx.server.datastore.settle()
     fn = HANDLERS.get((op.ns, op.name))
     try:
         if fn is None:
