@@ -32,6 +32,12 @@ MAX_DEPTH = 128
 MAX_ATTRIBUTES = 64
 #: distinct element names shared between elements; past this each element keeps its own
 _MAX_SHARED_NAMES = 4096
+#: element names split once for every message (the schema's few hundred names
+#: come back in every request): at most this many, each at most _MAX_KNOWN_NAME
+#: characters, so that what a peer's names can make the agent keep stays small
+_MAX_KNOWN_NAMES = 1024
+_MAX_KNOWN_NAME = 128
+_KNOWN_NAMES: dict[str, tuple[str, str]] = {}
 
 _NO_ATTRS: Mapping[tuple[str, str], str] = MappingProxyType({})
 _NO_NSMAP: Mapping[str, str] = MappingProxyType({})
@@ -136,10 +142,12 @@ class _Builder:
         self.pending_ns[prefix or ""] = uri or ""
 
     def _name(self, qname: str) -> tuple[str, str]:
-        split = self.names.get(qname)
+        split = _KNOWN_NAMES.get(qname) or self.names.get(qname)
         if split is None:
             split = _split(qname)
-            if len(self.names) < _MAX_SHARED_NAMES:
+            if len(_KNOWN_NAMES) < _MAX_KNOWN_NAMES and len(qname) <= _MAX_KNOWN_NAME:
+                _KNOWN_NAMES[qname] = split
+            elif len(self.names) < _MAX_SHARED_NAMES:
                 self.names[qname] = split
         return split
 
