@@ -152,26 +152,34 @@ class _Builder:
         return split
 
     def start(self, qname: str, attributes: list[str]) -> None:
-        if len(self.stack) >= self.max_depth:
+        # once per element of every request: locals, and the names of the
+        # schema from _KNOWN_NAMES without a call
+        stack = self.stack
+        if len(stack) >= self.max_depth:
             raise XmlError(f"elements nested deeper than {self.max_depth}")
-        decls, self.pending_ns = self.pending_ns, None
-        if len(attributes) // 2 + (len(decls) if decls else 0) > self.max_attributes:
-            raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
-        parent = self.stack[-1] if self.stack else None
-        if self.root is not None and parent is None:
-            raise XmlError("more than one root element")
-        ns, name = self._name(qname)
-        attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)} if attributes else None
-        el = Element(ns, name, attrs, decls, parent.scope if parent is not None else None)
-        el.children = _NO_CHILDREN  # a list once there is a child
-        if parent is None:
-            self.root = el
-        else:
+        decls = self.pending_ns
+        attrs = None
+        if decls is not None or attributes:
+            self.pending_ns = None
+            if len(attributes) // 2 + (len(decls) if decls else 0) > self.max_attributes:
+                raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
+            if attributes:
+                attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)}
+        ns, name = _KNOWN_NAMES.get(qname) or self._name(qname)
+        if stack:
+            parent = stack[-1]
+            el = Element(ns, name, attrs, decls, parent.scope)
+            el.children = _NO_CHILDREN  # a list once there is a child
             if parent.children is _NO_CHILDREN:
                 parent.children = [el]
             else:
                 parent.children.append(el)
-        self.stack.append(el)
+        elif self.root is not None:
+            raise XmlError("more than one root element")
+        else:
+            el = self.root = Element(ns, name, attrs, decls, None)
+            el.children = _NO_CHILDREN
+        stack.append(el)
         self.text_parts.append(None)
 
     def end(self, qname: str) -> None:
