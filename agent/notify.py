@@ -60,7 +60,8 @@ class Subscription:
 
 
 class Notifications:
-    def __init__(self, access: AccessCheck | None = None, log: EventLog | None = None) -> None:
+    def __init__(self, access: AccessCheck | None = None, log: EventLog | None = None,
+                 settle: Callable[[], None] | None = None) -> None:
         self.access = access
         self.subscriptions: dict[int, Subscription] = {}
         #: events published, for statistics
@@ -71,7 +72,7 @@ class Notifications:
         self.observers: dict[tuple[str, str], list[Callable[[], None]]] = {}
         #: publishes what happened before anything published now (a committed
         #: change whose listeners run after its reply: Datastore.settle)
-        self.settle: Callable[[], None] | None = None
+        self.settle = settle
 
     def observe(self, module: str, name: str, callback: Callable[[], None]) -> None:
         self.observers.setdefault((module, name), []).append(callback)

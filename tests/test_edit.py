@@ -203,42 +203,40 @@ def test_rejected_change_leaves_datastore_as_it_was(schema, tree):
     assert ds.version == 0
 
 
-def test_deferred_listeners_run_once_in_order_with_the_commit_time(schema, tree):
-    """With defer_listeners (the daemon's), a change's listeners run in the
-    loop turn after replace() returns, or earlier when anything calls settle()
-    first (the next change does): each sees its own old and new tree, once,
-    and changed_at is the time of its commit, not of the telling."""
+def test_work_after_a_reply_runs_once_in_order(schema, tree):
+    """With reply_first (the daemon's), what after_reply() is given waits for
+    the next turn of the loop, or for settle() (called before the next RPC and
+    before any event is published); it runs once, in the order given, also
+    when a piece of it calls settle() itself (as publishing an event does),
+    and a failing piece stops neither the others nor the caller."""
     import asyncio
-    import time
 
-    ds = Datastore(schema, tree.duplicate())
-    ds.defer_listeners = True
-    told: list[tuple[str, str, float]] = []
-    port = CLIENT_PATH + "/endpoints/endpoint[name='a']/ssh/tcp-client-parameters/remote-port"
+    ds = Datastore(schema, tree.duplicate(), reply_first=True)
+    done: list[str] = []
 
-    def listener(name, old, new, by):
-        told.append((old.value_of(old.find(port)), new.value_of(new.find(port)), ds.changed_at))
+    def work(name):
+        def run():
+            ds.settle()  # as Notifications.publish does
+            done.append(name)
+        return run
 
-    ds.add_listener(listener)
-
-    def with_port(value):
-        new = ds.running.duplicate()
-        new.create(port, value)
-        return new
+    def fails():
+        raise RuntimeError("boom")
 
     async def run():
-        before = time.time()
-        await ds.replace("running", with_port("5001"))
-        committed = time.time()
-        assert told == []  # not before the reply is out
-        await asyncio.sleep(0.05)
-        await ds.replace("running", with_port("5002"))  # the first change's listeners ran in the next turn
-        assert len(told) == 1 and before <= told[0][2] <= committed
-        await ds.replace("running", with_port("5003"))  # tells of 5002 before committing 5003
-        assert [(old, new) for old, new, _ in told] == [("4334", "5001"), ("5001", "5002")]
-        assert told[1][2] < time.time()
+        ds.after_reply(work("a"))
+        ds.after_reply(fails)
+        ds.after_reply(work("b"))
+        assert done == []  # not before the reply is out
+        await asyncio.sleep(0)
+        assert done == ["a", "b"]
+        ds.after_reply(work("c"))
         ds.settle()
-        ds.settle()  # nothing left: told once
-        assert [(old, new) for old, new, _ in told][2:] == [("5002", "5003")]
+        ds.settle()
+        await asyncio.sleep(0)
+        assert done == ["a", "b", "c"]
 
     asyncio.run(run())
+    now = Datastore(schema, tree.duplicate())
+    now.after_reply(work("d"))
+    assert done[-1] == "d"

@@ -129,9 +129,9 @@ def test_only_changes_the_policy_holds_make_nacm_and_call_home_read_running_agai
 
 
 def test_a_pipelined_rpc_meets_the_policy_the_edit_before_it_set(harness):
-    """The listeners of a change may run after its reply is queued
-    (agent/datastore/store.py): NACM must have read the new policy before
-    the next RPC, even one that was already waiting behind the edit."""
+    """Part of what follows a change is done after its reply is queued
+    (Datastore.after_reply): NACM must have read the new policy before the
+    next RPC all the same, even one that was already waiting behind the edit."""
     lst = harness.listener()
     harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
     nacm = f'<nacm xmlns="{build.NS_NACM}"/>'

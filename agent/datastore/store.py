@@ -62,10 +62,7 @@ class ChangedBy(NamedTuple):
 
 
 #: called after running or startup changed with (datastore, old, new, by);
-#: the old tree is freed when all listeners have returned, so take what you need now.
-#: With :attr:`Datastore.defer_listeners` they run after the change's reply is
-#: queued, and in any case before the datastore changes again, before any RPC
-#: is served and before any other event is published (:meth:`Datastore.settle`)
+#: the old tree is freed when all listeners have returned, so take what you need now
 Listener = Callable[[str, Tree, Tree, ChangedBy], None]
 
 
@@ -94,6 +91,7 @@ class Datastore:
         startup: Tree,
         persistence: Persistence | None = None,
         *,
+        reply_first: bool = False,
         transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None,
         on_confirm_event: Callable[[str, ChangedBy | None, int | None], None] | None = None,
     ) -> None:
@@ -108,15 +106,13 @@ class Datastore:
         self._candidate_base = 0
         self._persistence = persistence
         self._listeners: list[Listener] = []
-        #: let a change's listeners run once the change's reply is queued (the
-        #: daemon sets it: the manager has its reply while the agent builds
-        #: the change's notification); False: before replace() returns
-        self.defer_listeners = False
-        #: a committed change whose listeners have not run yet:
-        #: (name, old, new, by, large change, commit time)
-        self._unsettled: tuple[str, Tree, Tree, ChangedBy, bool, float] | None = None
-        #: when the change the listeners are being told of was committed (time.time())
-        self.changed_at = 0.0
+        #: work given to after_reply() waits for the change's reply to be queued
+        #: (the daemon's choice: the manager has the reply to its edit while
+        #: the change's notification is built and logged); False: done at once
+        self.reply_first = reply_first
+        #: work that only follows a committed change, not done yet
+        self._after: list[Callable[[], None]] = []
+        self._settling = False
         #: datastore name -> id of the session holding its lock
         self.locks: dict[str, int] = {}
         #: datastore name -> when its lock was taken (time.time())
@@ -161,6 +157,35 @@ class Datastore:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def after_reply(self, work: Callable[[], None]) -> None:
+        """Do ``work``, which only follows a committed change and which its
+        reply does not depend on, once that reply is queued: in the next turn
+        of the loop, or sooner, when :meth:`settle` is called (before the next
+        RPC of any session is served and before any other event is published,
+        so nothing sees the work undone and events keep their order)."""
+        if not self.reply_first:
+            work()
+            return
+        if not self._after:
+            asyncio.get_running_loop().call_soon(self.settle)
+        self._after.append(work)
+
+    def settle(self) -> None:
+        """Do the work after_reply() holds, in the order it was given. A failure
+        is logged: the reply is out, and the session goes on."""
+        if self._settling:
+            return  # called from the work itself (it publishes an event): the order stays
+        self._settling = True
+        try:
+            while self._after:
+                work = self._after.pop(0)
+                try:
+                    work()
+                except Exception:
+                    log.exception("work after a configuration change failed")
+        finally:
+            self._settling = False
 
     def get(self, name: str) -> Tree:
         """A datastore's tree, borrowed: do not free it, do not keep it across awaits."""
@@ -216,7 +241,6 @@ class Datastore:
 
         The candidate is not validated here: it may hold an unfinished
         configuration until <commit> or <validate>."""
-        self.settle()  # the hooks below see the datastore its listeners have seen
         try:
             if name == CANDIDATE:
                 if self._candidate is None:
@@ -227,7 +251,7 @@ class Datastore:
                 self.reads.changed()
                 return
             #: the change involved a large tree, before or after (listeners skip detail)
-            large_change = offload or self.large
+            self.large_change = offload or self.large
             if offload or self.large:
                 # off the event loop: libyang releases the GIL, so a large
                 # configuration validates while other sessions are served
@@ -255,31 +279,13 @@ class Datastore:
             self.broken = f"change of {name} failed: {exc!r}"
             log.exception("change of %s failed unexpectedly", name)
             raise
-        self.settle()  # a change committed while this one awaited
-        large_change = large_change or self.large
+        self.large_change = self.large_change or self.large
         if name == STARTUP:
             old, self.startup = self.startup, new
         else:
             old, self.running = self.running, new
             self.version += 1
-        self.reads.changed()  # before any later request is served
-        if self.defer_listeners:
-            self._unsettled = (name, old, new, by, large_change, time.time())
-            asyncio.get_running_loop().call_soon(self.settle)
-        else:
-            self._tell(name, old, new, by, large_change, time.time())
-
-    def settle(self) -> None:
-        """Tell the listeners of the last change if they have not been told yet.
-        Runs in the loop turn after the change's reply is queued, or earlier:
-        whatever would see the datastore ahead of its listeners calls it first."""
-        unsettled, self._unsettled = self._unsettled, None
-        if unsettled is not None:
-            self._tell(*unsettled)
-
-    def _tell(self, name: str, old: Tree, new: Tree, by: ChangedBy, large_change: bool, at: float) -> None:
-        self.large_change = large_change
-        self.changed_at = at
+        self.reads.changed()
         try:
             for listener in self._listeners:
                 try:
