@@ -70,8 +70,8 @@ class Notifications:
         self.log = EventLog(None) if log is None else log
         #: (module, name) -> called on every publish of that event, subscribers or not
         self.observers: dict[tuple[str, str], list[Callable[[], None]]] = {}
-        #: publishes what happened before anything published now (a committed
-        #: change whose listeners run after its reply: Datastore.settle)
+        #: publishes what happened before anything published now (the event of
+        #: a change whose reply went first: Datastore.settle)
         self.settle = settle
 
     def observe(self, module: str, name: str, callback: Callable[[], None]) -> None:
