@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
 import signal
+import time
 from typing import Any, NamedTuple
 
 from . import eventlog, hal, memory, modset, notify, recovery, state
@@ -150,10 +152,15 @@ class Agent:
         self.startup = report._replace(repaired=tuple(repaired))
         nacm = Nacm(schema, read_policy(startup))
         # who may read which event is NACM's call
-        notifications = notify.Notifications(access=nacm.can_notify, log=eventlog.EventLog(s.state_dir / eventlog.FILENAME))
+        notifications = notify.Notifications(access=nacm.can_notify, log=eventlog.EventLog(s.state_dir / eventlog.FILENAME),
+                                             settle=self._settle_changes)
         plugins = plugin_host.PluginHost(schema, plugin_list, board, notifications.publish, on_event=notifications.observe)
         datastore = Datastore(
             schema, startup, store,
+            # the manager has the reply to its edit while the change's
+            # notification is built and logged; the event keeps the time of the
+            # commit and its place in the stream (docs/conformance.md, notifications)
+            reply_first=True,
             transaction_hook=plugins.transaction,
             on_confirm_event=lambda event, by, timeout: notifications.publish(
                 "ietf-netconf-notifications", "netconf-confirmed-commit", notify.confirmed_commit(event, by, timeout)),
@@ -228,9 +235,18 @@ class Agent:
                 c.nacm.update(new)
             if paths is None or affects_clients(paths):
                 c.callhome.apply(new)
-        events = c.notifications
+        c.datastore.after_reply(functools.partial(self._publish_change, name, by, changes, time.time()))
+
+    def _publish_change(self, name: str, by: ChangedBy | None, changes: list[tuple[str, str]] | None, at: float) -> None:
+        c = self._parts()
         edits = [] if changes is None else [(*c.schema.xml_path(path), op) for path, op in changes]
-        events.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits))
+        c.notifications.publish("ietf-netconf-notifications", "netconf-config-change", notify.config_change(name, by, edits),
+                                at=at)
+
+    def _settle_changes(self) -> None:
+        """Before any event is published: what follows the last change, if still due."""
+        if self.components is not None:
+            self.components.datastore.settle()
 
     def _link_changed(self, interface: str, up: bool) -> None:
         self._parts().notifications.publish("dpu-agent", "interface-link-change", notify.link_change(interface, up))
@@ -261,6 +277,7 @@ class Agent:
         if self._kicker is not None:
             self._kicker.cancel()
         if self.components is not None:
+            self._settle_changes()  # the last change's event, into the log
             await self.components.callhome.stop()
             await self.components.notifications.log.close()  # the replay log's last batch
         if self._board is not None:

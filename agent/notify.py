@@ -60,7 +60,8 @@ class Subscription:
 
 
 class Notifications:
-    def __init__(self, access: AccessCheck | None = None, log: EventLog | None = None) -> None:
+    def __init__(self, access: AccessCheck | None = None, log: EventLog | None = None,
+                 settle: Callable[[], None] | None = None) -> None:
         self.access = access
         self.subscriptions: dict[int, Subscription] = {}
         #: events published, for statistics
@@ -69,6 +70,9 @@ class Notifications:
         self.log = EventLog(None) if log is None else log
         #: (module, name) -> called on every publish of that event, subscribers or not
         self.observers: dict[tuple[str, str], list[Callable[[], None]]] = {}
+        #: publishes what happened before anything published now (the event of
+        #: a change whose reply went first: Datastore.settle)
+        self.settle = settle
 
     def observe(self, module: str, name: str, callback: Callable[[], None]) -> None:
         self.observers.setdefault((module, name), []).append(callback)
@@ -81,15 +85,18 @@ class Notifications:
         if sub is not None and sub.timer is not None:
             sub.timer.cancel()
 
-    def publish(self, module: str, name: str, body: str) -> None:
-        """Log and send one event; ``body`` is the XML of the notification's top element."""
+    def publish(self, module: str, name: str, body: str, at: float | None = None) -> None:
+        """Log and send one event; ``body`` is the XML of the notification's top element,
+        ``at`` when it happened (time.time(); default: now)."""
+        if self.settle is not None:
+            self.settle()
         self.published += 1
         for callback in self.observers.get((module, name), ()):
             try:
                 callback()
             except Exception:
                 log.exception("observer of %s:%s failed", module, name)
-        now = time.time()
+        now = time.time() if at is None else at
         event = Event(now, date_and_time(now), module, name, body)
         self.log.append(event)
         if not self.subscriptions:
@@ -138,6 +145,8 @@ class Notifications:
         the loop, so no event falls between the replay and the live ones."""
         if self.subscriptions.get(sub.session_id) is not sub:
             return  # the session ended meanwhile
+        if self.settle is not None:
+            self.settle()  # logged before the replay, not sent live after replayComplete
         for event in self.log.since(start, sub.stop):
             self._deliver(sub, event, [])
         # never subject to NACM or filters (RFC 8341 3.4.6)

@@ -201,3 +201,42 @@ def test_rejected_change_leaves_datastore_as_it_was(schema, tree):
         asyncio.run(ds.replace("running", bad))
     assert ds.running.to_xml() == before
     assert ds.version == 0
+
+
+def test_work_after_a_reply_runs_once_in_order(schema, tree):
+    """With reply_first (the daemon's), what after_reply() is given waits for
+    the next turn of the loop, or for settle() (called before the next RPC and
+    before any event is published); it runs once, in the order given, also
+    when a piece of it calls settle() itself (as publishing an event does),
+    and a failing piece stops neither the others nor the caller."""
+    import asyncio
+
+    ds = Datastore(schema, tree.duplicate(), reply_first=True)
+    done: list[str] = []
+
+    def work(name):
+        def run():
+            ds.settle()  # as Notifications.publish does
+            done.append(name)
+        return run
+
+    def fails():
+        raise RuntimeError("boom")
+
+    async def run():
+        ds.after_reply(work("a"))
+        ds.after_reply(fails)
+        ds.after_reply(work("b"))
+        assert done == []  # not before the reply is out
+        await asyncio.sleep(0)
+        assert done == ["a", "b"]
+        ds.after_reply(work("c"))
+        ds.settle()
+        ds.settle()
+        await asyncio.sleep(0)
+        assert done == ["a", "b", "c"]
+
+    asyncio.run(run())
+    now = Datastore(schema, tree.duplicate())
+    now.after_reply(work("d"))
+    assert done[-1] == "d"

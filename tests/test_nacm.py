@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from ncclient.operations import RPCError
 
-from .support import CALL_HOME_FILTER, client_edit
+from agent.callhome import build
+
+from .support import CALL_HOME_FILTER, client_edit, rawclient
+from .support.rawclient import NC, chunk
 
 
 def test_reads_are_filtered_per_user(users):
@@ -121,3 +126,40 @@ def test_only_changes_the_policy_holds_make_nacm_and_call_home_read_running_agai
     finally:
         for t in (old, comment, action):
             t.free()
+
+
+def test_a_pipelined_rpc_meets_the_policy_the_edit_before_it_set(harness):
+    """Part of what follows a change is done after its reply is queued
+    (Datastore.after_reply): NACM must have read the new policy before the
+    next RPC all the same, even one that was already waiting behind the edit."""
+    lst = harness.listener()
+    harness.start(harness.config([harness.client("nms", [build.Endpoint("a", "127.0.0.1", lst.port)])]))
+    nacm = f'<nacm xmlns="{build.NS_NACM}"/>'
+    read_nacm = f"<get-config><source><running/></source><filter>{nacm}</filter></get-config>"
+    # admin out of the admin group: only the defaults are left, and the nacm
+    # container is default-deny-all
+    leave_group = (
+        f'<edit-config><target><running/></target><config><nacm xmlns="{build.NS_NACM}"><groups><group>'
+        f'<name>{build.ADMIN_GROUP}</name><user-name xmlns:nc="{NC}" nc:operation="delete">admin</user-name>'
+        "</group></groups></nacm></config></edit-config>"
+    )
+
+    async def pipelined(s, *bodies):
+        s.writer.write(b"".join(chunk(f'<rpc xmlns="{NC}" message-id="{i}">{b}</rpc>') for i, b in enumerate(bodies)))
+        replies = []
+        while len(replies) < len(bodies):
+            msg = await s.message()
+            if "<rpc-reply" in msg:
+                replies.append(msg)
+        return replies
+
+    async def run():
+        sock = await asyncio.get_running_loop().run_in_executor(None, lst.accept_raw)
+        async with await rawclient.connect(sock, "admin", harness.client_key) as conn:
+            s = await rawclient.open_session(conn)
+            before, edited, after = await pipelined(s, read_nacm, leave_group, read_nacm)
+            assert "<rule-list>" in before
+            assert "<ok/>" in edited
+            assert "<data" in after and "<rule-list>" not in after
+
+    asyncio.run(run())

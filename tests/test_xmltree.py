@@ -100,3 +100,18 @@ def test_parse_memory_is_a_small_multiple_of_the_message(shape):
     del root
     print(f"{shape}: {len(data)} bytes, parser peak {peak / 1e6:.1f} MB ({peak / len(data):.0f}x), {seconds:.2f} s")
     assert peak < 32 * len(data) + 1_000_000
+
+
+def test_names_kept_across_messages_are_bounded():
+    """Element names are split once for all messages, but what a peer's names
+    make the parser keep is bounded, in count and in length."""
+    from agent.netconf import xmltree
+
+    long_name = "n" * (xmltree._MAX_KNOWN_NAME + 1)
+    for batch in range(3):
+        names = "".join(f"<e{batch}x{i}/>" for i in range(xmltree._MAX_KNOWN_NAMES))
+        root = parse(f'<r xmlns="urn:x"><{long_name}/>{names}</r>'.encode())
+        assert root.children[-1].name == f"e{batch}x{xmltree._MAX_KNOWN_NAMES - 1}" and root.children[-1].ns == "urn:x"
+    assert len(xmltree._KNOWN_NAMES) <= xmltree._MAX_KNOWN_NAMES
+    assert all(len(qname) <= xmltree._MAX_KNOWN_NAME for qname in xmltree._KNOWN_NAMES)
+    assert f"urn:x {long_name}" not in xmltree._KNOWN_NAMES

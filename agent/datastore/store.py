@@ -91,6 +91,7 @@ class Datastore:
         startup: Tree,
         persistence: Persistence | None = None,
         *,
+        reply_first: bool = False,
         transaction_hook: Callable[[Tree, Tree], Awaitable[None]] | None = None,
         on_confirm_event: Callable[[str, ChangedBy | None, int | None], None] | None = None,
     ) -> None:
@@ -105,6 +106,13 @@ class Datastore:
         self._candidate_base = 0
         self._persistence = persistence
         self._listeners: list[Listener] = []
+        #: work given to after_reply() waits for the change's reply to be queued
+        #: (the daemon's choice: the manager has the reply to its edit while
+        #: the change's notification is built and logged); False: done at once
+        self.reply_first = reply_first
+        #: work that only follows a committed change, not done yet
+        self._after: list[Callable[[], None]] = []
+        self._settling = False
         #: datastore name -> id of the session holding its lock
         self.locks: dict[str, int] = {}
         #: datastore name -> when its lock was taken (time.time())
@@ -149,6 +157,35 @@ class Datastore:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def after_reply(self, work: Callable[[], None]) -> None:
+        """Do ``work``, which only follows a committed change and which its
+        reply does not depend on, once that reply is queued: in the next turn
+        of the loop, or sooner, when :meth:`settle` is called (before the next
+        RPC of any session is served and before any other event is published,
+        so nothing sees the work undone and events keep their order)."""
+        if not self.reply_first:
+            work()
+            return
+        if not self._after:
+            asyncio.get_running_loop().call_soon(self.settle)
+        self._after.append(work)
+
+    def settle(self) -> None:
+        """Do the work after_reply() holds, in the order it was given. A failure
+        is logged: the reply is out, and the session goes on."""
+        if self._settling:
+            return  # called from the work itself (it publishes an event): the order stays
+        self._settling = True
+        try:
+            while self._after:
+                work = self._after.pop(0)
+                try:
+                    work()
+                except Exception:
+                    log.exception("work after a configuration change failed")
+        finally:
+            self._settling = False
 
     def get(self, name: str) -> Tree:
         """A datastore's tree, borrowed: do not free it, do not keep it across awaits."""

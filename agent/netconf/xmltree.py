@@ -32,6 +32,12 @@ MAX_DEPTH = 128
 MAX_ATTRIBUTES = 64
 #: distinct element names shared between elements; past this each element keeps its own
 _MAX_SHARED_NAMES = 4096
+#: element names split once for every message (the schema's few hundred names
+#: come back in every request): at most this many, each at most _MAX_KNOWN_NAME
+#: characters, so that what a peer's names can make the agent keep stays small
+_MAX_KNOWN_NAMES = 1024
+_MAX_KNOWN_NAME = 128
+_KNOWN_NAMES: dict[str, tuple[str, str]] = {}
 
 _NO_ATTRS: Mapping[tuple[str, str], str] = MappingProxyType({})
 _NO_NSMAP: Mapping[str, str] = MappingProxyType({})
@@ -136,34 +142,44 @@ class _Builder:
         self.pending_ns[prefix or ""] = uri or ""
 
     def _name(self, qname: str) -> tuple[str, str]:
-        split = self.names.get(qname)
+        split = _KNOWN_NAMES.get(qname) or self.names.get(qname)
         if split is None:
             split = _split(qname)
-            if len(self.names) < _MAX_SHARED_NAMES:
+            if len(_KNOWN_NAMES) < _MAX_KNOWN_NAMES and len(qname) <= _MAX_KNOWN_NAME:
+                _KNOWN_NAMES[qname] = split
+            elif len(self.names) < _MAX_SHARED_NAMES:
                 self.names[qname] = split
         return split
 
     def start(self, qname: str, attributes: list[str]) -> None:
-        if len(self.stack) >= self.max_depth:
+        # once per element of every request: locals, and the names of the
+        # schema from _KNOWN_NAMES without a call
+        stack = self.stack
+        if len(stack) >= self.max_depth:
             raise XmlError(f"elements nested deeper than {self.max_depth}")
-        decls, self.pending_ns = self.pending_ns, None
-        if len(attributes) // 2 + (len(decls) if decls else 0) > self.max_attributes:
-            raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
-        parent = self.stack[-1] if self.stack else None
-        if self.root is not None and parent is None:
-            raise XmlError("more than one root element")
-        ns, name = self._name(qname)
-        attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)} if attributes else None
-        el = Element(ns, name, attrs, decls, parent.scope if parent is not None else None)
-        el.children = _NO_CHILDREN  # a list once there is a child
-        if parent is None:
-            self.root = el
-        else:
+        decls = self.pending_ns
+        attrs = None
+        if decls is not None or attributes:
+            self.pending_ns = None
+            if len(attributes) // 2 + (len(decls) if decls else 0) > self.max_attributes:
+                raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
+            if attributes:
+                attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)}
+        ns, name = _KNOWN_NAMES.get(qname) or self._name(qname)
+        if stack:
+            parent = stack[-1]
+            el = Element(ns, name, attrs, decls, parent.scope)
+            el.children = _NO_CHILDREN  # a list once there is a child
             if parent.children is _NO_CHILDREN:
                 parent.children = [el]
             else:
                 parent.children.append(el)
-        self.stack.append(el)
+        elif self.root is not None:
+            raise XmlError("more than one root element")
+        else:
+            el = self.root = Element(ns, name, attrs, decls, None)
+            el.children = _NO_CHILDREN
+        stack.append(el)
         self.text_parts.append(None)
 
     def end(self, qname: str) -> None:

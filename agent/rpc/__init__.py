@@ -67,6 +67,9 @@ async def dispatch(ctx: RpcContext, rpc: RpcReceived) -> None:
     nc = ctx.session.nc
     op = rpc.operation
     ctx.session.in_rpcs += 1
+    # what follows the last change (its event) is done before any RPC is
+    # served: it may still be due when this session's RPCs came pipelined
+    ctx.server.datastore.settle()
     fn = HANDLERS.get((op.ns, op.name))
     try:
         if fn is None:
