@@ -121,6 +121,10 @@ class SessionBridge:
         self._writable = asyncio.Event()
         self._writable.set()
         self._ended = False
+        #: set once a <close-session> is answered: however the transport then
+        #: goes (the manager may close it the moment it reads the reply,
+        #: even before the agent does), the session ended by close-session
+        self._closed_by_rpc = False
         #: bytes in and out since this session's last RPC ended
         self._traffic = 0
         self.session: ServerSession = server.open_session(username, transport, peer, self.abort, self.notify)
@@ -226,14 +230,16 @@ class SessionBridge:
                 closed_by_manager = item.operation.name == "close-session"
                 # the parsed message must not stay referenced while the session idles
                 del item
+                if ctx.close_after_reply:
+                    self._closed_by_rpc = True
+                    if self.activity is not None and closed_by_manager:
+                        self.activity.closed_by_manager = True
                 await self._writable.wait()
                 self._flush()
                 self._settle()
                 if self.activity is not None:
                     self.activity.touch()
                 if ctx.close_after_reply:
-                    if self.activity is not None and closed_by_manager:
-                        self.activity.closed_by_manager = True
                     self.session.nc.close()
                     self.abort("close-session", "closed")
                     return
@@ -292,6 +298,8 @@ class SessionBridge:
         if self._ended:
             return
         self._ended = True
+        if self._closed_by_rpc:
+            reason, termination = "close-session", "closed"
         if self._hello_timer:
             self._hello_timer.cancel()
         self._wake.set()
