@@ -44,23 +44,31 @@ def test_interface_of_an_address(topo):
 def test_link_events_arrive_through_netlink(topo):
     events: list[tuple[str, bool]] = []
     got = threading.Event()
+    subscribed = threading.Event()
     loop = asyncio.new_event_loop()
 
     def listener(name, up):
         events.append((name, up))
         got.set()
 
+    def subscribe(nics):
+        nics.subscribe(listener)
+        subscribed.set()
+
     def run():
         netns.enter(topo.dpu)
         asyncio.set_event_loop(loop)
         nics = LinuxNics(topo.dpu_sys_net)
-        loop.call_soon(nics.subscribe, listener)
+        loop.call_soon(subscribe, nics)
         loop.run_forever()
         nics.close()
 
     t = threading.Thread(target=run)
     t.start()
     try:
+        # subscribe() reads the links' states first: a link flipped before
+        # that is its starting state, not an event
+        assert subscribed.wait(5), "the subscription did not start"
         for up in (False, True):
             got.clear()
             topo.dpu_link(up)
