@@ -188,3 +188,16 @@ def test_bad_insert_is_an_rpc_error(schema, tree, body, cls, app_tag, info):
 def test_replace_without_insert_keeps_the_entry_in_place(schema, tree):
     apply(schema, tree, rule_lists(rule_list("a", 'nc:operation="replace"')))
     assert names(tree) == ["a", "b", "c"]
+
+
+def test_order_survives_the_cbor_store_and_shows_in_the_diff(schema, tree):
+    import cbor2
+
+    from agent.datastore import yangcbor
+
+    before = tree.duplicate()
+    apply(schema, tree, rule_lists(rule_list("c", 'yang:insert="first"')))
+    assert before.diff(tree) == [("/ietf-netconf-acm:nacm/rule-list[name='c']", "replace")]  # a move
+    with yangcbor.to_tree(schema, cbor2.loads(cbor2.dumps(yangcbor.encode_tree(tree)))) as back:
+        assert names(back) == ["c", "a", "b"]
+    before.free()
