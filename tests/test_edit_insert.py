@@ -185,9 +185,18 @@ def test_bad_insert_is_an_rpc_error(schema, tree, body, cls, app_tag, info):
     assert e.value.info == info
 
 
-def test_replace_without_insert_keeps_the_entry_in_place(schema, tree):
-    apply(schema, tree, rule_lists(rule_list("a", 'nc:operation="replace"')))
+def test_replace_without_insert_keeps_the_entry_in_place_and_drops_what_is_not_given(schema, tree):
+    apply(schema, tree, rule_lists('<rule-list><name>a</name><group>g</group>'
+                                   '<rule><name>r1</name><action>permit</action></rule></rule-list>'))
+    apply(schema, tree, rule_lists('<rule-list nc:operation="replace"><name>a</name><group>h</group></rule-list>'))
     assert names(tree) == ["a", "b", "c"]
+    groups = [tree.value_of(n) for n in tree.xpath("/ietf-netconf-acm:nacm/rule-list[name='a']/group")]
+    assert groups == ["h"]
+    assert tree.find("/ietf-netconf-acm:nacm/rule-list[name='a']/rule[name='r1']") is None
+    tree.validate()
+    merged = '<rule-list><name>b</name><group>g</group></rule-list>'
+    apply(schema, tree, rule_lists(merged + '<rule-list><name>b</name><group>k</group></rule-list>'))
+    assert [tree.value_of(n) for n in tree.xpath("/ietf-netconf-acm:nacm/rule-list[name='b']/group")] == ["g", "k"]
 
 
 def test_order_survives_the_cbor_store_and_shows_in_the_diff(schema, tree):

@@ -235,18 +235,16 @@ def _apply(
     if op == "none":
         if existing is None and not (snode.kind == Kind.CONTAINER and not snode.presence):
             raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
+    elif op == "replace" and existing is not None and snode.kind == Kind.LIST and snode.user_ordered:
+        # emptied rather than created anew: a replaced entry keeps its place
+        for child in list(tree.children(existing)):
+            if not tree.is_key(child):
+                tree.delete(child)
     elif op == "replace" or existing is None:
-        follower = None  # a replaced entry of a user-ordered list keeps its place
         if existing is not None:
-            if snode.kind == Kind.LIST and snode.user_ordered:
-                entries = tree.instances(existing)
-                i = entries.index(existing) + 1
-                follower = entries[i] if i < len(entries) else None
             tree.delete(existing)
         _create(ctx, path, None, below, rel)
         node = tree.find(path, include_defaults=True) if below is None else tree.find(rel, True, below)
-        if follower is not None and node is not None:
-            tree.place(node, follower)
     if insert and op != "none":
         _insert(ctx, snode, el, insert, parent_path, step, path, below, rel)
 
@@ -349,7 +347,7 @@ def _insert(ctx: EditContext, snode: SchemaNode, el: Element, insert: str, paren
         return
     try:
         tree.place(node, target)
-    except YangError as exc:
+    except YangError as exc:  # a top-level entry
         raise _fail(ctx, OperationNotSupported, exc.issues[0].message, path) from None
 
 
@@ -369,13 +367,21 @@ def _reference(ctx: EditContext, snode: SchemaNode, el: Element, parent_path: st
         if text[pos:].strip() or set(given) != set(snode.keys):
             raise _fail(ctx, BadAttribute, f"key {text!r} does not give the keys {', '.join(snode.keys)} of <{el.name}>",
                         parent_path or None, info={"bad-attribute": "key", "bad-element": el.name})
-        rel = step + "".join(f"[{k}={quote(given[k])}]" for k in snode.keys)
+        try:
+            rel = step + "".join(f"[{k}={quote(given[k])}]" for k in snode.keys)
+        except YangError as exc:
+            raise _fail(ctx, BadAttribute, exc.issues[0].message, parent_path or None,
+                        info={"bad-attribute": "key", "bad-element": el.name}) from None
     else:
         attr = "value"
         text = el.attr("value", NS_YANG) or ""
         if snode.value_has_prefixes(ctx.schema.xpath_plugin):
             text = _json_prefixes(ctx, el, text, parent_path)
-        rel = f"{step}[.={quote(text)}]"
+        try:
+            rel = f"{step}[.={quote(text)}]"
+        except YangError as exc:
+            raise _fail(ctx, BadAttribute, exc.issues[0].message, parent_path or None,
+                        info={"bad-attribute": "value", "bad-element": el.name}) from None
     ref = tree.find(f"{parent_path}/{rel}") if below is None else tree.find(rel, below=below)
     if ref is None:
         # RFC 7950 15.7

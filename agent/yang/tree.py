@@ -240,6 +240,10 @@ class Tree:
         return SchemaNode(node.schema)
 
     @staticmethod
+    def is_key(node: CData) -> bool:
+        return bool(node.schema.flags & lib.LYS_KEY)
+
+    @staticmethod
     def is_default(node: CData) -> bool:
         return bool(node.flags & lib.LYD_DEFAULT)
 
