@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from ncclient.operations import RPCError
@@ -163,3 +164,55 @@ def test_a_pipelined_rpc_meets_the_policy_the_edit_before_it_set(harness):
             assert "<data" in after and "<rule-list>" not in after
 
     asyncio.run(run())
+
+
+def test_a_deny_rule_inserted_first_takes_effect(users):
+    """Rule-lists and rules are tried in their configured order, first match
+    wins (RFC 8341 3.4.5): yang:insert must put a new deny ahead of a permit."""
+    _, admin, monitor = users
+    ncs = f'xmlns:ncs="{build.NS_NCS}"'
+    path = "/ncs:netconf-server/ncs:call-home/ncs:netconf-client/ncs:reconnect-strategy"
+
+    def rule(name, action, attrs=""):
+        return (f"<rule {attrs}><name>{name}</name><module-name>ietf-netconf-server</module-name><path {ncs}>{path}</path>"
+                f"<access-operations>update</access-operations><action>{action}</action></rule>")
+
+    def nacm(body):
+        return (f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><nacm xmlns="{build.NS_NACM}" '
+                f'xmlns:yang="urn:ietf:params:xml:ns:yang:1" xmlns:nacm="{build.NS_NACM}">{body}</nacm></config>')
+
+    waits = iter(range(5, 20))
+
+    def change():  # a new value each time: a write that changes nothing needs no right
+        return client_edit("nms2", f"<reconnect-strategy><max-wait>{next(waits)}</max-wait></reconnect-strategy>")
+
+    admin.edit_config(target="running", config=nacm(
+        f"<rule-list><name>open</name><group>monitors</group>{rule('may-retune', 'permit')}</rule-list>"))
+    monitor.edit_config(target="running", config=change())  # permitted
+
+    admin.edit_config(target="running", config=nacm(
+        f'<rule-list yang:insert="first"><name>lockdown</name><group>monitors</group>{rule("no-retune", "deny")}</rule-list>'))
+    lists = admin.get_config(source="running", filter=("subtree", f'<nacm xmlns="{build.NS_NACM}"/>')).data_xml
+    assert re.findall(r"<rule-list><name>([^<]*)</name>", lists)[0] == "lockdown"
+    with pytest.raises(RPCError) as e:
+        monitor.edit_config(target="running", config=change())
+    assert e.value.tag == "access-denied"
+
+    # moved to the end, the deny no longer decides; a deny rule put before
+    # the permit inside its rule-list does again
+    admin.edit_config(target="running", config=nacm('<rule-list yang:insert="last"><name>lockdown</name></rule-list>'))
+    monitor.edit_config(target="running", config=change())
+    admin.edit_config(target="running", config=nacm(
+        "<rule-list><name>open</name>"
+        + rule("no-retune-either", "deny", '''yang:insert="before" yang:key="[nacm:name='may-retune']"''')
+        + "</rule-list>"))
+    with pytest.raises(RPCError) as e:
+        monitor.edit_config(target="running", config=change())
+    assert e.value.tag == "access-denied"
+
+    # a reference to no rule-list: nothing applied
+    with pytest.raises(RPCError) as e:
+        admin.edit_config(target="running", config=nacm(
+            '''<rule-list yang:insert="after" yang:key="[nacm:name='nope']"><name>x</name><group>g</group></rule-list>'''))
+    assert e.value.tag == "bad-attribute"
+    assert "<name>x</name>" not in admin.get_config(source="running").data_xml

@@ -20,6 +20,7 @@ from ..netconf.errors import (
     DataExists,
     DataMissing,
     InvalidValue,
+    MissingAttribute,
     MissingElement,
     OperationFailed,
     OperationNotSupported,
@@ -32,6 +33,9 @@ from ..yang import Kind, Schema, SchemaNode, Tree, YangError, quote
 
 OPERATIONS = ("merge", "replace", "create", "delete", "remove")
 DEFAULT_OPERATIONS = ("merge", "replace", "none")
+#: RFC 7950 7.8.6 / 7.7.9: the insert, key and value attributes
+NS_YANG = "urn:ietf:params:xml:ns:yang:1"
+INSERTS = ("first", "last", "before", "after")
 
 
 class EditContext:
@@ -175,6 +179,7 @@ def _apply(
 
     step = _step(parent, snode)
     tree = ctx.tree
+    insert = _insert_attr(ctx, snode, el, op, parent_path)
 
     if snode.kind in (Kind.LEAF, Kind.LEAFLIST):
         if snode.kind == Kind.LEAF:
@@ -187,6 +192,8 @@ def _apply(
         if op in ("merge", "replace"):
             # sets the value whether or not the node is there: no lookup first
             _create(ctx, path, value if snode.kind == Kind.LEAF else None, below, rel)
+            if insert:
+                _insert(ctx, snode, el, insert, parent_path, step, path, below, rel)
             return
         existing, done = _delete_or_check(ctx, snode, path, op, below, rel)
         if done:
@@ -196,6 +203,8 @@ def _apply(
                 raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
             return
         _create(ctx, path, value if snode.kind == Kind.LEAF else None)
+        if insert:
+            _insert(ctx, snode, el, insert, parent_path, step, path, below, rel)
         return
 
     if snode.kind == Kind.ANY:
@@ -226,11 +235,18 @@ def _apply(
     if op == "none":
         if existing is None and not (snode.kind == Kind.CONTAINER and not snode.presence):
             raise _fail(ctx, DataMissing, f"{snode.name} does not exist (default-operation none)", path)
+    elif op == "replace" and existing is not None and snode.kind == Kind.LIST and snode.user_ordered:
+        # emptied rather than created anew: a replaced entry keeps its place
+        for child in list(tree.children(existing)):
+            if not tree.is_key(child):
+                tree.delete(child)
     elif op == "replace" or existing is None:
         if existing is not None:
             tree.delete(existing)
         _create(ctx, path, None, below, rel)
         node = tree.find(path, include_defaults=True) if below is None else tree.find(rel, True, below)
+    if insert and op != "none":
+        _insert(ctx, snode, el, insert, parent_path, step, path, below, rel)
 
     child_op = "merge" if op in ("create", "replace") else op
     for child in el.children:
@@ -280,3 +296,95 @@ def _create(ctx: EditContext, path: str, value: str | None, below: Any = None, r
         issue = exc.issues[0]
         cls = TAG_TO_CLASS.get(issue.tag, OperationFailed)
         raise _fail(ctx, cls, issue.message, issue.path or path, app_tag=issue.app_tag) from None
+
+
+def _insert_attr(ctx: EditContext, snode: SchemaNode, el: Element, op: str, parent_path: str) -> str | None:
+    """The checked yang:insert attribute of ``el`` (RFC 7950 7.8.6, 7.7.9),
+    None when absent or when the operation deletes the entry."""
+    insert = el.attr("insert", NS_YANG)
+    if insert is None:
+        return None
+    info = {"bad-attribute": "insert", "bad-element": el.name}
+    if snode.kind not in (Kind.LIST, Kind.LEAFLIST) or not snode.user_ordered:
+        raise _fail(ctx, BadAttribute, f"insert is only allowed on an ordered-by user list or leaf-list, not on <{el.name}>",
+                    parent_path or None, info=info)
+    if insert not in INSERTS:
+        raise _fail(ctx, BadAttribute, f"insert {insert!r} is not one of {', '.join(INSERTS)}", parent_path or None, info=info)
+    if insert in ("before", "after"):
+        ref = "key" if snode.kind == Kind.LIST else "value"
+        if el.attr(ref, NS_YANG) is None:
+            raise _fail(ctx, MissingAttribute, f"insert {insert!r} needs the {ref} attribute", parent_path or None,
+                        info={"bad-attribute": ref, "bad-element": el.name})
+    return None if op in ("delete", "remove") else insert
+
+
+_KEY_PREDICATE = re.compile(r"""\s*\[\s*(?:[A-Za-z_][\w.-]*:)?(?P<name>[A-Za-z_][\w.-]*)\s*=\s*(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)")\s*\]""")
+
+
+def _insert(ctx: EditContext, snode: SchemaNode, el: Element, insert: str, parent_path: str, step: str,
+            path: str, below: Any, rel: str) -> None:
+    """Move the entry just created or merged at ``path`` where yang:insert says."""
+    tree = ctx.tree
+    node = tree.find(path) if below is None else tree.find(rel, below=below)
+    if node is None:
+        return
+    instances = tree.instances(node)
+    if insert == "first":
+        target = instances[0]
+    elif insert == "last":
+        target = None
+    else:
+        ref = _reference(ctx, snode, el, parent_path, step, below)
+        if ref == node:
+            return
+        if insert == "before":
+            target = ref
+        else:
+            after = [c for c in instances if c != node]
+            i = after.index(ref) + 1
+            target = after[i] if i < len(after) else None
+    if target == node:
+        return
+    try:
+        tree.place(node, target)
+    except YangError as exc:  # a top-level entry
+        raise _fail(ctx, OperationNotSupported, exc.issues[0].message, path) from None
+
+
+def _reference(ctx: EditContext, snode: SchemaNode, el: Element, parent_path: str, step: str, below: Any) -> Any:
+    """The entry the key (list) or value (leaf-list) attribute names."""
+    tree = ctx.tree
+    if snode.kind == Kind.LIST:
+        attr = "key"
+        text = el.attr("key", NS_YANG) or ""
+        given: dict[str, str] = {}
+        pos = 0
+        for m in _KEY_PREDICATE.finditer(text):
+            if m.start() != pos:
+                break
+            given[m.group("name")] = m.group("sq") if m.group("sq") is not None else m.group("dq")
+            pos = m.end()
+        if text[pos:].strip() or set(given) != set(snode.keys):
+            raise _fail(ctx, BadAttribute, f"key {text!r} does not give the keys {', '.join(snode.keys)} of <{el.name}>",
+                        parent_path or None, info={"bad-attribute": "key", "bad-element": el.name})
+        try:
+            rel = step + "".join(f"[{k}={quote(given[k])}]" for k in snode.keys)
+        except YangError as exc:
+            raise _fail(ctx, BadAttribute, exc.issues[0].message, parent_path or None,
+                        info={"bad-attribute": "key", "bad-element": el.name}) from None
+    else:
+        attr = "value"
+        text = el.attr("value", NS_YANG) or ""
+        if snode.value_has_prefixes(ctx.schema.xpath_plugin):
+            text = _json_prefixes(ctx, el, text, parent_path)
+        try:
+            rel = f"{step}[.={quote(text)}]"
+        except YangError as exc:
+            raise _fail(ctx, BadAttribute, exc.issues[0].message, parent_path or None,
+                        info={"bad-attribute": "value", "bad-element": el.name}) from None
+    ref = tree.find(f"{parent_path}/{rel}") if below is None else tree.find(rel, below=below)
+    if ref is None:
+        # RFC 7950 15.7
+        raise _fail(ctx, BadAttribute, f"the {attr} {text!r} names no existing <{el.name}>", parent_path or None,
+                    app_tag="missing-instance", info={"bad-attribute": attr, "bad-element": el.name})
+    return ref

@@ -240,6 +240,10 @@ class Tree:
         return SchemaNode(node.schema)
 
     @staticmethod
+    def is_key(node: CData) -> bool:
+        return bool(node.schema.flags & lib.LYS_KEY)
+
+    @staticmethod
     def is_default(node: CData) -> bool:
         return bool(node.flags & lib.LYD_DEFAULT)
 
@@ -266,6 +270,31 @@ class Tree:
                 root = ffi.cast("struct lyd_node *", root.parent)
             self.first = root
         self._refirst()
+
+    def instances(self, node: CData) -> list[CData]:
+        """The entries of the list or leaf-list ``node`` belongs to, in order."""
+        parent = ffi.cast("struct lyd_node *", node.parent)
+        return [c for c in self.children(None if parent == ffi.NULL else parent) if c.schema == node.schema]
+
+    def place(self, node: CData, before: CData = None) -> None:
+        """Move an entry of a user-ordered list or leaf-list just before its
+        sibling ``before`` (None: after the last one), subtree and all.
+
+        python-libyang 2.8 declares neither lyd_insert_before nor
+        lyd_insert_after; lyd_insert_child, in both generations, moves a
+        linked node behind the last instance of its schema node. So the
+        instances from the first one out of place on are moved to the end,
+        in their new order."""
+        parent = ffi.cast("struct lyd_node *", node.parent)
+        if parent == ffi.NULL:
+            raise YangError([Issue("operation-not-supported", "top-level entries cannot be reordered")])
+        instances = self.instances(node)
+        order = [c for c in instances if c != node]
+        order.insert(len(order) if before is None else order.index(before), node)
+        first = next((i for i, (a, b) in enumerate(zip(instances, order, strict=True)) if a != b), len(order))
+        for moved in order[first:]:
+            if lib.lyd_insert_child(parent, moved) != lib.LY_SUCCESS:
+                raise YangError(_drain(self.schema, self))
 
     def delete(self, node: CData) -> None:
         self.deleted += 1
