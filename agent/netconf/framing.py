@@ -8,6 +8,7 @@ framing mode exactly at the message boundary after the hello exchange.
 from __future__ import annotations
 
 import enum
+import re
 
 from ..settings import MAX_MESSAGE_SIZE
 
@@ -15,6 +16,8 @@ EOM = b"]]>]]>"
 #: RFC 6242 4.2: chunk-size is 1..4294967295, so at most ten digits.
 _MAX_CHUNK_SIZE = 4294967295
 _MAX_CHUNK_DIGITS = 10
+#: a chunk header whose size needs no further checks (the usual one)
+_PLAIN_HEADER = re.compile(rb"\n#([1-9][0-9]{0,9})\n")
 
 
 class FramingError(Exception):
@@ -95,6 +98,19 @@ class FrameDecoder:
 
     def _next_chunked(self) -> bytes | None:
         buf = self._buf
+        if self._state is _Chunk.HEADER and not self._msg:
+            # a message in one chunk, all of it here (what managers send):
+            # one copy of it; anything else takes the general path below
+            pos = self._pos
+            if pos == len(buf):
+                return None
+            m = _PLAIN_HEADER.match(buf, pos)
+            if m is not None:
+                start = m.end()
+                end = start + int(m[1])
+                if end - start <= self.max_message_size and buf[end : end + 4] == b"\n##\n":
+                    self._pos = end + 4
+                    return bytes(memoryview(buf)[start:end])
         while True:
             if self._state is _Chunk.DATA:
                 available = len(buf) - self._pos
@@ -110,6 +126,8 @@ class FrameDecoder:
                 continue
             # HEADER: LF '#' ( '#' LF | 1*DIGIT LF )
             avail = len(buf) - self._pos
+            if avail == 0:
+                return None
             if avail < 3:
                 self._check_header_prefix()
                 return None

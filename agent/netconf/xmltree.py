@@ -122,81 +122,6 @@ def _split(qname: str) -> tuple[str, str]:
     return (ns, local) if sep else ("", qname)
 
 
-class _Builder:
-    def __init__(self, max_depth: int, max_attributes: int) -> None:
-        self.root: Element | None = None
-        self.stack: list[Element] = []
-        self.pending_ns: dict[str, str] | None = None
-        self.max_depth = max_depth
-        self.max_attributes = max_attributes
-        #: text pieces of the open elements (None: none yet)
-        self.text_parts: list[list[str] | None] = []
-        self.names: dict[str, tuple[str, str]] = {}
-
-    def start_ns(self, prefix: str | None, uri: str | None) -> None:
-        if self.pending_ns is None:
-            self.pending_ns = {}
-        elif len(self.pending_ns) >= self.max_attributes:
-            # refused as they come: expat reports every declaration before the element
-            raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
-        self.pending_ns[prefix or ""] = uri or ""
-
-    def _name(self, qname: str) -> tuple[str, str]:
-        split = _KNOWN_NAMES.get(qname) or self.names.get(qname)
-        if split is None:
-            split = _split(qname)
-            if len(_KNOWN_NAMES) < _MAX_KNOWN_NAMES and len(qname) <= _MAX_KNOWN_NAME:
-                _KNOWN_NAMES[qname] = split
-            elif len(self.names) < _MAX_SHARED_NAMES:
-                self.names[qname] = split
-        return split
-
-    def start(self, qname: str, attributes: list[str]) -> None:
-        # once per element of every request: locals, and the names of the
-        # schema from _KNOWN_NAMES without a call
-        stack = self.stack
-        if len(stack) >= self.max_depth:
-            raise XmlError(f"elements nested deeper than {self.max_depth}")
-        decls = self.pending_ns
-        attrs = None
-        if decls is not None or attributes:
-            self.pending_ns = None
-            if len(attributes) // 2 + (len(decls) if decls else 0) > self.max_attributes:
-                raise XmlError(f"more than {self.max_attributes} attributes and namespace declarations on one element")
-            if attributes:
-                attrs = {_split(attributes[i]): attributes[i + 1] for i in range(0, len(attributes), 2)}
-        ns, name = _KNOWN_NAMES.get(qname) or self._name(qname)
-        if stack:
-            parent = stack[-1]
-            el = Element(ns, name, attrs, decls, parent.scope)
-            el.children = _NO_CHILDREN  # a list once there is a child
-            if parent.children is _NO_CHILDREN:
-                parent.children = [el]
-            else:
-                parent.children.append(el)
-        elif self.root is not None:
-            raise XmlError("more than one root element")
-        else:
-            el = self.root = Element(ns, name, attrs, decls, None)
-            el.children = _NO_CHILDREN
-        stack.append(el)
-        self.text_parts.append(None)
-
-    def end(self, qname: str) -> None:
-        el = self.stack.pop()
-        parts = self.text_parts.pop()
-        if parts:
-            el.text = "".join(parts)
-
-    def data(self, text: str) -> None:
-        if self.text_parts:
-            parts = self.text_parts[-1]
-            if parts is None:
-                self.text_parts[-1] = [text]
-            else:
-                parts.append(text)
-
-
 def _refuse(what: str) -> Callable[..., NoReturn]:
     def handler(*_args: object) -> NoReturn:
         raise XmlError(f"{what} not allowed in NETCONF messages")
@@ -204,30 +129,124 @@ def _refuse(what: str) -> Callable[..., NoReturn]:
     return handler
 
 
-def parse(data: bytes, *, max_depth: int = MAX_DEPTH, max_attributes: int = MAX_ATTRIBUTES) -> Element:
+_REFUSE_DOCTYPE = _refuse("a document type declaration is")
+_REFUSE_ENTITY = _refuse("entity declarations are")
+_REFUSE_EXTERNAL = _refuse("external entities are")
+_REFUSE_PI = _refuse("processing instructions are")
+_new_element = object.__new__
+
+
+def parse(data: bytes | bytearray | memoryview, *, max_depth: int = MAX_DEPTH,
+          max_attributes: int = MAX_ATTRIBUTES) -> Element:
     """Parse one XML document. Raises :class:`XmlError` for anything malformed or hostile."""
-    builder = _Builder(max_depth, max_attributes)
+    # The handlers run once per element of every request: closures over
+    # locals, elements made without a call to __init__, and an element's
+    # text kept as its first piece (buffer_text makes that all of it but
+    # where children or expat's buffer split it; further pieces wait in
+    # ``more_text`` and are joined once, at the element's end).
+    stack: list[Element] = []
+    push, pop = stack.append, stack.pop
+    known = _KNOWN_NAMES
+    #: names split for this message only, once _KNOWN_NAMES is full
+    names: dict[str, tuple[str, str]] = {}
+    more_text: dict[Element, list[str]] = {}
+    pending_ns: dict[str, str] | None = None
+    root: Element | None = None
+
+    def split_name(qname: str) -> tuple[str, str]:
+        split = names.get(qname)
+        if split is None:
+            split = _split(qname)
+            if len(known) < _MAX_KNOWN_NAMES and len(qname) <= _MAX_KNOWN_NAME:
+                known[qname] = split
+            elif len(names) < _MAX_SHARED_NAMES:
+                names[qname] = split
+        return split
+
+    def start_ns(prefix: str | None, uri: str | None) -> None:
+        nonlocal pending_ns
+        if pending_ns is None:
+            pending_ns = {}
+        elif len(pending_ns) >= max_attributes:
+            # refused as they come: expat reports every declaration before the element
+            raise XmlError(f"more than {max_attributes} attributes and namespace declarations on one element")
+        pending_ns[prefix or ""] = uri or ""
+
+    def start(qname: str, attributes: list[str]) -> None:
+        nonlocal pending_ns, root
+        if len(stack) >= max_depth:
+            raise XmlError(f"elements nested deeper than {max_depth}")
+        decls = pending_ns
+        attrs = _NO_ATTRS
+        if decls is not None or attributes:
+            pending_ns = None
+            if len(attributes) // 2 + (len(decls) if decls else 0) > max_attributes:
+                raise XmlError(f"more than {max_attributes} attributes and namespace declarations on one element")
+            if attributes:
+                attrs = {(known.get(attributes[i]) or split_name(attributes[i])): attributes[i + 1]
+                         for i in range(0, len(attributes), 2)}
+        el = _new_element(Element)
+        el.ns, el.name = known.get(qname) or split_name(qname)
+        el.attrs = attrs
+        el.children = _NO_CHILDREN  # a list once there is a child
+        el.text = ""
+        el.decls = decls
+        if stack:
+            parent = stack[-1]
+            scope = parent.scope
+            el.scope = (decls, scope) if decls else scope
+            children = parent.children
+            if children is _NO_CHILDREN:
+                parent.children = [el]
+            else:
+                children.append(el)
+        elif root is not None:
+            raise XmlError("more than one root element")
+        else:
+            root = el
+            el.scope = (decls, None) if decls else None
+        push(el)
+
+    def end(_qname: str) -> None:
+        el = pop()
+        if more_text:
+            parts = more_text.pop(el, None)
+            if parts is not None:
+                el.text = "".join(parts)
+
+    def text(piece: str) -> None:
+        if stack:
+            el = stack[-1]
+            if not el.text:
+                el.text = piece
+            else:
+                parts = more_text.get(el)
+                if parts is None:
+                    more_text[el] = [el.text, piece]
+                else:
+                    parts.append(piece)
+
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.ordered_attributes = True
     parser.buffer_text = True
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartNamespaceDeclHandler = builder.start_ns
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
-    parser.StartDoctypeDeclHandler = _refuse("a document type declaration is")
-    parser.EntityDeclHandler = _refuse("entity declarations are")
-    parser.ExternalEntityRefHandler = _refuse("external entities are")
-    parser.ProcessingInstructionHandler = _refuse("processing instructions are")
+    parser.StartNamespaceDeclHandler = start_ns
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.StartDoctypeDeclHandler = _REFUSE_DOCTYPE
+    parser.EntityDeclHandler = _REFUSE_ENTITY
+    parser.ExternalEntityRefHandler = _REFUSE_EXTERNAL
+    parser.ProcessingInstructionHandler = _REFUSE_PI
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise XmlError(f"not well-formed XML: {expat.ErrorString(exc.code)} at line {exc.lineno}") from None
     except RecursionError:
         raise XmlError("XML too deeply nested") from None
-    if builder.root is None:
+    if root is None:
         raise XmlError("no root element")
-    return builder.root
+    return root
 
 
 def escape_text(s: str) -> str:
