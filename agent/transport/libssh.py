@@ -201,6 +201,10 @@ class Channel:
         self._closed_local = False
         self._closed_remote = False
         self.reading_paused = False
+        #: what the handler last heard from writable(): it hears True again
+        #: only after a False (once per reply otherwise), False every time
+        self._told_writable: bool | None = None
+        self._L = lib()
         self._handle = ffi.new_handle(self)
         cb = ffi.new("struct ssh_channel_callbacks_struct *")
         cb.size = ffi.sizeof("struct ssh_channel_callbacks_struct")
@@ -220,21 +224,38 @@ class Channel:
     def write(self, data: bytes) -> None:
         if not self.is_open:
             raise ConnectionError("channel closed")
-        self._outbox += data
-        self._drain()
+        if self._outbox:
+            self._outbox += data
+            self._drain()
+        else:
+            # the usual case, nothing waiting: straight to libssh, no copy
+            n = self._L.ssh_channel_write(self._chan, data, len(data))
+            if n < 0:
+                self._conn._fail()
+            elif n < len(data):
+                self._outbox += data[n:]
+                self._drain()
+            else:
+                self._tell_writable(True)
         self._conn._after_output()
 
     def _drain(self) -> None:
         while self._outbox and self.is_open:
-            n = lib().ssh_channel_write(self._chan, bytes(self._outbox), len(self._outbox))
+            n = self._L.ssh_channel_write(self._chan, bytes(self._outbox), len(self._outbox))
             if n < 0:
                 self._conn._fail()
                 return
             del self._outbox[:n]
             if n == 0:
                 break
-        if self.handler is not None:
-            self.handler.writable(not self._outbox)
+        self._tell_writable(not self._outbox)
+
+    def _tell_writable(self, yes: bool) -> None:
+        if self.handler is None:
+            self._told_writable = None
+        elif not (yes and self._told_writable):
+            self._told_writable = yes
+            self.handler.writable(yes)
 
     def pause_reading(self, paused: bool) -> None:
         """Flow control towards the peer, per channel: while paused, what it
@@ -302,6 +323,7 @@ class Connection:
         self.handler = handler
         self.ended = False
         self.kex_done = False
+        self._L = L
         self._loop = asyncio.get_running_loop()
         # libssh closes the fd it was given, whenever it meets a socket error
         # (a write to a peer that has gone, say): it gets a copy of its own,
@@ -404,14 +426,14 @@ class Connection:
             # and channel requests) is settled one turn later, as callbacks
             # queued meanwhile (the call home's, once the manager is in)
             # must run before anything more of that peer is read
-            self._after_output(settle_now=False)
+            self._after_output(settle_now=False, status_read=True)
 
     def _poll_once(self) -> bool:
         """Let libssh read and write what it can, without waiting; False
         once the connection has ended."""
         if self.ended:
             return False
-        L = lib()
+        L = self._L
         self._in_poll = True
         try:
             if not self.kex_done:
@@ -446,18 +468,22 @@ class Connection:
             self.kex_done = True
             self.handler.key_exchange_done()
 
-    def _after_output(self, settle_now: bool = True) -> None:
+    def _after_output(self, settle_now: bool = True, status_read: bool = False, flags: int | None = None) -> None:
         """Watch for writability only while libssh holds unsent output, and
-        read nothing new meanwhile."""
+        read nothing new meanwhile. ``status_read``: the caller polled and
+        found the connection open just now; ``flags``: and read these poll flags."""
         if self.ended:
             return
-        if lib().ssh_get_status(self._session) & (SSH_CLOSED | SSH_CLOSED_ERROR):
+        L = self._L
+        if not status_read and L.ssh_get_status(self._session) & (SSH_CLOSED | SSH_CLOSED_ERROR):
             # a write failed and libssh closed its socket: nothing will ever
             # be readable again, so the end is noticed here or never (and a
             # call home that never learns its connection ended never dials again)
             self._loop.call_soon(self._closed_by_libssh)
             return
-        pending = bool(lib().ssh_get_poll_flags(self._session) & SSH_WRITE_PENDING)
+        if flags is None:
+            flags = L.ssh_get_poll_flags(self._session)
+        pending = bool(flags & SSH_WRITE_PENDING)
         if pending and not self._writing and not self._in_flush_turn:
             # libssh asks for POLLOUT after every send, even one the kernel
             # took whole (every reply), and sends nothing more until a poll
@@ -481,8 +507,7 @@ class Connection:
             else:
                 self._loop.remove_writer(self._watch)
             for ch in self._channels:
-                if ch.handler is not None:
-                    ch.handler.writable(not pending and not ch._outbox)
+                ch._tell_writable(not pending and not ch._outbox)
         self._set_reading(not pending)
 
     def _flush_turn(self) -> None:
@@ -491,14 +516,16 @@ class Connection:
             return
         # twice at most: a poll that read input as well leaves libssh asking
         # for POLLOUT once more (it forgets to clear it then)
+        flags = 0
         for _ in range(2):
             if not self._poll_once():
                 return
-            if not lib().ssh_get_poll_flags(self._session) & SSH_WRITE_PENDING:
+            flags = self._L.ssh_get_poll_flags(self._session)
+            if not flags & SSH_WRITE_PENDING:
                 break
         self._in_flush_turn = True
         try:
-            self._after_output()
+            self._after_output(status_read=True, flags=flags)
         finally:
             self._in_flush_turn = False
 
