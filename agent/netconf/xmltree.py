@@ -19,6 +19,7 @@ shared between elements.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import NoReturn, TypeAlias
@@ -249,11 +250,21 @@ def parse(data: bytes | bytearray | memoryview, *, max_depth: int = MAX_DEPTH,
     return root
 
 
+#: what escaping changes: most values hold none of it, and one search is
+#: cheaper than the replacements that would find nothing
+_TEXT_SPECIAL = re.compile("[&<>]")
+_ATTR_SPECIAL = re.compile('[&<>"\n\r\t]')
+
+
 def escape_text(s: str) -> str:
+    if _TEXT_SPECIAL.search(s) is None:
+        return s
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_attr(s: str) -> str:
+    if _ATTR_SPECIAL.search(s) is None:
+        return s
     return escape_text(s).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
 
 
