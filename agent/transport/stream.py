@@ -117,7 +117,9 @@ class SessionBridge:
         self._resume_reading = resume_reading
         self._reading_paused = False
         self._queue: collections.deque[RpcReceived | RpcRejected | MessageReceived | SessionClosed] = collections.deque()
-        self._wake = asyncio.Event()
+        #: what the worker awaits while it has nothing to do (a bare future:
+        #: an asyncio.Event costs more in every RPC's wake-up)
+        self._idle: asyncio.Future[None] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self._ended = False
@@ -176,7 +178,7 @@ class SessionBridge:
                 log.info("session %d: hello, %s", self.session.id, "base:1.1" if event.base.endswith("1.1") else "base:1.0")
             elif isinstance(event, (RpcReceived, RpcRejected, MessageReceived)):
                 self._queue.append(event)
-                self._wake.set()
+                self._wake()
                 if len(self._queue) >= MAX_QUEUED_RPCS and self._pause_reading and not self._reading_paused:
                     self._reading_paused = True
                     self._pause_reading()
@@ -185,8 +187,13 @@ class SessionBridge:
                     log.warning("session %d: %s; closing it", self.session.id, event.reason)
                 # Let queued RPCs finish and their replies go out, then close.
                 self._queue.append(event)
-                self._wake.set()
+                self._wake()
                 break
+
+    def _wake(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
 
     def _hello_timeout(self) -> None:
         log.warning("session %d: no <hello> in time; closing it", self.session.id)
@@ -196,8 +203,8 @@ class SessionBridge:
         try:
             while not self._ended:
                 if not self._queue:
-                    self._wake.clear()
-                    await self._wake.wait()
+                    self._idle = asyncio.get_running_loop().create_future()
+                    await self._idle
                     continue
                 item = self._queue.popleft()
                 if self._reading_paused and len(self._queue) < MAX_QUEUED_RPCS // 2:
@@ -302,7 +309,7 @@ class SessionBridge:
             reason, termination = "close-session", "closed"
         if self._hello_timer:
             self._hello_timer.cancel()
-        self._wake.set()
+        self._wake()
         self.server.end_session(self.session, reason, termination)
         if not self.done.done():
             self.done.set_result(reason)
