@@ -213,7 +213,9 @@ class Channel:
         cb.channel_eof_function = _channel_eof
         cb.channel_close_function = _channel_close
         cb.channel_subsystem_request_function = _channel_subsystem
-        cb.channel_write_wontblock_function = _channel_writable
+        # set only while output waits for the peer's window (_drain): libssh
+        # calls it at every poll that sees the socket writable, after each reply
+        cb.channel_write_wontblock_function = ffi.NULL
         self._callbacks = cb
         lib().ssh_set_channel_callbacks(chan, cb)
 
@@ -248,6 +250,7 @@ class Channel:
             del self._outbox[:n]
             if n == 0:
                 break
+        self._callbacks.channel_write_wontblock_function = _channel_writable if self._outbox else ffi.NULL
         self._tell_writable(not self._outbox)
 
     def _tell_writable(self, yes: bool) -> None:
