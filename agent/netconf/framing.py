@@ -37,6 +37,11 @@ class _Chunk(enum.Enum):
     DATA = 2
 
 
+# the members as module names: an Enum class's attribute costs ~0.1 us, a
+# global's far less, and the decoder looks at them several times per message
+_EOM, _HEADER, _DATA = Mode.EOM, _Chunk.HEADER, _Chunk.DATA
+
+
 class FrameDecoder:
     """Incremental decoder; accepts input split anywhere.
 
@@ -64,7 +69,9 @@ class FrameDecoder:
 
     def next_message(self) -> bytes | None:
         """Return the next complete message, or None if more input is needed."""
-        if self.mode is Mode.EOM:
+        if self._pos == len(self._buf):
+            return None  # nothing unread (_compact emptied the buffer)
+        if self.mode is _EOM:
             msg = self._next_eom()
         else:
             msg = self._next_chunked()
@@ -98,12 +105,10 @@ class FrameDecoder:
 
     def _next_chunked(self) -> bytes | None:
         buf = self._buf
-        if self._state is _Chunk.HEADER and not self._msg:
+        if self._state is _HEADER and not self._msg:
             # a message in one chunk, all of it here (what managers send):
             # one copy of it; anything else takes the general path below
             pos = self._pos
-            if pos == len(buf):
-                return None
             m = _PLAIN_HEADER.match(buf, pos)
             if m is not None:
                 start = m.end()
@@ -112,7 +117,7 @@ class FrameDecoder:
                     self._pos = end + 4
                     return bytes(memoryview(buf)[start:end])
         while True:
-            if self._state is _Chunk.DATA:
+            if self._state is _DATA:
                 available = len(buf) - self._pos
                 if available == 0:
                     return None
@@ -122,7 +127,7 @@ class FrameDecoder:
                 self._remaining -= take
                 if self._remaining:
                     return None
-                self._state = _Chunk.HEADER
+                self._state = _HEADER
                 continue
             # HEADER: LF '#' ( '#' LF | 1*DIGIT LF )
             avail = len(buf) - self._pos
@@ -156,7 +161,7 @@ class FrameDecoder:
                 raise FramingError(f"message exceeds {self.max_message_size} bytes")
             self._pos = lf + 1
             self._remaining = size
-            self._state = _Chunk.DATA
+            self._state = _DATA
 
     def _check_header_prefix(self) -> None:
         """Reject a bad header as soon as its first bytes show it, rather
@@ -184,7 +189,7 @@ def _parse_chunk_size(digits: bytes) -> int:
 
 
 def encode(message: bytes, mode: Mode) -> bytes:
-    if mode is Mode.EOM:
+    if mode is _EOM:
         return message + EOM
     if not message:
         raise ValueError("a chunked message needs at least one byte")

@@ -80,6 +80,11 @@ class SessionClosed(NamedTuple):
     error: bool
 
 
+# the states as module names: an Enum class's attribute costs ~0.1 us, and
+# every message looks at the state several times
+_HELLO_WAIT, _ESTABLISHED, _CLOSED = State.HELLO_WAIT, State.ESTABLISHED, State.CLOSED
+
+
 class _NeedData:
     def __repr__(self) -> str:
         return "NEED_DATA"
@@ -122,7 +127,7 @@ class NetconfSession:
     # -- input -------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         if not data:
             self._eof = True
@@ -135,7 +140,7 @@ class NetconfSession:
 
     def next_event(self) -> Event | _NeedData:
         while not self._events:
-            if self.state is State.CLOSED:
+            if self.state is _CLOSED:
                 if self._closed_reported:
                     return NEED_DATA
                 self._closed_reported = True
@@ -161,18 +166,18 @@ class NetconfSession:
         self._events.append(SessionClosed(reason, error))
 
     def _handle_message(self, message: bytes) -> None:
-        if self.state is State.ESTABLISHED and self.parse_later_above is not None and len(message) > self.parse_later_above:
+        if self.state is _ESTABLISHED and self.parse_later_above is not None and len(message) > self.parse_later_above:
             self._events.append(MessageReceived(message))
             return
         try:
             root = xmltree.parse(message)
         except XmlError as exc:
-            if self.state is State.HELLO_WAIT:
+            if self.state is _HELLO_WAIT:
                 self._fail(f"bad hello: {exc}")
             else:
                 self._reject([self._malformed(str(exc))], {})
             return
-        if self.state is State.HELLO_WAIT:
+        if self.state is _HELLO_WAIT:
             self._handle_hello(root)
         else:
             self._handle_rpc(root)
@@ -265,7 +270,7 @@ class NetconfSession:
         self._out += framing.encode(hello.encode(), framing.Mode.EOM)
 
     def _write(self, xml: str) -> None:
-        if self.state is State.CLOSED and not self._replies_after_eof:
+        if self.state is _CLOSED and not self._replies_after_eof:
             return
         self._out += framing.encode(xml.encode(), self._out_mode)
 
