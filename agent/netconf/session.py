@@ -83,6 +83,7 @@ class SessionClosed(NamedTuple):
 # the states as module names: an Enum class's attribute costs ~0.1 us, and
 # every message looks at the state several times
 _HELLO_WAIT, _ESTABLISHED, _CLOSED = State.HELLO_WAIT, State.ESTABLISHED, State.CLOSED
+_CHUNKED = framing.Mode.CHUNKED
 
 
 class _NeedData:
@@ -272,7 +273,16 @@ class NetconfSession:
     def _write(self, xml: str) -> None:
         if self.state is _CLOSED and not self._replies_after_eof:
             return
-        self._out += framing.encode(xml.encode(), self._out_mode)
+        data = xml.encode()
+        out = self._out
+        if self._out_mode is _CHUNKED and data:
+            # framing.encode's frame without its copy of the message (a
+            # large reply is copied often enough on its way out)
+            out += b"\n#%d\n" % len(data)
+            out += data
+            out += b"\n##\n"
+        else:
+            out += framing.encode(data, self._out_mode)
 
     def send_reply(self, rpc: RpcReceived, body: str | None = None) -> None:
         """Reply to ``rpc`` with ``body`` (inner XML), or <ok/> when None."""
