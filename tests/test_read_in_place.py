@@ -17,7 +17,7 @@ import pytest
 from agent import modset
 from agent.callhome import build
 from agent.datastore.edit import apply_edit
-from agent.datastore.view import copy_to_read, filter_xpaths, readable, select_in_place
+from agent.datastore.view import copy_to_read, filter_xpaths, print_in_place, readable, select_in_place
 from agent.nacm import Nacm, Rule, looks_down
 from agent.netconf.errors import RpcError
 from agent.netconf.xmltree import Element, escape_text, parse
@@ -148,7 +148,7 @@ def _general(schema, nacm, user, tree, xpaths, mode) -> str:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_selecting_in_place_answers_what_the_general_path_answers(schema, trees, seed):
     rng = random.Random(seed)
-    taken = compared = 0
+    taken = compared = uncopied = 0
     for with_secret, tree in trees.items():
         nacm = _nacm(schema, tree)
         data = parse(f"<data>{tree.to_xml('report-all')}</data>".encode())
@@ -163,6 +163,7 @@ def test_selecting_in_place_answers_what_the_general_path_answers(schema, trees,
             for user in USERS:
                 before = tree.to_xml("report-all-tagged")
                 fast = select_in_place(schema, nacm, user, tree, xpaths)
+                printed = {mode: print_in_place(schema, nacm, user, tree, xpaths, mode) for mode in MODES}
                 assert tree.to_xml("report-all-tagged") == before  # the datastore is untouched
                 general = {mode: _general(schema, nacm, user, tree, xpaths, mode) for mode in MODES}
                 where = f"seed {seed}, user {user}, secret {with_secret}, filter {filter_xml}"
@@ -170,14 +171,23 @@ def test_selecting_in_place_answers_what_the_general_path_answers(schema, trees,
                     for mode in MODES:
                         assert partial.to_xml(mode) == general[mode], f"{where}, mode {mode}: partial copy"
                 if fast is None:
+                    assert set(printed.values()) == {None}, where
                     continue
                 taken += 1
+                for mode in MODES:
+                    assert printed[mode] == general[mode], f"{where}, mode {mode}: printed in place"
+                    # the print without any copy, where it answers
+                    text = tree.print_selected([tree.xpath(x) for x in xpaths], mode)
+                    if text is not None:
+                        uncopied += 1
+                        assert text == general[mode], f"{where}, mode {mode}: printed without a copy"
                 with fast:
                     for mode in MODES:
                         compared += 1
                         assert fast.to_xml(mode) == general[mode], f"{where}, mode {mode}: in place"
-    print(f"seed {seed}: in place {taken} times, {compared} replies compared")
+    print(f"seed {seed}: in place {taken} times, {compared} replies compared, {uncopied} printed without a copy")
     assert taken, "the fast path was never taken"
+    assert uncopied, "the print without a copy was never taken"
 
 
 def test_it_declines_where_pruning_could_change_the_answer(schema, trees):

@@ -332,10 +332,14 @@ class Tree:
 
     def select(self, xpaths: list[str]) -> Tree:
         """A new tree with the nodes the xpaths select, with their parents and subtrees."""
+        return self.select_nodes([self.xpath(expr) for expr in xpaths])
+
+    def select_nodes(self, selections: list[list[CData]]) -> Tree:
+        """:meth:`select` of the nodes the xpaths selected (``selections``)."""
         result = Tree(self.schema, ffi.NULL)
         seen = set()
-        for expr in xpaths:
-            for node in self.xpath(expr):
+        for nodes in selections:
+            for node in nodes:
                 key = int(ffi.cast("uintptr_t", node))
                 if key in seen:
                     continue
