@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from ..netconf.errors import OperationNotSupported
 from ..netconf.xmltree import NS_BASE, Element
@@ -137,11 +138,26 @@ def _prunes_nothing_selected(schema: Schema, nacm: Nacm, user: str, source: Tree
     :func:`select_in_place`)."""
     if not nacm.reads_everything(user):
         return False
-    tops = {_top(x) for x in subtree_xpaths}
-    for path in schema.secret_paths():
-        if _top(path) in tops and source.xpath(path):
-            return False
+    secrets = _secrets_by_top(schema)
+    for top in {_top(x) for x in subtree_xpaths}:
+        for path in secrets.get(top, ()):
+            if source.xpath(path):
+                return False
     return True
+
+
+_secret_tops: WeakKeyDictionary[Schema, dict[str, list[str]]] = WeakKeyDictionary()
+
+
+def _secrets_by_top(schema: Schema) -> dict[str, list[str]]:
+    """The schema's secret paths by the top-level node they are under."""
+    found = _secret_tops.get(schema)
+    if found is None:
+        found = {}
+        for path in schema.secret_paths():
+            found.setdefault(_top(path), []).append(path)
+        _secret_tops[schema] = found
+    return found
 
 
 def copy_to_read(nacm: Nacm, user: str, source: Tree, xpaths: list[str] | None, subtree: bool) -> Tree:

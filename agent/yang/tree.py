@@ -393,7 +393,7 @@ class Tree:
         tail: list[str] = []
         outer = None  # the default namespace in scope
         for anc in self.lineage(parent):
-            name, ns = _str(anc.schema.name), _str(anc.schema.module.ns)
+            name, ns = self.schema.xml_name(anc.schema)
             head.append(f"<{name}>" if ns == outer else f'<{name} xmlns="{ns}">')
             tail.append(f"</{name}>")
             outer = ns
@@ -411,14 +411,13 @@ class Tree:
 
     def _print_under(self, node: CData, wd: int, outer: str | None) -> str:
         """``node`` and its subtree as XML, as printed inside an element
-        whose default namespace is ``outer``."""
+        whose default namespace is ``outer``: alone, its root element
+        declares its default namespace right after its name, always."""
         text = self._print(lib.LYD_XML, wd, node)
-        ns = _str(node.schema.module.ns)
-        if ns == outer:
-            name = _str(node.schema.name)
-            lead = f'<{name} xmlns="{ns}"'
-            if text.startswith(lead):
-                text = f"<{name}{text[len(lead):]}"
+        declared = f' xmlns="{outer}"'
+        at = text.find(" ")
+        if outer is not None and text.startswith(declared, at):
+            return text[:at] + text[at + len(declared):]
         return text
 
     def diff(self, other: Tree, limit: int | None = None) -> list[tuple[str, str]]:
