@@ -34,7 +34,7 @@ TEST_BOARD := $(if $(filter 0,$(shell id -u)),board)
 BUILDROOT_CHECK_PACKAGES := shellcheck python3-magic flake8 genimage dosfstools mtools u-boot-tools grub-common
 
 # the baselines of `make bench`: Debian's netconfd behind a private OpenSSH sshd
-BENCH_PACKAGES := netconfd openssh-server
+BENCH_PACKAGES := netconfd openssh-server valgrind
 
 .PHONY: all demo lint test test-board test-libyang3 test-python stress bench sids fuzz deps yang board clean
 

@@ -14,13 +14,17 @@ import random
 
 import pytest
 
+from agent import modset
 from agent.callhome import build
 from agent.datastore.edit import apply_edit
-from agent.datastore.view import copy_to_read, filter_xpaths, readable, select_in_place
+from agent.datastore.view import copy_to_read, filter_xpaths, print_in_place, readable, select_in_place
 from agent.nacm import Nacm, Rule, looks_down
 from agent.netconf.errors import RpcError
 from agent.netconf.xmltree import Element, escape_text, parse
+from agent.plugins.gfast_sim import GfastSimPlugin
+from agent.yang import Kind, Schema
 
+from .support import SHARED_YANG
 from .support.nacm import GROUPS_WITHOUT_MEMBERS, MONITOR_RULES
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -144,7 +148,7 @@ def _general(schema, nacm, user, tree, xpaths, mode) -> str:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_selecting_in_place_answers_what_the_general_path_answers(schema, trees, seed):
     rng = random.Random(seed)
-    taken = compared = 0
+    taken = compared = uncopied = 0
     for with_secret, tree in trees.items():
         nacm = _nacm(schema, tree)
         data = parse(f"<data>{tree.to_xml('report-all')}</data>".encode())
@@ -159,6 +163,7 @@ def test_selecting_in_place_answers_what_the_general_path_answers(schema, trees,
             for user in USERS:
                 before = tree.to_xml("report-all-tagged")
                 fast = select_in_place(schema, nacm, user, tree, xpaths)
+                printed = {mode: print_in_place(schema, nacm, user, tree, xpaths, mode) for mode in MODES}
                 assert tree.to_xml("report-all-tagged") == before  # the datastore is untouched
                 general = {mode: _general(schema, nacm, user, tree, xpaths, mode) for mode in MODES}
                 where = f"seed {seed}, user {user}, secret {with_secret}, filter {filter_xml}"
@@ -166,14 +171,23 @@ def test_selecting_in_place_answers_what_the_general_path_answers(schema, trees,
                     for mode in MODES:
                         assert partial.to_xml(mode) == general[mode], f"{where}, mode {mode}: partial copy"
                 if fast is None:
+                    assert set(printed.values()) == {None}, where
                     continue
                 taken += 1
+                for mode in MODES:
+                    assert printed[mode] == general[mode], f"{where}, mode {mode}: printed in place"
+                    # the print without any copy, where it answers
+                    text = tree.print_selected([tree.xpath(x) for x in xpaths], mode)
+                    if text is not None:
+                        uncopied += 1
+                        assert text == general[mode], f"{where}, mode {mode}: printed without a copy"
                 with fast:
                     for mode in MODES:
                         compared += 1
                         assert fast.to_xml(mode) == general[mode], f"{where}, mode {mode}: in place"
-    print(f"seed {seed}: in place {taken} times, {compared} replies compared")
+    print(f"seed {seed}: in place {taken} times, {compared} replies compared, {uncopied} printed without a copy")
     assert taken, "the fast path was never taken"
+    assert uncopied, "the print without a copy was never taken"
 
 
 def test_it_declines_where_pruning_could_change_the_answer(schema, trees):
@@ -274,3 +288,69 @@ def test_get_merges_state_into_a_partial_copy_with_the_same_answer(schema, trees
                                  xpaths) as got:
                     for mode in MODES:
                         assert got.to_xml(mode) == want.to_xml(mode), f"seed {seed}, user {user}, {filter_xml}"
+
+
+def _branch_filter(rng: random.Random, schema, data: Element, snode) -> str:
+    """A subtree filter down one branch of ``data`` (``snode`` its schema
+    node): a list entry's keys as content matches (now and then a wrong
+    value), and at most one child deeper, down to a selection node or a
+    leaf-list value; the kind of filter a manager polls one entry with."""
+    tag = f'{data.name} xmlns="{data.ns}"'
+    if not data.children:
+        if snode.kind == Kind.LEAFLIST and rng.random() < 0.5:
+            return f"<{tag}>{escape_text(data.text)}</{data.name}>"
+        return f"<{tag}/>"
+    inner = []
+    for key in snode.keys:
+        el = data.find(key, data.ns)
+        assert el is not None
+        value = el.text if rng.random() < 0.9 else el.text + "x"
+        inner.append(f"<{key}>{escape_text(value)}</{key}>")
+    others = [c for c in data.children if not (c.ns == data.ns and c.name in snode.keys)]
+    if others and rng.random() < 0.8:
+        child = rng.choice(others)
+        inner.append(_branch_filter(rng, schema, child, schema.child_node(snode, child.ns, child.name)))
+    if not inner:
+        return f"<{tag}/>"
+    return f"<{tag}>{''.join(inner)}</{data.name}>"
+
+
+@pytest.fixture(scope="module")
+def bbf_line(yang_dirs):
+    """The Broadband Forum example G.fast line (ietf-interfaces with the
+    bbf-fastdsl augment: another namespace below a list entry, identityref
+    values), defaults added, in a schema of its own."""
+    bbf = SHARED_YANG.parent / "yang-bbf"
+    example = bbf / "examples" / "fast-line.json"
+    if not example.exists():
+        pytest.skip("the Broadband Forum modules (../shared/yang-bbf) are not here")
+    schema = Schema(modset.search_dirs([str(bbf)] + yang_dirs), dict(modset.MODULES, **GfastSimPlugin.modules))
+    tree = schema.parse(example.read_text(), "json")
+    tree.validate()
+    yield schema, tree
+    tree.free()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_printing_a_selected_branch_without_a_copy_prints_what_a_copy_prints(schema, trees, bbf_line, seed):
+    """Tree.print_selected against Tree.select's copy, on filters down one
+    branch: list entries by their keys, a leaf, a leaf-list, a container,
+    a node of another module below a list entry; every with-defaults mode."""
+    rng = random.Random(2000 + seed)
+    printed = 0
+    for sch, tree in ((schema, trees[True]), bbf_line):
+        data = parse(f"<data>{tree.to_xml('report-all')}</data>".encode())
+        for _ in range(40):
+            top = rng.choice(data.children)
+            filter_xml = _branch_filter(rng, sch, top, sch.top_node(top.ns, top.name))
+            xpaths = filter_xpaths(sch, _get_config(filter_xml))
+            assert xpaths
+            for mode in MODES:
+                with tree.select(xpaths) as copy:
+                    want = copy.to_xml(mode)
+                got = tree.print_selected([tree.xpath(x) for x in xpaths], mode)
+                if got is not None:
+                    printed += 1
+                    assert got == want, f"seed {seed}, {filter_xml}, mode {mode}"
+    print(f"seed {seed}: {printed} printed without a copy")
+    assert printed > 200, printed

@@ -4,19 +4,73 @@ Each filter branch becomes one libyang XPath: content-match nodes turn into
 predicates on their parent, selection nodes into the selected path, and a
 parent holding only content-match nodes selects its whole subtree. The
 selected nodes are then copied with their ancestors (``Tree.select``).
+
+A manager polls with the same few filters: each schema remembers the
+translations of the last :data:`MAX_REMEMBERED` small filters, by their
+elements' namespaces, names and texts (all the translation reads); a large
+filter (a peer's namespace bomb, say) is translated every time, never kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from weakref import WeakKeyDictionary
+
 from ..netconf.errors import BadElement
 from ..netconf.xmltree import Element
 from ..yang import Kind, Schema, SchemaNode, quote
+
+#: filters whose translation each schema remembers
+MAX_REMEMBERED = 32
+#: translations longer than this (XPath characters) are not remembered
+MAX_REMEMBERED_CHARS = 2048
+#: filters larger than this are not remembered (see _shape)
+MAX_REMEMBERED_SIZE = 2048
+ELEMENT_SIZE = 32
+
+_remembered: WeakKeyDictionary[Schema, dict[Hashable, tuple[str, ...]]] = WeakKeyDictionary()
 
 
 def subtree_to_xpaths(schema: Schema, filter_el: Element) -> list[str]:
     """XPaths selecting what ``<filter type="subtree">`` asks for.
 
     Elements naming nothing in the schema select nothing (RFC 6241 6.2.1)."""
+    try:
+        key = _shape(filter_el, [MAX_REMEMBERED_SIZE])
+    except _TooLarge:
+        return _translate(schema, filter_el)
+    known = _remembered.get(schema)
+    if known is None:
+        known = _remembered[schema] = {}
+    xpaths = known.get(key)
+    if xpaths is not None:
+        return list(xpaths)
+    out = _translate(schema, filter_el)
+    if sum(map(len, out)) <= MAX_REMEMBERED_CHARS:
+        if len(known) >= MAX_REMEMBERED:
+            del known[next(iter(known))]
+        known[key] = tuple(out)
+    return out
+
+
+class _TooLarge(Exception):
+    """A filter too large to be remembered."""
+
+
+def _shape(el: Element, budget: list[int]) -> Hashable:
+    """What the translation reads of ``el``'s children and below, within
+    ``budget`` (characters, an element counting for its name and text and
+    :data:`ELEMENT_SIZE` more; raises _TooLarge past it)."""
+    out = []
+    for child in el.children:
+        budget[0] -= ELEMENT_SIZE + len(child.name) + len(child.text)
+        if budget[0] < 0:
+            raise _TooLarge
+        out.append((child.ns, child.name, child.text, _shape(child, budget) if child.children else ()))
+    return tuple(out)
+
+
+def _translate(schema: Schema, filter_el: Element) -> list[str]:
     out: list[str] = []
     for top in filter_el.children:
         snode = schema.top_node(top.ns, top.name)

@@ -13,13 +13,15 @@ select, with their ancestors and subtrees); a new filter kind is one more
 entry in :data:`FILTER_KINDS`.
 
 :func:`select_in_place` is the same pipeline's answer without the copy,
-where the pruning provably removes nothing the filter could look at.
+where the pruning provably removes nothing the filter could look at;
+:func:`print_in_place` prints it without even a copy of what is selected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from ..netconf.errors import OperationNotSupported
 from ..netconf.xmltree import NS_BASE, Element
@@ -108,13 +110,54 @@ def select_in_place(schema: Schema, nacm: Nacm, user: str, source: Tree, subtree
     removes nothing the filter can see or select, so selecting first selects
     the same nodes; anything else takes the general path. ``source`` must not
     change meanwhile: call this on the event loop, not in a worker thread."""
-    if not nacm.reads_everything(user):
+    if not _prunes_nothing_selected(schema, nacm, user, source, subtree_xpaths):
         return None
-    tops = {_top(x) for x in subtree_xpaths}
-    for path in schema.secret_paths():
-        if _top(path) in tops and source.xpath(path):
-            return None
     return source.select(subtree_xpaths)
+
+
+def print_in_place(schema: Schema, nacm: Nacm, user: str, source: Tree, subtree_xpaths: list[str],
+                   with_defaults: str) -> str | None:
+    """:func:`select_in_place`'s answer printed as XML (``with_defaults``
+    mode). Where the filter selects siblings (a list entry by its keys, or
+    one node below it), printed straight from ``source`` with their
+    ancestors, no copy at all (Tree.print_selected). None where
+    select_in_place answers None."""
+    if not _prunes_nothing_selected(schema, nacm, user, source, subtree_xpaths):
+        return None
+    selections = [source.xpath(x) for x in subtree_xpaths]
+    text = source.print_selected(selections, with_defaults)
+    if text is not None:
+        return text
+    with source.select_nodes(selections) as selected:
+        return selected.to_xml(with_defaults)
+
+
+def _prunes_nothing_selected(schema: Schema, nacm: Nacm, user: str, source: Tree, subtree_xpaths: list[str]) -> bool:
+    """Whether NACM read pruning and secret removal leave everything under
+    the top-level nodes the XPaths of a subtree filter name (see
+    :func:`select_in_place`)."""
+    if not nacm.reads_everything(user):
+        return False
+    secrets = _secrets_by_top(schema)
+    for top in {_top(x) for x in subtree_xpaths}:
+        for path in secrets.get(top, ()):
+            if source.xpath(path):
+                return False
+    return True
+
+
+_secret_tops: WeakKeyDictionary[Schema, dict[str, list[str]]] = WeakKeyDictionary()
+
+
+def _secrets_by_top(schema: Schema) -> dict[str, list[str]]:
+    """The schema's secret paths by the top-level node they are under."""
+    found = _secret_tops.get(schema)
+    if found is None:
+        found = {}
+        for path in schema.secret_paths():
+            found.setdefault(_top(path), []).append(path)
+        _secret_tops[schema] = found
+    return found
 
 
 def copy_to_read(nacm: Nacm, user: str, source: Tree, xpaths: list[str] | None, subtree: bool) -> Tree:

@@ -7,7 +7,7 @@ from typing import Literal, overload
 
 from ..datastore.edit import apply_edit
 from ..datastore.store import CANDIDATE, DATASTORES, DEFAULT_CONFIRM_TIMEOUT, RUNNING, STARTUP, ChangedBy
-from ..datastore.view import copy_to_read, filter_type, filter_xpaths, readable, select_in_place, state_selection
+from ..datastore.view import copy_to_read, filter_type, filter_xpaths, print_in_place, readable, state_selection
 from ..netconf.errors import (
     BadElement,
     InvalidValue,
@@ -93,10 +93,9 @@ async def _read_config(ctx: RpcContext, source: Tree, op: Element, mode: str, xp
     server = ctx.server
     subtree = xpaths is not None and filter_type(op) == "subtree"
     if subtree and xpaths is not None and not (ctx.large or server.datastore.large):
-        selected = select_in_place(server.schema, server.nacm, ctx.session.username, source, xpaths)
-        if selected is not None:
-            with selected:
-                return selected.to_xml(mode)
+        text = print_in_place(server.schema, server.nacm, ctx.session.username, source, xpaths, mode)
+        if text is not None:
+            return text
     tree = copy_to_read(server.nacm, ctx.session.username, source, xpaths, subtree)
     return await ctx.offload(_render, ctx, tree, mode, xpaths)
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..datastore import xpath
 from ..datastore.filter import subtree_to_xpaths
 from ..datastore.store import CANDIDATE, RUNNING
-from ..datastore.view import copy_to_read, readable, select_in_place
+from ..datastore.view import copy_to_read, print_in_place, readable, select_in_place
 from ..netconf.errors import InvalidValue, MissingElement, OperationNotSupported
 from ..netconf.xmltree import Element
 from ..yang import Tree
@@ -136,6 +136,10 @@ async def get_data(ctx: RpcContext, op: Element) -> str:
     subtree = op.find("subtree-filter", NS_NMDA) is not None
     if name != OPERATIONAL and xpaths is not None and subtree:
         # as <get-config>: no copy of the whole datastore where it answers the same
+        if config is None and depth is None and origin_keep is None and not with_origin:
+            text = print_in_place(server.schema, server.nacm, user, server.datastore.get(name), xpaths, mode)
+            if text is not None:
+                return f'<data xmlns="{NS_NMDA}">{text}</data>'
         out = select_in_place(server.schema, server.nacm, user, server.datastore.get(name), xpaths)
     if out is None:
         if name == OPERATIONAL:

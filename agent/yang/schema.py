@@ -47,11 +47,20 @@ class Schema:
         self._nodes: dict[tuple[CData, str, str], SchemaNode] = {}
         self._content_id: str | None = None
         self._xml_paths: dict[str, tuple[str, dict[str, str]]] = {}
+        #: compiled node -> (name, namespace), for printing a data node's ancestors
+        self._xml_names: dict[CData, tuple[str, str]] = {}
         _TYPE_CACHE.clear()
         # libyang's plugin for yang:xpath1.0 values, found on a leaf known to use it
         xp = lib.lys_find_path(self.cdata, ffi.NULL, b"/ietf-netconf-acm:nacm/rule-list/rule/path", 0)
         lib.ly_err_clean(self.cdata, ffi.NULL)
         self.xpath_plugin = ffi.cast("struct lysc_node_leaf *", xp).type.plugin if xp != ffi.NULL else None
+
+    def xml_name(self, snode: CData) -> tuple[str, str]:
+        """The element name and namespace of a compiled schema node's data."""
+        found = self._xml_names.get(snode)
+        if found is None:
+            found = self._xml_names[snode] = (_str(snode.name), _str(snode.module.ns))
+        return found
 
     def _load(self, name: str, features: list[str]) -> None:
         keep = [ffi.new("char[]", f.encode()) for f in features]

@@ -332,10 +332,14 @@ class Tree:
 
     def select(self, xpaths: list[str]) -> Tree:
         """A new tree with the nodes the xpaths select, with their parents and subtrees."""
+        return self.select_nodes([self.xpath(expr) for expr in xpaths])
+
+    def select_nodes(self, selections: list[list[CData]]) -> Tree:
+        """:meth:`select` of the nodes the xpaths selected (``selections``)."""
         result = Tree(self.schema, ffi.NULL)
         seen = set()
-        for expr in xpaths:
-            for node in self.xpath(expr):
+        for nodes in selections:
+            for node in nodes:
                 key = int(ffi.cast("uintptr_t", node))
                 if key in seen:
                     continue
@@ -350,6 +354,71 @@ class Tree:
                     top = ffi.cast("struct lyd_node *", top.parent)
                 result.merge(Tree(self.schema, top))
         return result
+
+    def print_selected(self, selections: list[list[CData]], with_defaults: str = "explicit") -> str | None:
+        """The XML that :meth:`select` would print for the location paths
+        whose results are ``selections`` (each in document order), printed
+        from this tree itself, no copy: the selected nodes with their
+        subtrees inside their ancestors' elements (a list entry's with its
+        keys). Only for nodes of one parent, where at most one path selects
+        other nodes than the parent's keys (those come with the parent), all
+        of one schema node: the order of the copy is then theirs. None
+        otherwise, or where a selected node prints nothing (whether its
+        ancestors print then depends on the with-defaults mode): the caller
+        selects a copy instead.
+
+        libyang prints a node's default namespace unless its parent's is the
+        same, and any other namespace where it is used, in scope only below
+        that element: so a subtree prints alike alone and in its ancestors,
+        but for its root's ``xmlns`` when the parent's namespace is the same."""
+        parent = None
+        entries: list[CData] = []
+        for nodes in selections:
+            if not nodes:
+                continue
+            if parent is None:
+                parent = ffi.cast("struct lyd_node *", nodes[0].parent)
+            for node in nodes:
+                if node.schema != nodes[0].schema or ffi.cast("struct lyd_node *", node.parent) != parent:
+                    return None
+            if nodes[0].schema.flags & lib.LYS_KEY:
+                continue  # printed with their list entry
+            if entries:
+                return None
+            entries = nodes
+        if parent is None:
+            return ""
+        wd = WITH_DEFAULTS[with_defaults]
+        head: list[str] = []
+        tail: list[str] = []
+        outer = None  # the default namespace in scope
+        for anc in self.lineage(parent):
+            name, ns = self.schema.xml_name(anc.schema)
+            head.append(f"<{name}>" if ns == outer else f'<{name} xmlns="{ns}">')
+            tail.append(f"</{name}>")
+            outer = ns
+            key = lib.lyd_child(anc) if anc.schema.nodetype == lib.LYS_LIST else ffi.NULL
+            while key != ffi.NULL and key.schema.flags & lib.LYS_KEY:
+                head.append(self._print_under(key, wd, ns))
+                key = key.next
+        for node in entries:
+            text = self._print_under(node, wd, outer)
+            if not text:
+                return None
+            head.append(text)
+        head.extend(reversed(tail))
+        return "".join(head)
+
+    def _print_under(self, node: CData, wd: int, outer: str | None) -> str:
+        """``node`` and its subtree as XML, as printed inside an element
+        whose default namespace is ``outer``: alone, its root element
+        declares its default namespace right after its name, always."""
+        text = self._print(lib.LYD_XML, wd, node)
+        declared = f' xmlns="{outer}"'
+        at = text.find(" ")
+        if outer is not None and text.startswith(declared, at):
+            return text[:at] + text[at + len(declared):]
+        return text
 
     def diff(self, other: Tree, limit: int | None = None) -> list[tuple[str, str]]:
         """What changed from this tree to ``other``: (path, operation) for the
