@@ -12,6 +12,7 @@ from .bindings import CData, _s, _str, _union_member_type, ffi, lib
 from .errors import _drain
 from .issue import Issue, YangError
 from .nodes import LeafType, SchemaNode, _leaf_type
+from .scope import validate_module
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -75,7 +76,7 @@ class Tree:
     manager (``with schema.parse(...) as tree:``); trees are not garbage
     collected because libyang nodes cannot be tracked by Python's allocator."""
 
-    __slots__ = ("schema", "first", "deleted", "_serial", "_version", "_origin", "_touched")
+    __slots__ = ("schema", "first", "deleted", "_serial", "_version", "_origin", "_touched", "_valid")
 
     def __init__(self, schema: Schema, first: CData, deleted: int = 0) -> None:
         self.schema = schema
@@ -98,11 +99,14 @@ class Tree:
         #: paths of the nodes below it whose subtrees hold every change there
         #: (None: the whole top-level subtree); None: unknown, anywhere
         self._touched: dict[int, set[str] | None] | None = None
+        #: validated as it is now (a copy of it then needs validating only where it changed)
+        self._valid = False
 
     def _changed(self, node: CData = None) -> None:
         """Content changed at ``node`` (created, deleted, moved or given a
         value; None: anywhere): the change is within its parent's subtree."""
         self._version += 1
+        self._valid = False
         touched = self._touched
         if touched is None:
             return
@@ -149,6 +153,7 @@ class Tree:
         copy = Tree(self.schema, out[0], self.deleted)
         copy._origin = (self._serial, self._version)
         copy._touched = {}
+        copy._valid = self._valid
         return copy
 
     def duplicate_tops(self, tops: set[str]) -> Tree:
@@ -372,24 +377,50 @@ class Tree:
         else:
             lib.lyd_free_tree(node)
 
-    def validate(self) -> None:
-        """Validate as a whole configuration datastore; adds default nodes."""
-        p = ffi.new("struct lyd_node **", self.first)
+    def validate(self, since: Tree | None = None) -> None:
+        """Validate as a whole configuration datastore; adds default nodes.
+
+        ``since``: the valid tree this one is a copy of: then only the
+        modules whose data changed since, and those whose constraints can
+        read them, are validated (agent/yang/scope.py); the others are as
+        valid as they were."""
+        modules = self._modules_to_validate(since)
         # what validation changes (defaults added, nodes whose when is false
         # or whose case was left removed) is told only to a tree that tracks its changes
-        diff = ffi.new("struct lyd_node **") if self._touched is not None else ffi.NULL
-        ret = lib.lyd_validate_all(p, self.schema.cdata, lib.LYD_VALIDATE_NO_STATE, diff)
-        self.first = p[0]
+        track = self._touched is not None
         self._version += 1
-        if diff != ffi.NULL and diff[0] != ffi.NULL:
-            node = diff[0]
-            while node != ffi.NULL:
-                self._changed(node)  # a top-level diff node: its whole top-level subtree
-                node = node.next
-            lib.lyd_free_all(diff[0])
-        if ret != lib.LY_SUCCESS:
-            raise YangError(_drain(self.schema, self))
+        if modules is None:
+            p = ffi.new("struct lyd_node **", self.first)
+            diff = ffi.new("struct lyd_node **") if track else ffi.NULL
+            ret = lib.lyd_validate_all(p, self.schema.cdata, lib.LYD_VALIDATE_NO_STATE, diff)
+            self.first = p[0]
+            self._validated(ret, diff[0] if track else ffi.NULL)
+        else:
+            for module in modules:
+                ret, self.first, changes = validate_module(self.first, module, lib.LYD_VALIDATE_NO_STATE)
+                self._validated(ret, changes if track else ffi.NULL, changes)
         self._refirst()
+        self._valid = True
+
+    def _modules_to_validate(self, since: Tree | None) -> list[CData] | None:
+        """The modules a validation since ``since`` covers; None: all."""
+        if (since is None or not since._valid or self._touched is None or self.first == ffi.NULL
+                or self._origin != (since._serial, since._version)):
+            return None
+        changed = {int(ffi.cast("uintptr_t", ffi.cast("struct lysc_node *", key).module)) for key in self._touched}
+        return self.schema.validation_scope.affected(changed)
+
+    def _validated(self, ret: int, diff: CData, free: CData = ffi.NULL) -> None:
+        """After a validation call: record and free its diff, raise its error."""
+        node = diff
+        while node != ffi.NULL:
+            self._changed(node)  # a top-level diff node: its whole top-level subtree
+            node = node.next
+        if diff != ffi.NULL or free != ffi.NULL:
+            lib.lyd_free_all(diff if diff != ffi.NULL else free)
+        if ret != lib.LY_SUCCESS:
+            self._refirst()
+            raise YangError(_drain(self.schema, self))
 
     def merge(self, other: Tree) -> None:
         """Move ``other``'s nodes into this tree (``other`` ends empty)."""
