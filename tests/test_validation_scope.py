@@ -181,3 +181,21 @@ def test_random_sequences_of_edits_on_the_agents_modules(schema):
                 cur = new
     finally:
         cur.free()
+
+
+def test_a_datastore_taken_for_large_is_validated_whole_until_it_is_small_again(schema):
+    """A quick validation of one module says nothing of the whole: were it
+    to keep a datastore large, every later edit would go off the loop."""
+    import asyncio
+
+    from agent.datastore.store import RUNNING, Datastore
+
+    ds = Datastore(schema, base(schema))
+    ds.large = True
+    new = ds.running.duplicate()
+    apply_edit(schema, new, parse(ROOT.format(nacm(rule_list("a", rule("a1", "<comment>c</comment>")))).encode()))
+    assert new._modules_to_validate(ds.running) is not None  # it could be validated in part
+    asyncio.run(ds.replace(RUNNING, new))
+    assert not ds.large
+    ds.running.free()
+    ds.startup.free()
