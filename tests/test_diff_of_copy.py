@@ -155,3 +155,15 @@ def _random_edit(rnd):
     inner = rule(f"{lst}{r}", "<module-name>*</module-name>" + leaf, rnd.choice(ops)) if rnd.random() < 0.8 else ""
     group = "<group>g</group>" if rnd.random() < 0.3 else ""
     return nacm(rule_list(lst, inner + group, rnd.choice(ops[:2] + ops[3:] if inner else ops)))
+
+
+def test_an_entry_created_and_deleted_again_in_one_edit(schema):
+    """Its region is in neither tree: the whole top-level node is compared, and no change is lost."""
+    body = nacm(rule_list("z", rule("z0")) + rule_list("z", attrs='nc:operation="delete"')
+                + rule_list("a", rule("a1", "<comment>q</comment>")))
+    with base(schema) as old:
+        new = edited(schema, old, "merge", body)
+        assert new is not None
+        with new:
+            assert old.diff(new) == full_diff(old, new) == [
+                ("/ietf-netconf-acm:nacm/rule-list[name='a']/rule[name='a1']/comment", "create")]

@@ -542,19 +542,22 @@ class Tree:
         change: it has no value, and an entry of a user-ordered list did not
         move (a move, or an entry created or deleted beside it, records its parent)."""
         found: dict[str, tuple[CData, CData]] = {}
-        for path in regions:
-            while True:
-                old, new = self._at(path, out), other._at(path, out)
-                if old == ffi.NULL and new == ffi.NULL:
-                    break  # created and deleted again: where it went is a change of its own
-                if old != ffi.NULL and new != ffi.NULL and not (old.flags | new.flags) & lib.LYD_DEFAULT:
-                    found[path] = (_first_non_key(old), _first_non_key(new))
-                    break
-                parent = ffi.cast("struct lyd_node *", (new if old == ffi.NULL else old).parent)
-                if parent == ffi.NULL:
-                    return None
-                path = self.path_of(parent)
-        lib.ly_err_clean(self.schema.cdata, ffi.NULL)  # what a missing path left
+        try:
+            for path in regions:
+                while True:
+                    old, new = self._at(path, out), other._at(path, out)
+                    if old == ffi.NULL and new == ffi.NULL:
+                        # created and deleted again (or a path libyang cannot read back): the whole top-level node
+                        return None
+                    if old != ffi.NULL and new != ffi.NULL and not (old.flags | new.flags) & lib.LYD_DEFAULT:
+                        found[path] = (_first_non_key(old), _first_non_key(new))
+                        break
+                    parent = ffi.cast("struct lyd_node *", (new if old == ffi.NULL else old).parent)
+                    if parent == ffi.NULL:
+                        return None
+                    path = self.path_of(parent)
+        finally:
+            lib.ly_err_clean(self.schema.cdata, ffi.NULL)  # what a missing path left
         if len(found) == 1:
             return list(found.values())
         paths = sorted(found)
