@@ -167,3 +167,16 @@ def test_an_entry_created_and_deleted_again_in_one_edit(schema):
         with new:
             assert old.diff(new) == full_diff(old, new) == [
                 ("/ietf-netconf-acm:nacm/rule-list[name='a']/rule[name='a1']/comment", "create")]
+
+
+def test_past_the_limit_each_changed_top_level_node_is_named_once(schema):
+    """Changes in several rules of one rule-list, more than the limit: one
+    "replace" for /nacm (a valid RFC 6470 operation), from either diff."""
+    body = nacm("".join(rule_list(n, "".join(rule(f"{n}{k}", "<comment>many</comment>") for k in range(3)))
+                        for n in "abc"))
+    with base(schema) as old:
+        new = edited(schema, old, "merge", body)
+        assert new is not None
+        with new, new.duplicate() as unrelated:
+            assert len(old.diff(new)) == 9
+            assert old.diff(new, limit=2) == old.diff(unrelated, limit=2) == [("/ietf-netconf-acm:nacm", "replace")]

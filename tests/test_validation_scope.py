@@ -199,3 +199,37 @@ def test_a_datastore_taken_for_large_is_validated_whole_until_it_is_small_again(
     assert not ds.large
     ds.running.free()
     ds.startup.free()
+
+
+def test_generated_libyang_abi_ffi_is_up_to_date(tmp_path):
+    """agent/yang/_libyang_abi_cffi.py is what libyang_build.py makes of its CDEF."""
+    from agent.yang import libyang_build
+
+    fresh = tmp_path / "_libyang_abi_cffi.py"
+    libyang_build.generate(fresh)
+    assert fresh.read_text() == libyang_build.TARGET.read_text(), "run: python -m agent.yang.libyang_build"
+
+
+def test_a_partial_validation_imports_no_c_parser(yang_dirs):
+    """lyd_validate_module is declared ahead of time: an edit does not load pycparser (tens of ms, and memory)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from agent import modset
+from agent.yang import Schema
+from agent.datastore.edit import apply_edit
+from agent.netconf.xmltree import parse
+schema = Schema(modset.search_dirs({list(yang_dirs)!r}), modset.MODULES)
+old = schema.empty()
+apply_edit(schema, old, parse({ROOT.format(nacm(rule_list("a", rule("a0")))).encode()!r}))
+old.validate()
+new = old.duplicate()
+apply_edit(schema, new, parse({ROOT.format(nacm(rule_list("a", rule("a0", "<comment>c</comment>")))).encode()!r}))
+assert new._modules_to_validate(old) is not None
+new.validate(old)
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("cffi", "pycparser")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -232,6 +232,8 @@ class Datastore:
         if self.large:
             # validated whole: only that time tells when the datastore is no longer large
             since = None
+        if since is not None:
+            self.schema.prepare_partial_validation()  # once: not this validation's time
         started = time.monotonic()
         try:
             tree.validate(since)

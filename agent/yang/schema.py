@@ -13,7 +13,7 @@ from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, 
 from .errors import _drain, _drain_text
 from .issue import Issue, YangError
 from .nodes import _TYPE_CACHE, NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path
-from .scope import ValidationScope
+from .scope import ValidationScope, prepare_validate_module
 from .sids import _sid_identifiers
 from .tree import Tree
 from .xmlpath import _xml_path
@@ -168,10 +168,17 @@ class Schema:
 
     @property
     def validation_scope(self) -> ValidationScope:
-        """Which modules' data a change can make invalid (built at first use)."""
+        """Which modules' data a change can make invalid (built at first use:
+        see :meth:`prepare_partial_validation`)."""
         if self._scope is None:
             self._scope = ValidationScope(list(self._modules()))
         return self._scope
+
+    def prepare_partial_validation(self) -> None:
+        """What a validation of part of a tree needs, done once (milliseconds):
+        a caller that times validations calls this first."""
+        prepare_validate_module()
+        self.validation_scope.affected(set())
 
     def _modules(self) -> Iterator[CData]:
         """Every module of the context (implemented or imported only)."""

@@ -478,12 +478,15 @@ class Tree:
                         self._diff_walk(node, changes, limit)
                         node = node.next
             except _TooManyChanges:
-                changes = []
+                tops: dict[str, str] = {}  # changed subtrees of one top-level node name it once
                 for root in roots:
                     node = root
                     while node != ffi.NULL:
-                        changes.append((self.path_of(node), _diff_op(node) or "replace"))
+                        op = _diff_op(node)
+                        # "none": changed below (not an edit-operation-type of RFC 6470)
+                        tops.setdefault(self.path_of(node), "replace" if op in (None, "none") else op)
                         node = node.next
+                changes = list(tops.items())
         finally:
             for root in roots:
                 lib.lyd_free_all(root)
