@@ -2,7 +2,7 @@
 work on the edit path on a shared machine, where rates say little:
 
     python -m bench.edit_ab --against ../main [--edits 4000] [--blocks 40]
-    python -m bench.edit_ab --parts [--root ../main]
+    python -m bench.edit_ab --parts [--rule-lists] [--root ../main]
 
 ``--against``: the agent of each checkout (``dpu-agent run`` with that
 checkout's venv, calling home as in bench/rpc_rate.py) takes the rpc row's
@@ -13,8 +13,9 @@ around its half-block. Printed: median CPU per edit of each, and the median
 
 ``--parts``: the datastore's share in one process (no transport, no XML
 parse): copy running, apply the edit, validate, diff, free the old tree, as
-edit-config does, on the rpc row's running configuration; minimum of five
-rounds. ``--root`` runs it with another checkout's code (its venv).
+edit-config does, on the rpc row's running configuration (``--rule-lists``:
+with the rule-lists its filtered reads load); minimum of five rounds.
+``--root`` runs it with another checkout's code (its venv).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ RUNNING = (
 )
 
 
-def parts(n: int = 2000) -> None:
+def parts(n: int = 2000, rule_lists: bool = False) -> None:
     import asyncssh
 
     from agent import modset
@@ -139,6 +140,10 @@ def parts(n: int = 2000) -> None:
     run = schema.empty()
     apply_edit(schema, run, parse(build.config_xml([client], b64(key)).encode()))
     apply_edit(schema, run, config(RUNNING))
+    if rule_lists:  # as the rpc row's filtered reads have it
+        from .rpc_rate import rule_lists as polled
+
+        apply_edit(schema, run, config(polled()))
     run.validate()
     partial = "since" in inspect.signature(run.validate).parameters
     for kind, f in KINDS.items():
@@ -176,6 +181,7 @@ def main() -> None:
     p.add_argument("--blocks", type=int, default=40)
     p.add_argument("--parts", action="store_true", help="the datastore's share, in one process")
     p.add_argument("--root", type=Path, help="with --parts: that checkout's code")
+    p.add_argument("--rule-lists", action="store_true", help="with --parts: running holds the filtered reads' rule-lists")
     args = p.parse_args()
     if args.parts:
         if args.root is not None:
@@ -184,11 +190,11 @@ def main() -> None:
             code = ("import sys, importlib.util; sys.path.insert(0, sys.argv[1]); import bench; "
                     "spec = importlib.util.spec_from_file_location('bench.edit_ab', sys.argv[2]); "
                     "m = importlib.util.module_from_spec(spec); sys.modules['bench.edit_ab'] = m; "
-                    "spec.loader.exec_module(m); m.parts()")
-            subprocess.run([str(root / ".venv/bin/python"), "-c", code, str(root), str(Path(__file__).resolve())],
-                           cwd=root, check=True)
+                    "spec.loader.exec_module(m); m.parts(rule_lists=sys.argv[3] == '1')")
+            subprocess.run([str(root / ".venv/bin/python"), "-c", code, str(root), str(Path(__file__).resolve()),
+                            "1" if args.rule_lists else "0"], cwd=root, check=True)
         else:
-            parts()
+            parts(rule_lists=args.rule_lists)
         return
     if args.against is None:
         p.error("--against or --parts")
