@@ -226,14 +226,24 @@ class Datastore:
 
     # -- changes --
 
-    def validate(self, tree: Tree) -> None:
+    def validate(self, tree: Tree, since: Tree | None = None) -> None:
+        """``since``: the valid tree ``tree`` is an edited copy of (only what
+        the edit can affect is validated again)."""
+        if self.large:
+            # validated whole: only that time tells when the datastore is no longer large
+            since = None
+        if since is not None:
+            self.schema.prepare_partial_validation()  # once: not this validation's time
         started = time.monotonic()
         try:
-            tree.validate()
+            tree.validate(since)
         except YangError as exc:
             raise rpc_error_from(exc, self.schema) from None
         finally:
-            self.large = time.monotonic() - started > LARGE_VALIDATION
+            took = time.monotonic() - started
+            # a validation of part of the datastore does not tell that the whole is small
+            if took > LARGE_VALIDATION or since is None:
+                self.large = took > LARGE_VALIDATION
 
     async def replace(self, name: str, new: Tree, by: ChangedBy = ChangedBy(), *, offload: bool = False) -> None:
         """Make ``new`` the content of datastore ``name``; ``new`` is owned by
@@ -252,12 +262,14 @@ class Datastore:
                 return
             #: the change involved a large tree, before or after (listeners skip detail)
             self.large_change = offload or self.large
+            # running is valid: an edited copy of it needs validating only where the edit reaches
+            since = self.running if name == RUNNING else None
             if offload or self.large:
                 # off the event loop: libyang releases the GIL, so a large
                 # configuration validates while other sessions are served
-                await asyncio.to_thread(self.validate, new)
+                await asyncio.to_thread(self.validate, new, since)
             else:
-                self.validate(new)  # a thread hop would cost more
+                self.validate(new, since)  # a thread hop would cost more
             if name == RUNNING and self.transaction_hook is not None:
                 await self.transaction_hook(self.running, new)
             if name == STARTUP and self._persistence is not None:

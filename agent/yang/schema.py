@@ -13,6 +13,7 @@ from .bindings import CData, _added_by_libyang, _array, _new_context, _s, _str, 
 from .errors import _drain, _drain_text
 from .issue import Issue, YangError
 from .nodes import _TYPE_CACHE, NACM_NS_MODULE, SECRET_LEAVES, SchemaNode, _schema_data_path
+from .scope import ValidationScope, prepare_validate_module
 from .sids import _sid_identifiers
 from .tree import Tree
 from .xmlpath import _xml_path
@@ -46,6 +47,7 @@ class Schema:
         #: Only nodes that exist: the names come from managers.
         self._nodes: dict[tuple[CData, str, str], SchemaNode] = {}
         self._content_id: str | None = None
+        self._scope: ValidationScope | None = None
         self._xml_paths: dict[str, tuple[str, dict[str, str]]] = {}
         #: compiled node -> (name, namespace), for printing a data node's ancestors
         self._xml_names: dict[CData, tuple[str, str]] = {}
@@ -172,6 +174,20 @@ class Schema:
         mod = lib.ly_ctx_get_module_latest(self.cdata, module.encode())
         node = lib.lys_find_child(parent.cdata, mod, name.encode(), 0, 0, 0)
         return SchemaNode(node) if node != ffi.NULL else None
+
+    @property
+    def validation_scope(self) -> ValidationScope:
+        """Which modules' data a change can make invalid (built at first use:
+        see :meth:`prepare_partial_validation`)."""
+        if self._scope is None:
+            self._scope = ValidationScope(list(self._modules()))
+        return self._scope
+
+    def prepare_partial_validation(self) -> None:
+        """What a validation of part of a tree needs, done once (milliseconds):
+        a caller that times validations calls this first."""
+        prepare_validate_module()
+        self.validation_scope.affected(set())
 
     def _modules(self) -> Iterator[CData]:
         """Every module of the context (implemented or imported only)."""

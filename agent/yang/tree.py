@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from .bindings import CData, _s, _str, _union_member_type, ffi, lib
 from .errors import _drain
 from .issue import Issue, YangError
 from .nodes import LeafType, SchemaNode, _leaf_type
+from .scope import validate_module
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -37,17 +39,34 @@ class _TooManyChanges(Exception):
     """A diff has more changed nodes than its caller wants listed."""
 
 
-def _diff_op(schema: Schema, node: CData) -> str | None:
-    """The yang:operation a lyd_diff node carries, if any."""
+def _diff_op(node: CData) -> str | None:
+    """The yang:operation a lyd_diff node carries, if any (an enumeration)."""
     meta = node.meta
     while meta != ffi.NULL:
-        if _s(meta.name) == "operation":
-            return _s(lib.lyd_value_get_canonical(schema.cdata, ffi.addressof(meta.value)))
+        if ffi.string(meta.name) == b"operation":
+            return str(ffi.string(meta.value.enum_item.name).decode())
         meta = meta.next
     return None
 
 #: deletions after which :meth:`Tree.compact` rebuilds the tree
 COMPACT_AFTER = 4096
+
+_serials = itertools.count(1)
+#: changed subtrees of a top-level node a tree keeps apart; past it, a diff compares the whole top-level subtree
+MAX_REGIONS = 16
+
+
+def _first_non_key(node: CData) -> CData:
+    child = lib.lyd_child(node)
+    while child != ffi.NULL and child.schema != ffi.NULL and child.schema.flags & lib.LYS_KEY:
+        child = child.next
+    return child
+
+
+def _top(node: CData) -> CData:
+    while node.parent != ffi.NULL:
+        node = ffi.cast("struct lyd_node *", node.parent)
+    return node
 
 
 class Tree:
@@ -57,7 +76,7 @@ class Tree:
     manager (``with schema.parse(...) as tree:``); trees are not garbage
     collected because libyang nodes cannot be tracked by Python's allocator."""
 
-    __slots__ = ("schema", "first", "deleted")
+    __slots__ = ("schema", "first", "deleted", "_serial", "_version", "_origin", "_touched", "_valid")
 
     def __init__(self, schema: Schema, first: CData, deleted: int = 0) -> None:
         self.schema = schema
@@ -65,6 +84,49 @@ class Tree:
         #: nodes deleted from this tree and the trees it was duplicated from
         #: since the last :meth:`compact`
         self.deleted = deleted
+        # What changed since this tree was duplicated, so that a diff against
+        # the tree it came from compares only the subtrees that can differ
+        # (an edit of one NACM rule compares that rule, not the other rules
+        # nor the call-home configuration). Every change of content goes
+        # through a method here and names the node it changed; a change that
+        # cannot name it makes the record None (compare all).
+        self._serial = next(_serials)
+        #: bumped by every change of content (a copy's origin is a version of its source)
+        self._version = 0
+        #: (serial, version) of the tree this one was duplicated from
+        self._origin: tuple[int, int] | None = None
+        #: address of the schema node of each top-level node that changed ->
+        #: paths of the nodes below it whose subtrees hold every change there
+        #: (None: the whole top-level subtree); None: unknown, anywhere
+        self._touched: dict[int, set[str] | None] | None = None
+        #: validated as it is now (a copy of it then needs validating only where it changed)
+        self._valid = False
+
+    def _changed(self, node: CData = None) -> None:
+        """Content changed at ``node`` (created, deleted, moved or given a
+        value; None: anywhere): the change is within its parent's subtree."""
+        self._version += 1
+        self._valid = False
+        touched = self._touched
+        if touched is None:
+            return
+        if node is None or node == ffi.NULL:
+            self._touched = None
+            return
+        top = _top(node)
+        if top.schema == ffi.NULL or top.schema.nodetype & (lib.LYS_LIST | lib.LYS_LEAFLIST):
+            self._touched = None  # instances of one schema node: not paired by schema node alone
+            return
+        key = int(ffi.cast("uintptr_t", top.schema))
+        regions = touched.get(key, set())
+        if regions is None:
+            return
+        parent = ffi.cast("struct lyd_node *", node.parent)
+        if parent == ffi.NULL or len(regions) >= MAX_REGIONS:
+            touched[key] = None
+            return
+        regions.add(self.path_of(parent))
+        touched[key] = regions
 
     # lifecycle
 
@@ -72,6 +134,7 @@ class Tree:
         if self.first != ffi.NULL:
             lib.lyd_free_all(self.first)
             self.first = ffi.NULL
+            self._changed()
 
     def __enter__(self) -> Tree:
         return self
@@ -82,13 +145,16 @@ class Tree:
         self.free()
 
     def duplicate(self) -> Tree:
-        if self.first == ffi.NULL:
-            return Tree(self.schema, ffi.NULL)
         out = ffi.new("struct lyd_node **")
-        ret = lib.lyd_dup_siblings(self.first, ffi.NULL, lib.LYD_DUP_RECURSIVE | lib.LYD_DUP_WITH_FLAGS, out)
-        if ret != lib.LY_SUCCESS:
-            raise YangError(_drain(self.schema, self))
-        return Tree(self.schema, out[0], self.deleted)
+        if self.first != ffi.NULL:
+            ret = lib.lyd_dup_siblings(self.first, ffi.NULL, lib.LYD_DUP_RECURSIVE | lib.LYD_DUP_WITH_FLAGS, out)
+            if ret != lib.LY_SUCCESS:
+                raise YangError(_drain(self.schema, self))
+        copy = Tree(self.schema, out[0], self.deleted)
+        copy._origin = (self._serial, self._version)
+        copy._touched = {}
+        copy._valid = self._valid
+        return copy
 
     def duplicate_tops(self, tops: set[str]) -> Tree:
         """A copy of the top-level nodes named in ``tops`` (``/module:name``)
@@ -261,7 +327,10 @@ class Tree:
             lib.LYD_NEW_PATH_UPDATE,
             out,
         )
+        if out[0] != ffi.NULL:  # the first node created, or the leaf updated; NULL: nothing changed
+            self._changed(out[0])
         if ret != lib.LY_SUCCESS:
+            self._changed()  # it may have created parents before it failed
             issues = _drain(self.schema, self)
             raise YangError([Issue(i.tag, i.message, i.path or path, i.app_tag) for i in issues])
         if self.first == ffi.NULL and out[0] != ffi.NULL:
@@ -288,6 +357,7 @@ class Tree:
         parent = ffi.cast("struct lyd_node *", node.parent)
         if parent == ffi.NULL:
             raise YangError([Issue("operation-not-supported", "top-level entries cannot be reordered")])
+        self._changed(node)
         instances = self.instances(node)
         order = [c for c in instances if c != node]
         order.insert(len(order) if before is None else order.index(before), node)
@@ -298,6 +368,7 @@ class Tree:
 
     def delete(self, node: CData) -> None:
         self.deleted += 1
+        self._changed(node)
         if node == self.first:
             nxt = node.next
             lib.lyd_free_tree(node)
@@ -306,19 +377,58 @@ class Tree:
         else:
             lib.lyd_free_tree(node)
 
-    def validate(self) -> None:
-        """Validate as a whole configuration datastore; adds default nodes."""
-        p = ffi.new("struct lyd_node **", self.first)
-        ret = lib.lyd_validate_all(p, self.schema.cdata, lib.LYD_VALIDATE_NO_STATE, ffi.NULL)
-        self.first = p[0]
-        if ret != lib.LY_SUCCESS:
-            raise YangError(_drain(self.schema, self))
+    def validate(self, since: Tree | None = None) -> None:
+        """Validate as a whole configuration datastore; adds default nodes.
+
+        ``since``: the valid tree this one is a copy of: then only the
+        modules whose data changed since, and those whose constraints can
+        read them, are validated (agent/yang/scope.py); the others are as
+        valid as they were."""
+        modules = self._modules_to_validate(since)
+        # what validation changes (defaults added, nodes whose when is false
+        # or whose case was left removed) is told only to a tree that tracks its changes
+        track = self._touched is not None
+        self._version += 1
+        if modules is None:
+            p = ffi.new("struct lyd_node **", self.first)
+            diff = ffi.new("struct lyd_node **") if track else ffi.NULL
+            ret = lib.lyd_validate_all(p, self.schema.cdata, lib.LYD_VALIDATE_NO_STATE, diff)
+            self.first = p[0]
+            self._validated(ret, diff[0] if track else ffi.NULL)
+        else:
+            for module in modules:
+                ret, self.first, changes = validate_module(self.first, module, lib.LYD_VALIDATE_NO_STATE)
+                self._validated(ret, changes if track else ffi.NULL, changes)
         self._refirst()
+        self._valid = True
+
+    def _modules_to_validate(self, since: Tree | None) -> list[CData] | None:
+        """The modules a validation since ``since`` covers; None: all."""
+        if (since is None or not since._valid or self._touched is None or self.first == ffi.NULL
+                or self._origin != (since._serial, since._version)):
+            return None
+        changed = {int(ffi.cast("uintptr_t", ffi.cast("struct lysc_node *", key).module)) for key in self._touched}
+        return self.schema.validation_scope.affected(changed)
+
+    def _validated(self, ret: int, diff: CData, free: CData = ffi.NULL) -> None:
+        """After a validation call: record and free its diff, raise its error."""
+        node = diff
+        while node != ffi.NULL:
+            self._changed(node)  # a top-level diff node: its whole top-level subtree
+            node = node.next
+        if diff != ffi.NULL or free != ffi.NULL:
+            lib.lyd_free_all(diff if diff != ffi.NULL else free)
+        if ret != lib.LY_SUCCESS:
+            self._refirst()
+            raise YangError(_drain(self.schema, self))
 
     def merge(self, other: Tree) -> None:
         """Move ``other``'s nodes into this tree (``other`` ends empty)."""
         if other.first == ffi.NULL:
             return
+        for top in other.children():
+            self._changed(top)
+        other._changed()
         if self.first == ffi.NULL:
             self.first, other.first = other.first, ffi.NULL
             return
@@ -427,36 +537,119 @@ class Tree:
         With ``limit``, a change of more nodes than that is reported as one
         "replace" per changed top-level node: an edit of 100 000 entries must
         not cost 100 000 paths (and a notification of megabytes) on the loop."""
-        out = ffi.new("struct lyd_node **")
-        ret = lib.lyd_diff_siblings(self.first, other.first, 0, out)
-        if ret != lib.LY_SUCCESS:
-            raise YangError(_drain(self.schema, self))
+        roots = self._diff_roots(other)
         changes: list[tuple[str, str]] = []
         try:
-            node = out[0]
             try:
-                while node != ffi.NULL:
-                    self._diff_walk(node, changes, limit)
-                    node = node.next
+                for root in roots:
+                    node = root
+                    while node != ffi.NULL:
+                        self._diff_walk(node, changes, limit)
+                        node = node.next
             except _TooManyChanges:
-                changes = []
-                node = out[0]
-                while node != ffi.NULL:
-                    changes.append((self.path_of(node), _diff_op(self.schema, node) or "replace"))
-                    node = node.next
+                tops: dict[str, str] = {}  # changed subtrees of one top-level node name it once
+                for root in roots:
+                    node = root
+                    while node != ffi.NULL:
+                        op = _diff_op(node)
+                        # "none": changed below (not an edit-operation-type of RFC 6470)
+                        tops.setdefault(self.path_of(node), "replace" if op in (None, "none") else op)
+                        node = node.next
+                changes = list(tops.items())
         finally:
-            if out[0] != ffi.NULL:
-                lib.lyd_free_all(out[0])
+            for root in roots:
+                lib.lyd_free_all(root)
         return changes
 
+    def _diff_roots(self, other: Tree) -> list[CData]:
+        """libyang's diff from this tree to ``other``, as lists of top-level
+        diff nodes (the caller frees them). Of a copy of this tree (as it is
+        now) only the subtrees the copy changed are compared."""
+        touched = other._touched
+        out = ffi.new("struct lyd_node **")
+        if touched is None or other._origin != (self._serial, self._version):
+            if lib.lyd_diff_siblings(self.first, other.first, 0, out) != lib.LY_SUCCESS:
+                raise YangError(_drain(self.schema, self))
+            return [] if out[0] == ffi.NULL else [out[0]]
+        pairs: list[tuple[CData, CData, bool]] = []  # (old, new, with their following siblings)
+        whole: set[int] = set()
+        for key, regions in touched.items():
+            found = None if regions is None else self._region_pairs(other, regions, out)
+            if found is None:
+                whole.add(key)
+            else:
+                pairs.extend((old, new, True) for old, new in found)
+        if whole:
+            # as lyd_diff_siblings goes: this tree's order, then the other's new nodes; a
+            # default node counts as absent (and lyd_diff_tree, skipping it, would go on to its siblings)
+            olds = {k: n for n in self.children()
+                    if (k := int(ffi.cast("uintptr_t", n.schema))) in whole and not n.flags & lib.LYD_DEFAULT}
+            news = {k: n for n in other.children()
+                    if (k := int(ffi.cast("uintptr_t", n.schema))) in whole and not n.flags & lib.LYD_DEFAULT}
+            for key in [*olds, *(k for k in news if k not in olds)]:
+                pairs.append((olds.get(key, ffi.NULL), news.get(key, ffi.NULL), False))
+        roots: list[CData] = []
+        try:
+            for old, new, siblings in pairs:
+                diff = lib.lyd_diff_siblings if siblings else lib.lyd_diff_tree
+                if diff(old, new, 0, out) != lib.LY_SUCCESS:
+                    raise YangError(_drain(self.schema, self))
+                if out[0] != ffi.NULL:
+                    roots.append(out[0])
+        except BaseException:
+            for root in roots:
+                lib.lyd_free_all(root)
+            raise
+        return roots
+
+    def _region_pairs(self, other: Tree, regions: set[str], out: CData) -> list[tuple[CData, CData]] | None:
+        """The children (but keys) of the nodes of this tree and of ``other``
+        at the changed subtrees ``regions`` of one top-level node, none below
+        another; None: compare the whole top-level node.
+
+        lyd_diff_siblings of those children says what it says of the whole
+        trees below such a node when the node is in both trees and explicit
+        (a default node counts as absent: its parent then shows as created or
+        deleted): else its parent is compared. The node itself then shows no
+        change: it has no value, and an entry of a user-ordered list did not
+        move (a move, or an entry created or deleted beside it, records its parent)."""
+        found: dict[str, tuple[CData, CData]] = {}
+        try:
+            for path in regions:
+                while True:
+                    old, new = self._at(path, out), other._at(path, out)
+                    if old == ffi.NULL and new == ffi.NULL:
+                        # created and deleted again (or a path libyang cannot read back): the whole top-level node
+                        return None
+                    if old != ffi.NULL and new != ffi.NULL and not (old.flags | new.flags) & lib.LYD_DEFAULT:
+                        found[path] = (_first_non_key(old), _first_non_key(new))
+                        break
+                    parent = ffi.cast("struct lyd_node *", (new if old == ffi.NULL else old).parent)
+                    if parent == ffi.NULL:
+                        return None
+                    path = self.path_of(parent)
+        finally:
+            lib.ly_err_clean(self.schema.cdata, ffi.NULL)  # what a missing path left
+        if len(found) == 1:
+            return list(found.values())
+        paths = sorted(found)
+        return [found[p] for i, p in enumerate(paths) if not any(p.startswith(q + "/") for q in paths[:i])]
+
+    def _at(self, path: str, out: CData) -> CData:
+        """:meth:`find` with defaults, without its allocation (``out``: a
+        ``struct lyd_node **``); NULL when absent."""
+        if self.first == ffi.NULL or lib.lyd_find_path(self.first, path.encode(), 0, out) != lib.LY_SUCCESS:
+            return ffi.NULL
+        return out[0]
+
     def _diff_walk(self, node: CData, changes: list[tuple[str, str]], limit: int | None) -> None:
-        op = _diff_op(self.schema, node)
-        if op in ("create", "delete", "replace"):
+        op = _diff_op(node)
+        if op is not None and op != "none":
             if limit is not None and len(changes) >= limit:
                 raise _TooManyChanges
             changes.append((self.path_of(node), op))
             return
-        child = lib.lyd_child(node)
+        child = _first_non_key(node)  # a key changes with its entry only
         while child != ffi.NULL:
             self._diff_walk(child, changes, limit)
             child = child.next
@@ -505,6 +698,7 @@ class Tree:
         """RFC 8342 ``origin`` metadata on the configuration of an operational
         tree: ``or:intended``, ``or:default`` for default nodes, set where a
         node's origin differs from its parent's (RFC 8527 3.2)."""
+        self._changed()  # metadata: no diff tells it
 
         def walk(node: CData, parent_origin: str | None) -> None:
             origin = None

@@ -1,0 +1,8 @@
+# auto-generated file
+import _cffi_backend
+
+ffi = _cffi_backend.FFI('agent.yang._libyang_abi_cffi',
+    _version = 0x2601,
+    _types = b'\x00\x00\x06\x0D\x00\x00\x1A\x01\x00\x00\x1A\x01\x00\x00\x16\x01\x00\x00\x1A\x01\x00\x00\x00\x0F\x00\x00\x07\x01',
+    _globals = (b'\x00\x00\x00\x23lyd_validate_module',0,),
+)
