@@ -425,6 +425,13 @@ class Connection:
 
     def _turn(self) -> None:
         if self._poll_once():
+            # a window adjustment may have come in: libssh says nothing of it
+            # (write-wontblock comes only from a poll that finds the socket
+            # writable with nothing of libssh's own left to send, which may
+            # never happen again), so output waiting for the window is tried again
+            for ch in self._channels:
+                if ch._outbox:
+                    ch._drain()
             # what the input made libssh send (its replies to authentication
             # and channel requests) is settled one turn later, as callbacks
             # queued meanwhile (the call home's, once the manager is in)
