@@ -28,6 +28,36 @@ class CliError(Exception):
     pass
 
 
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size's columns, without importing shutil (and
+    with it zlib, bz2 and lzma): argparse's formatter imports it to learn
+    the width, and every start of the agent builds its parser."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width, **kwargs)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with :class:`_HelpFormatter` (its subcommands' too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _add_yang_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--yang-dir",
@@ -38,7 +68,7 @@ def _add_yang_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
+    p = _Parser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--syslog", action="store_true", help="log to the system log (/dev/log) instead of stderr")
