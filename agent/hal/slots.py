@@ -210,6 +210,7 @@ class SimSlots:
 
     def _boot(self) -> None:
         state = self._load_boot()
+        loaded = dict(state)
         self.fell_back_from = None
         if state["trial"] is not None and state["tries_left"] > 0:
             state["tries_left"] -= 1
@@ -222,7 +223,10 @@ class SimSlots:
             self.booted = state["primary"]
         self.primary = state["primary"]
         self._state = state
-        self._save_boot(state)
+        # written (and synced) only when this boot changed it, as a boot
+        # loader's counter: a plain boot writes nothing
+        if state != loaded or not (self.root / "boot.json").exists():
+            self._save_boot(state)
 
     @property
     def trial(self) -> str | None:
