@@ -7,9 +7,6 @@ names the file, node and reason), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -20,8 +17,6 @@ from .settings import DEFAULT_STATE_DIR, Settings, SettingsError, default
 
 #: where syslogd listens (busybox's and every Linux syslog daemon's)
 SYSLOG_SOCKET = "/dev/log"
-
-log = logging.getLogger("dpu-agent")
 
 
 class CliError(Exception):
@@ -180,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser(argv)
     args = parser.parse_args(argv)
     if args.command == "run" and argv is None:  # the process is the agent: not a call from within Python
-        from .memory import run_on_malloc
+        from .memory import pause_gc, run_on_malloc
 
         run_on_malloc()
+        pause_gc()  # until the agent has started (Agent.run)
     if args.command in ("show", "provision") and args.state_dir is None and args.root is None:
         parser.error(f"{args.command}{' config' if args.command == 'show' else ''} needs --state-dir or --root")
     _setup_logging(args)
@@ -209,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    import logging  # here, as asyncio and json: after pause_gc (agent/memory.py)
+
     level = getattr(logging, args.log_level.upper())
     if args.syslog:
         from logging.handlers import SysLogHandler  # only for syslog: not imported before the first call home
@@ -275,6 +273,8 @@ def _run(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
     except SettingsError as exc:
         raise CliError(str(exc)) from None
     agent = Agent(settings)
+    import asyncio
+
     try:
         asyncio.run(agent.run())
     except _startup_errors() as exc:
@@ -314,6 +314,8 @@ def _show_config(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) ->
 
 
 def _provision(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
+    import json
+
     from .provision import Target, provision
     from .provision.args import to_dict
     from .provision.profile import Profile, ProvisionError, merge, profile_from_dict, read_file
