@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, modset
-from .settings import DEFAULT_STATE_DIR, Settings, SettingsError, default
+from .settings import BOARD, DEFAULT_STATE_DIR, WATCHDOG_PATH, Settings, SettingsError, default
 
 #: where syslogd listens (busybox's and every Linux syslog daemon's)
 SYSLOG_SOCKET = "/dev/log"
@@ -86,9 +86,9 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _add_yang_dir(run)
 
     st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
-    st.add_argument("--board", default=Settings.board, help=f"board implementation: sim or linux (default: {default('board')})")
+    st.add_argument("--board", default=BOARD, help=f"board implementation: sim or linux (default: {default('board')})")
     st.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration (default: {DEFAULT_STATE_DIR})")
-    st.add_argument("--watchdog", default=Settings.watchdog_path, metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
+    st.add_argument("--watchdog", default=WATCHDOG_PATH, metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
     _add_yang_dir(st)
 
     show = sub.add_parser("show", help="print stored data without running the agent")

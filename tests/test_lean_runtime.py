@@ -119,11 +119,12 @@ raise SystemExit(main(sys.argv[1:]))
 #: not needed for a boot from the store up to the first <hello>: the RPC
 #: handlers come once it is out, the rest only when something asks for them
 #: (an initial configuration, a decimal64 value, a settings file, syslog, a TLS endpoint, a
-#: firmware install; argparse's help width, found without shutil: agent/cli.py)
+#: firmware install; argparse's help width, found without shutil: agent/cli.py; dataclasses,
+#: which Settings and the NACM policy do without)
 AFTER_THE_HELLO = ("agent.rpc.actions", "agent.rpc.ietf_netconf", "agent.rpc.ietf_netconf_monitoring",
                    "agent.rpc.ietf_netconf_nmda", "agent.rpc.notifications", "agent.datastore.edit",
                    "agent.initial_config", "decimal", "tomllib", "logging.handlers", "agent.transport.tls",
-                   "shutil", "tempfile")
+                   "shutil", "tempfile", "dataclasses")
 
 
 def test_a_boot_from_the_store_imports_only_what_the_first_hello_needs(tmp_path, yang_dirs, harness):
