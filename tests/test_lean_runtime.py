@@ -209,11 +209,11 @@ def test_the_collector_paused_for_start_up_resumes_with_start_ups_objects_in_the
     try:
         assert not gc.isenabled()
         kept = [[i] for i in range(5000)]  # tracked containers, young
-        assert gc.get_count()[0] >= 5000
+        assert any(o is kept for o in gc.get_objects(generation=0))
     finally:
         memory.resume_gc()
     assert gc.isenabled() and gc.get_freeze_count() == 0
-    assert gc.get_count()[0] < 100  # the next young collection does not walk them
+    assert gc.get_count()[0] < 1000  # the next young collection does not walk them
     assert any(o is kept for o in gc.get_objects(generation=2))
     # a collector someone else stopped stays stopped
     gc.disable()
