@@ -7,25 +7,50 @@ names the file, node and reason), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__, modset
-from .settings import DEFAULT_STATE_DIR, Settings, SettingsError, default
+from .settings import BOARD, DEFAULT_STATE_DIR, WATCHDOG_PATH, Settings, SettingsError, default
 
 #: where syslogd listens (busybox's and every Linux syslog daemon's)
 SYSLOG_SOCKET = "/dev/log"
 
-log = logging.getLogger("dpu-agent")
-
 
 class CliError(Exception):
     pass
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size's columns, without importing shutil (and
+    with it zlib, bz2 and lzma): argparse's formatter imports it to learn
+    the width, and every start of the agent builds its parser."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width, **kwargs)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with :class:`_HelpFormatter` (its subcommands' too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _add_yang_dir(p: argparse.ArgumentParser) -> None:
@@ -38,7 +63,7 @@ def _add_yang_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
+    p = _Parser(prog="dpu-agent", description="NETCONF call-home agent of a Distribution Point Unit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--syslog", action="store_true", help="log to the system log (/dev/log) instead of stderr")
@@ -61,9 +86,9 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _add_yang_dir(run)
 
     st = sub.add_parser("selftest", help="check the YANG modules, the stored configuration and the board, then exit")
-    st.add_argument("--board", default=Settings.board, help=f"board implementation: sim or linux (default: {default('board')})")
+    st.add_argument("--board", default=BOARD, help=f"board implementation: sim or linux (default: {default('board')})")
     st.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=f"stored configuration (default: {DEFAULT_STATE_DIR})")
-    st.add_argument("--watchdog", default=Settings.watchdog_path, metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
+    st.add_argument("--watchdog", default=WATCHDOG_PATH, metavar="PATH", help="watchdog device to look for (never armed), or 'none'")
     _add_yang_dir(st)
 
     show = sub.add_parser("show", help="print stored data without running the agent")
@@ -150,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser(argv)
     args = parser.parse_args(argv)
     if args.command == "run" and argv is None:  # the process is the agent: not a call from within Python
-        from .memory import run_on_malloc
+        from .memory import pause_gc, run_on_malloc
 
         run_on_malloc()
+        pause_gc()  # until the agent has started (Agent.run)
     if args.command in ("show", "provision") and args.state_dir is None and args.root is None:
         parser.error(f"{args.command}{' config' if args.command == 'show' else ''} needs --state-dir or --root")
     _setup_logging(args)
@@ -179,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    import logging  # here, as asyncio and json: after pause_gc (agent/memory.py)
+
     level = getattr(logging, args.log_level.upper())
     if args.syslog:
         from logging.handlers import SysLogHandler  # only for syslog: not imported before the first call home
@@ -245,6 +273,8 @@ def _run(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
     except SettingsError as exc:
         raise CliError(str(exc)) from None
     agent = Agent(settings)
+    import asyncio
+
     try:
         asyncio.run(agent.run())
     except _startup_errors() as exc:
@@ -284,6 +314,8 @@ def _show_config(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) ->
 
 
 def _provision(args: argparse.Namespace, yang_dirs: tuple[str, ...] | None) -> int:
+    import json
+
     from .provision import Target, provision
     from .provision.args import to_dict
     from .provision.profile import Profile, ProvisionError, merge, profile_from_dict, read_file

@@ -291,7 +291,10 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         try:
-            await self.start()
+            try:
+                await self.start()
+            finally:
+                memory.resume_gc()  # paused by the command line for the start-up
             await self._stop.wait()
         finally:
             await self.stop()

@@ -21,14 +21,17 @@ libyang's bindings need it), and :func:`trim` does nothing where it is missing.
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio (and logging, which it imports) are not imported here: the command
+# line imports this module before the start-up it runs without the
+# collector (pause_gc), and they are most of that start-up's imports
 
 
 #: the allocator the agent runs on (CPython's PYTHONMALLOC)
@@ -56,6 +59,38 @@ def run_on_malloc() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, sys.orig_argv, dict(os.environ, PYTHONMALLOC=ALLOCATOR))
+
+
+#: whether :func:`pause_gc` stopped the collector (and :func:`resume_gc` has not started it again)
+_gc_paused = False
+
+
+def pause_gc() -> None:
+    """No cyclic garbage collection while the agent starts: the imports and
+    the start-up build tens of thousands of objects that live on, and the
+    collector would walk them again and again (a few dozen young-generation
+    collections before the first call home) to find nearly nothing.
+    :func:`resume_gc` starts it again once the agent has started, whether
+    or not a manager answers."""
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def resume_gc() -> None:
+    """Undo :func:`pause_gc` (nothing if it did not stop the collector).
+    What start-up built goes straight to the oldest generation, which only
+    full collections walk (freeze, then unfreeze into it): left in the young
+    one, all of it would be walked by the next young collection, before the
+    first call home. Nothing is kept from collection: full collections
+    (:func:`release`'s too) see it."""
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.unfreeze()
+        gc.enable()
 
 
 #: glibc's mallopt parameter (malloc.h)
@@ -123,6 +158,8 @@ def _release_again() -> None:
     global _again
     if _again is not None:
         return
+    import asyncio
+
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # not in the agent's loop: nothing to wait for

@@ -14,7 +14,6 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
 from .netconf.errors import AccessDenied
@@ -46,21 +45,39 @@ class Rule(NamedTuple):
 _RULES_CACHED = 64
 
 
-@dataclass(frozen=True)
 class Policy:
-    enabled: bool = True
-    read_default: bool = True
-    write_default: bool = False
-    exec_default: bool = True
-    #: user -> the groups that name it
-    groups: dict[str, frozenset[str]] = field(default_factory=dict)
-    #: (groups of the rule-list, its rules), in configuration order
-    rule_lists: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = ()
+    """The NACM policy read from running (:func:`read_policy`), never changed
+    after. A plain class, not a dataclass: no ``dataclasses`` to import nor
+    class to generate at each start of the agent."""
 
-    #: user -> :meth:`rules_for`: asked several times per RPC, of a policy that never changes
-    _rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
-    #: user -> whether its rules permit every write everywhere (see Nacm.check_write)
-    _all_writes: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = ("enabled", "read_default", "write_default", "exec_default", "groups", "rule_lists", "_rules", "_all_writes")
+
+    def __init__(self, enabled: bool = True, read_default: bool = True, write_default: bool = False, exec_default: bool = True,
+                 groups: dict[str, frozenset[str]] | None = None,
+                 rule_lists: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = ()) -> None:
+        self.enabled = enabled
+        self.read_default = read_default
+        self.write_default = write_default
+        self.exec_default = exec_default
+        #: user -> the groups that name it
+        self.groups: dict[str, frozenset[str]] = {} if groups is None else groups
+        #: (groups of the rule-list, its rules), in configuration order
+        self.rule_lists = rule_lists
+        #: user -> :meth:`rules_for`: asked several times per RPC, of a policy that never changes
+        self._rules: dict[str, tuple[Rule, ...]] = {}
+        #: user -> whether its rules permit every write everywhere (see Nacm.check_write)
+        self._all_writes: dict[str, bool] = {}
+
+    def _key(self) -> tuple[object, ...]:
+        return self.enabled, self.read_default, self.write_default, self.exec_default, self.groups, self.rule_lists
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Policy) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable: it holds dicts
+
+    def __repr__(self) -> str:
+        return "Policy(enabled={!r}, read_default={!r}, write_default={!r}, exec_default={!r}, groups={!r}, rule_lists={!r})".format(*self._key())
 
     def rules_for(self, user: str) -> tuple[Rule, ...]:
         cached = self._rules.get(user)

@@ -3,9 +3,8 @@ configuration: these are fixed by the firmware image or the command line."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .modset import MODULES
 
@@ -35,9 +34,8 @@ class SettingsError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated on construction: :class:`SettingsError` says what is wrong."""
+class _Fields(NamedTuple):
+    """:class:`Settings`' fields and their defaults."""
 
     state_dir: Path = DEFAULT_STATE_DIR
     #: directories with the standard YANG modules (None: $DPU_AGENT_YANG_DIR or the system dir)
@@ -67,7 +65,21 @@ class Settings:
     #: also load every plugin registered in the dpu_agent.plugins entry-point group
     discover_plugins: bool = True
 
-    def __post_init__(self) -> None:
+
+
+class Settings(_Fields):
+    """Validated on construction: :class:`SettingsError` says what is wrong.
+    A NamedTuple, not a dataclass: as immutable, and no ``dataclasses`` to
+    import nor class to generate at each start of the agent."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
+        self = super().__new__(cls, *args, **kwargs)
+        self._validate()
+        return self
+
+    def _validate(self) -> None:
         for name in ("login_timeout", "backoff_min", "backoff_max"):
             _number(name, getattr(self, name), above=0.0)
         _number("hello_timeout", self.hello_timeout, above=None)
@@ -106,7 +118,7 @@ def _number(name: str, value: object, above: float | None) -> None:
 
 def default(name: str) -> object:
     """A setting's default, for help texts."""
-    value = Settings.__dataclass_fields__[name].default
+    value = Settings._field_defaults[name]
     return f"{value:g}" if isinstance(value, float) else value
 
 
@@ -143,7 +155,7 @@ def read_file(path: Path) -> dict[str, Any]:
     if unknown:
         raise SettingsError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     out: dict[str, Any] = {}
-    names = {f.name for f in fields(Settings)}
+    names = set(Settings._fields)
     for key, value in data.get("agent", {}).items():
         if key not in names or key in ("modules", "plugins", "yang_dirs"):
             raise SettingsError(f"{path}: [agent] has no setting {key!r}")

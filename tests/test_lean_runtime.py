@@ -118,10 +118,13 @@ raise SystemExit(main(sys.argv[1:]))
 
 #: not needed for a boot from the store up to the first <hello>: the RPC
 #: handlers come once it is out, the rest only when something asks for them
-#: (an initial configuration, a decimal64 value, a settings file, syslog, a TLS endpoint)
+#: (an initial configuration, a decimal64 value, a settings file, syslog, a TLS endpoint, a
+#: firmware install; argparse's help width, found without shutil: agent/cli.py; dataclasses,
+#: which Settings and the NACM policy do without)
 AFTER_THE_HELLO = ("agent.rpc.actions", "agent.rpc.ietf_netconf", "agent.rpc.ietf_netconf_monitoring",
                    "agent.rpc.ietf_netconf_nmda", "agent.rpc.notifications", "agent.datastore.edit",
-                   "agent.initial_config", "decimal", "tomllib", "logging.handlers", "agent.transport.tls")
+                   "agent.initial_config", "decimal", "tomllib", "logging.handlers", "agent.transport.tls",
+                   "shutil", "tempfile", "dataclasses")
 
 
 def test_a_boot_from_the_store_imports_only_what_the_first_hello_needs(tmp_path, yang_dirs, harness):
@@ -153,3 +156,70 @@ def test_a_boot_from_the_store_imports_only_what_the_first_hello_needs(tmp_path,
     assert "agent.initial_config" in first  # what the check looks for is really imported when needed
     assert "agent.transport.ssh" in from_store and "agent.server" in from_store
     assert from_store & set(AFTER_THE_HELLO) == set()
+
+
+def test_start_up_runs_without_the_collector_and_the_agent_with_it(tmp_path, yang_dirs, harness):
+    """``dpu-agent run`` pauses the cyclic collector for its start-up
+    (agent/memory.py pause_gc) and has it back, with nothing left frozen,
+    by the time a manager is served (and whether or not one answers)."""
+    launch = """
+import gc, sys
+import agent.daemon, agent.server
+out = sys.argv.pop(1)
+start, open_session = agent.daemon.Agent.start, agent.server.NetconfServer.open_session
+async def starting(self):
+    starting.collecting = gc.isenabled()
+    await start(self)
+def first(self, *args, **kw):
+    if not hasattr(first, "done"):
+        first.done = True
+        open(out, "w").write(f"{starting.collecting} {gc.isenabled()} {gc.get_freeze_count()}")
+    return open_session(self, *args, **kw)
+agent.daemon.Agent.start, agent.server.NetconfServer.open_session = starting, first
+from agent.cli import main
+sys.argv[0] = "dpu-agent"
+raise SystemExit(main())  # as the installed command: the process is the agent
+"""
+    lst = Listener()
+    cfg = tmp_path / "initial.xml"
+    cfg.write_text(harness.config([harness.client("m", [build.Endpoint("e", "127.0.0.1", lst.port)])]))
+    env = dict(os.environ, DPU_AGENT_YANG_DIR=yang_dirs[0], PYTHONMALLOC="malloc")
+    out = tmp_path / "gc.txt"
+    proc = subprocess.Popen([sys.executable, "-c", launch, str(out), "run", "--state-dir", str(harness.state_dir),
+                             "--config", str(cfg)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        m = lst.accept(harness)
+        assert "<netconf-server" in m.get_config(source="running").data_xml
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        lst.close()
+    assert out.read_text() == "False True 0"
+
+
+def test_the_collector_paused_for_start_up_resumes_with_start_ups_objects_in_the_oldest_generation():
+    import gc
+
+    from agent import memory
+
+    assert gc.isenabled()
+    memory.pause_gc()
+    try:
+        assert not gc.isenabled()
+        kept = [[i] for i in range(5000)]  # tracked containers, young
+        assert any(o is kept for o in gc.get_objects(generation=0))
+    finally:
+        memory.resume_gc()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 1000  # the next young collection does not walk them
+    assert any(o is kept for o in gc.get_objects(generation=2))
+    # a collector someone else stopped stays stopped
+    gc.disable()
+    try:
+        memory.pause_gc()
+        memory.resume_gc()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -9,7 +9,6 @@ so that a failure replays."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import random
 
 import pytest
@@ -18,7 +17,7 @@ from agent import modset
 from agent.callhome import build
 from agent.datastore.edit import apply_edit
 from agent.datastore.view import copy_to_read, filter_xpaths, print_in_place, readable, select_in_place
-from agent.nacm import Nacm, Rule, looks_down
+from agent.nacm import Nacm, Policy, Rule, looks_down
 from agent.netconf.errors import RpcError
 from agent.netconf.xmltree import Element, escape_text, parse
 from agent.plugins.gfast_sim import GfastSimPlugin
@@ -50,8 +49,8 @@ def _nacm(schema, tree) -> Nacm:
     nacm = Nacm(schema)
     nacm.update(tree)
     policy = nacm.policy
-    nacm.policy = dataclasses.replace(policy, groups={**policy.groups, "odd": frozenset({"odds"})},
-                                      rule_lists=policy.rule_lists + (ODD_RULES,))
+    nacm.policy = Policy(policy.enabled, policy.read_default, policy.write_default, policy.exec_default,
+                         groups={**policy.groups, "odd": frozenset({"odds"})}, rule_lists=policy.rule_lists + (ODD_RULES,))
     return nacm
 SEEDS = range(20)
 FILTERS_PER_SEED = 20

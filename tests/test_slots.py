@@ -54,6 +54,19 @@ def test_a_good_trial_stays(tmp_path, vendor):
         assert boot(tmp_path).booted == "B"
 
 
+def test_only_a_boot_that_changes_the_boot_state_writes_it(tmp_path, vendor):
+    boot(tmp_path)
+    written = (tmp_path / "slots" / "boot.json").stat()
+    slots = boot(tmp_path)  # nothing on trial: nothing to count
+    assert (tmp_path / "slots" / "boot.json").stat().st_ino == written.st_ino
+    assert slots.booted == "A"
+    (tmp_path / "b").write_bytes(bundle(vendor, "2.0"))
+    slots.install(tmp_path / "b", "B")
+    slots.activate("B")
+    slots = boot(tmp_path)  # a trial boot counts, on disk
+    assert json.loads((tmp_path / "slots" / "boot.json").read_text())["tries_left"] == slots.tries_left == 2
+
+
 def test_install_refuses_the_running_slot_and_bad_bundles_leave_the_slot_alone(tmp_path, vendor):
     slots = boot(tmp_path)
     (tmp_path / "b").write_bytes(bundle(vendor, "2.0"))

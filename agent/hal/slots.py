@@ -30,10 +30,8 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import struct
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -135,6 +133,8 @@ def split_bundle(bundle: Path) -> tuple[int, int]:
 def verify_bundle(bundle: Path, keyring: Path, workdir: Path) -> Path:
     """Check the bundle's CMS signature against ``keyring``; the verified
     payload is written to a file in ``workdir``, returned."""
+    import shutil  # here: the slots' other users and a boot need neither it nor tempfile
+
     if shutil.which("openssl") is None:
         raise BundleError("request-not-supported", "openssl is not on this image: bundles cannot be verified")
     if not keyring.is_file():
@@ -210,6 +210,7 @@ class SimSlots:
 
     def _boot(self) -> None:
         state = self._load_boot()
+        loaded = dict(state)
         self.fell_back_from = None
         if state["trial"] is not None and state["tries_left"] > 0:
             state["tries_left"] -= 1
@@ -222,7 +223,10 @@ class SimSlots:
             self.booted = state["primary"]
         self.primary = state["primary"]
         self._state = state
-        self._save_boot(state)
+        # written (and synced) only when this boot changed it, as a boot
+        # loader's counter: a plain boot writes nothing
+        if state != loaded or not (self.root / "boot.json").exists():
+            self._save_boot(state)
 
     @property
     def trial(self) -> str | None:
@@ -256,6 +260,8 @@ class SimSlots:
         self._check(slot)
         if slot == self.booted:
             raise BundleError("cannot-overwrite-revision", f"slot {slot} is running")
+        import tempfile
+
         with tempfile.TemporaryDirectory(dir=self.root) as tmp:
             payload = verify_bundle(bundle, self.keyring, Path(tmp))
             with open(payload, "rb") as f:
@@ -323,6 +329,8 @@ class SimSlots:
 
 
 def rauc_available() -> bool:
+    import shutil
+
     return shutil.which("rauc") is not None
 
 
@@ -354,6 +362,8 @@ class RaucSlots:
 
     def __init__(self, state_dir: Path, *, conf: str | None = None, rauc: str = "rauc",
                  boot_id_file: Path = Path("/proc/sys/kernel/random/boot_id"), reboot_command: tuple[str, ...] = ("reboot",)) -> None:
+        import shutil
+
         if shutil.which(rauc) is None:
             raise SlotsUnavailable("RAUC is not installed on this board")
         self._rauc = [rauc] + ([f"--conf={conf}"] if conf else [])
